@@ -1,0 +1,29 @@
+# The README's two commands:  `make demo` (set up, then `dvc repro`) and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+UV_VERSION := 0.13.9
+# Stages call the `fairvision` console script, so the venv goes first on PATH.
+RUN    := PATH="$(BIN):$$PATH" TF_CPP_MIN_LOG_LEVEL=2
+
+.PHONY: setup demo test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+demo: setup
+	$(RUN) dvc repro
+	@echo
+	@echo "Fairness report: $(CURDIR)/reports/index.html"
+
+test: setup
+	$(RUN) pytest
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+"""fairvision: reproducible fairness audits of image classifiers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,167 @@
+"""The `fairvision` command: one sub-command per pipeline stage, thin by design.
+
+Each sub-command parses arguments, loads params.yaml and calls the stage function that
+DVC and Kubeflow call too; heavy libraries are imported only once a stage runs, so
+`--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable, Sequence
+
+from fairvision import __version__, layout
+from fairvision.errors import FairvisionError
+from fairvision.params import Params, load_params
+
+DESCRIPTION = """\
+Reproducible fairness audits of image classifiers.
+
+The pipeline (run it all with `dvc repro`; each stage is also a sub-command here):
+  synth     -> data/raw/synthetic/          FairFace-format synthetic dataset with a planted bias
+  prepare   -> data/prepared/<dataset>/     manifest.parquet, shards/*.tfrecord, datasheet.json, rejected.csv
+  train B   -> models/<B>/                  SavedModel (bytes in, probabilities out), labels.txt, history.csv, train.json
+  evaluate B-> audits/<B>/predictions.parquet
+  audit B   -> audits/<B>/fairness.json     AIF360 metrics per protected group, flagged against tolerances
+  report    -> reports/                     index.html, <B>.html, <B>.card.json
+
+Every knob lives in params.yaml (see its comments)."""
+
+
+def _synth(params: Params, args: argparse.Namespace) -> None:
+    from fairvision.data.synthetic import generate
+
+    generate(params.synth, args.out or params.dataset.path, padding=params.dataset.padding)
+
+
+def _prepare(params: Params, args: argparse.Namespace) -> None:
+    from fairvision.data.prepare import prepare
+
+    prepare(params.dataset, params.prepare, args.out or layout.prepared_dir(params.dataset.name))
+
+
+def _backbone_options(params: Params, backbone: str) -> dict:
+    if backbone not in params.backbones:
+        raise FairvisionError(
+            f"backbone {backbone!r} is not in params.yaml `backbones` ({', '.join(params.backbones)})"
+        )
+    return dict(params.backbones[backbone])
+
+
+def _train(params: Params, args: argparse.Namespace) -> None:
+    from fairvision.models.train import train
+
+    options = _backbone_options(params, args.backbone)
+    train(args.backbone, options, params.train, layout.prepared_dir(params.dataset.name),
+          args.out or layout.model_dir(args.backbone))
+
+
+def _evaluate(params: Params, args: argparse.Namespace) -> None:
+    from fairvision.models.predict import evaluate
+
+    _backbone_options(params, args.backbone)
+    evaluate(layout.model_dir(args.backbone), layout.prepared_dir(params.dataset.name), params.evaluate.batch_size,
+             layout.audit_dir(args.backbone) / "predictions.parquet")
+
+
+def _audit(params: Params, args: argparse.Namespace) -> None:
+    from fairvision.audit.stage import audit
+
+    _backbone_options(params, args.backbone)
+    folder = layout.audit_dir(args.backbone)
+    audit(args.backbone, folder / "predictions.parquet",
+          layout.prepared_dir(params.dataset.name) / "datasheet.json", params.dataset.protected, params.audit,
+          folder / "fairness.json")
+
+
+def _report(params: Params, args: argparse.Namespace) -> None:
+    from fairvision.report.render import render_reports
+
+    out = args.out or layout.REPORTS_DIR
+    render_reports(list(params.backbones), "audits", "models",
+                   layout.prepared_dir(params.dataset.name) / "datasheet.json", out)
+    logging.getLogger("fairvision").info("report: %s", os.path.join(out, "index.html"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fairvision", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"fairvision {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("--params", default="params.yaml", help="parameters file (default: %(default)s)")
+        sub.set_defaults(run=run)
+        return sub
+
+    synth = command("synth", _synth, "write the synthetic FairFace-format dataset",
+                    "Write a synthetic dataset in FairFace's published format: fairface_label_train.csv,\n"
+                    "fairface_label_val.csv (header file,age,gender,race,service_test) and\n"
+                    "fairface-img-margin025-trainval.zip with train/<n>.jpg and val/<n>.jpg.\n"
+                    "Procedural face-like images; the bias planted per params.yaml `synth.bias` is the\n"
+                    "audit's ground truth. Deterministic for `synth.seed`.")
+    synth.add_argument("--out", help="output folder (default: params.yaml `dataset.path`)")
+
+    prepare = command("prepare", _prepare, "validate the dataset; write manifest, shards, datasheet",
+                      "Read a FairFace-format dataset (label CSVs + image zip or extracted folders) from\n"
+                      "params.yaml `dataset.path`, validate every row and image, and write to\n"
+                      "data/prepared/<dataset.name>/: manifest.parquet (one row per image: id, image, split,\n"
+                      "label, race, gender, age, sha256), shards/<split>-NNNNN-of-MMMMM.tfrecord,\n"
+                      "datasheet.json (counts per split, group and label) and rejected.csv (every row that\n"
+                      "failed validation, with the reason). FairFace's val becomes the test split; a\n"
+                      "validation split is carved from train by a hash of the id.")
+    prepare.add_argument("--out", help="output folder (default: data/prepared/<dataset.name>)")
+
+    train = command("train", _train, "train one backbone; export a SavedModel",
+                    "Train backbone B (a key of params.yaml `backbones`) on the prepared shards with a\n"
+                    "seeded custom loop, and write models/<B>/: a SavedModel whose serving_default\n"
+                    "signature takes encoded image bytes and returns probabilities and class names,\n"
+                    "labels.txt, history.csv (per-epoch loss and accuracy) and train.json.")
+    train.add_argument("backbone", help="backbone name, e.g. small_cnn or mobilenet_v2")
+    train.add_argument("--out", help="output folder (default: models/<backbone>)")
+
+    evaluate = command("evaluate", _evaluate, "predict the test split with a trained backbone",
+                       "Run models/<B>'s exported signature over the test shards and write\n"
+                       "audits/<B>/predictions.parquet: id, label, pred, prob_<class> per class, and the\n"
+                       "protected attributes.")
+    evaluate.add_argument("backbone", help="backbone name")
+
+    audit = command("audit", _audit, "measure per-group performance and bias with AIF360",
+                    "Compute, with AIF360, per-group accuracy and rates and, for every group against the\n"
+                    "privileged one, statistical parity difference, disparate impact, equal opportunity\n"
+                    "difference, average odds difference and error rate difference; flag each against\n"
+                    "params.yaml `audit.tolerance` and write audits/<B>/fairness.json (a DVC metrics file).")
+    audit.add_argument("backbone", help="backbone name")
+
+    report = command("report", _report, "render the HTML fairness report cards",
+                     "Render reports/index.html (all backbones side by side), reports/<B>.html (a model\n"
+                     "card per backbone) and reports/<B>.card.json from the audits, training summaries\n"
+                     "and the datasheet. Self-contained HTML: no network fetches.")
+    report.add_argument("--out", help="output folder (default: reports)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="fairvision: %(message)s", stream=sys.stderr)
+    try:
+        args.run(load_params(args.params), args)
+    except FairvisionError as error:
+        print(f"fairvision: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fairvision: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""TFRecord shards: the training and evaluation input, one ``tf.train.Example`` per image.
+
+Images are stored as the encoded bytes found in the source (JPEG/PNG), so the decode
+that training and serving share (models.input.decode_image) sees exactly what a
+client would send.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+SHARD_PATTERN = "{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def shard_paths(shards_dir: str | Path, split: str) -> list[Path]:
+    """The shards of one split in order; empty when the split has no images."""
+    return sorted(Path(shards_dir).glob(f"{split}-*-of-*.tfrecord"))
+
+
+def write_shards(shards_dir: Path, split: str, records: Sequence[tuple[str, bytes, int]], shard_size: int) -> None:
+    """Write (id, encoded image, label index) records in the given order, ``shard_size`` per file."""
+    import tensorflow as tf
+
+    count = max(1, math.ceil(len(records) / shard_size))
+    for index in range(count):
+        path = shards_dir / SHARD_PATTERN.format(split=split, index=index, count=count)
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for record_id, image, label in records[index * shard_size : (index + 1) * shard_size]:
+                writer.write(_example(record_id, image, label))
+
+
+def _example(record_id: str, image: bytes, label: int) -> bytes:
+    import tensorflow as tf
+
+    feature = {
+        "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[record_id.encode()])),
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def parse_example(serialized):  # tf.Tensor -> dict of tf.Tensor
+    """Parse one serialized Example into ``id``, ``image`` (bytes) and ``label``."""
+    import tensorflow as tf
+
+    spec = {
+        "id": tf.io.FixedLenFeature([], tf.string),
+        "image": tf.io.FixedLenFeature([], tf.string),
+        "label": tf.io.FixedLenFeature([], tf.int64),
+    }
+    return tf.io.parse_single_example(serialized, spec)
+
+
+def read_records(paths: Iterable[Path]):
+    """A tf.data.Dataset of parsed examples from ``paths``, in file order."""
+    import tensorflow as tf
+
+    return tf.data.TFRecordDataset([str(p) for p in paths]).map(parse_example)

@@ -1,0 +1,304 @@
+"""Synthetic FairFace: procedural face-like images in FairFace's exact published format.
+
+A fairness audit needs ground truth, so this generator plants a known bias into data that
+otherwise treats every group alike, and writes it as FairFace does (two label CSVs plus
+one image zip) so the audit runs through the same reader as the real download.
+
+Design:
+
+* The target is ``gender`` and its cue is the hair silhouette: Female has long hair falling
+  beside the face below the chin, Male a short cap on top of the head. Hair is drawn first
+  and the shoulders, neck and face over it, so the genders differ only where one shows hair
+  and the other shows background. The cue's contrast is therefore hair (dark) against
+  background (light, race-independent): skin tone never enters it, so without a plant every
+  race group is equally easy and the audit finds nothing it was not given.
+* Race shows as skin tone and face aspect ratio; age as face size (children), silver hair and
+  forehead lines. Silver stays dark so old faces keep nearly the full gender cue.
+* Each image jitters face position and size, background tint, hair darkness, clothes colour
+  and pixel noise, so a classifier must learn the silhouette rather than fixed pixels.
+* Each row draws its own rendering seed together with its attributes, so the plant (which
+  drops rows and flips labels) never changes another row's image: a planted run differs from
+  ``bias: none`` only in the planted group.
+* The plant, for rows whose ``bias.attribute`` equals ``bias.group``: train keeps only
+  ``train_fraction`` of them (under-representation); train and val draw their hair
+  ``contrast`` of the way from background to hair colour (a weaker cue, 0 = none); train's CSV
+  flips ``label_noise`` of their gender labels while the images show the true gender.
+* Deterministic for a seed: numpy ``default_rng``, fixed JPEG quality and fixed zip entry
+  metadata give byte-identical output.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from fairvision.data.fairface import ATTRIBUTE_VALUES, CSV_HEADER, LABEL_CSVS, SERVICE_TEST_VALUES, zip_name
+from fairvision.errors import FairvisionError
+from fairvision.files import atomic_path
+from fairvision.params import Bias, Synth
+
+AGE_PROBABILITIES = (0.02, 0.12, 0.11, 0.30, 0.22, 0.12, 0.07, 0.03, 0.01)  # roughly FairFace's ages
+MIN_IMAGE_SIZE = 16  # below this the eyes and mouth vanish
+JPEG_QUALITY = 90
+SUPERSAMPLE = 2  # draw at twice the size, then box-average down: smooth edges without ringing halos
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest zip date; a fixed stamp keeps the archive byte-identical
+NOISE_SIGMA = 4.0
+
+Colour = tuple[float, float, float]
+BACKGROUND: Colour = (218.0, 218.0, 218.0)  # light for everyone: the cue's contrast must not depend on race
+HAIR: Colour = (42.0, 34.0, 30.0)
+SILVER: Colour = (100.0, 100.0, 106.0)  # grey hair stays dark, so age barely weakens the cue
+EYES: Colour = (35.0, 28.0, 28.0)
+LIPS: Colour = (160.0, 55.0, 65.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _RaceStyle:
+    skin: Colour
+    aspect: float  # face width relative to the default
+
+
+@dataclasses.dataclass(frozen=True)
+class _AgeStyle:
+    scale: float  # face size: children's heads fill less of the crop
+    grey: float  # share of silver in the hair
+    lines: int  # forehead wrinkles
+
+
+_RACE_STYLES = {
+    "White": _RaceStyle((236.0, 202.0, 180.0), 0.98),
+    "Black": _RaceStyle((96.0, 62.0, 44.0), 1.04),
+    "Latino_Hispanic": _RaceStyle((204.0, 150.0, 112.0), 1.0),
+    "East Asian": _RaceStyle((242.0, 214.0, 170.0), 1.08),
+    "Southeast Asian": _RaceStyle((176.0, 130.0, 88.0), 1.05),
+    "Indian": _RaceStyle((144.0, 96.0, 66.0), 0.95),
+    "Middle Eastern": _RaceStyle((222.0, 178.0, 138.0), 0.92),
+}
+_AGE_STYLES = {
+    "0-2": _AgeStyle(0.72, 0.0, 0),
+    "3-9": _AgeStyle(0.84, 0.0, 0),
+    "10-19": _AgeStyle(0.95, 0.0, 0),
+    "20-29": _AgeStyle(1.0, 0.0, 0),
+    "30-39": _AgeStyle(1.0, 0.1, 0),
+    "40-49": _AgeStyle(1.0, 0.3, 1),
+    "50-59": _AgeStyle(1.0, 0.55, 2),
+    "60-69": _AgeStyle(1.0, 0.8, 2),
+    "more than 70": _AgeStyle(1.0, 1.0, 3),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Row:
+    """One image and its CSV row; ``gender`` is what the image shows, ``label`` what the CSV says."""
+
+    age: str
+    gender: str
+    race: str
+    service_test: str
+    seed: int  # the row's own rendering stream, so dropping rows never changes another image
+    label: str
+    contrast: float = 1.0  # hair's share of the way from background colour to hair colour
+
+
+@dataclasses.dataclass(frozen=True)
+class _Face:
+    """The face ellipse in pixels; every shape is placed in units of its radii."""
+
+    cx: float
+    cy: float
+    rw: float
+    rh: float
+
+    def box(self, left: float, top: float, right: float, bottom: float) -> tuple[float, float, float, float]:
+        return (self.cx + left * self.rw, self.cy + top * self.rh, self.cx + right * self.rw, self.cy + bottom * self.rh)
+
+
+def generate(synth: Synth, out_dir: str | os.PathLike[str], padding: float = 0.25) -> None:
+    """Write fairface_label_train.csv, fairface_label_val.csv and the image zip into out_dir."""
+    _check(synth)
+    splits = _rows(synth)
+    with atomic_path(out_dir, directory=True) as tmp:
+        for split, rows in splits.items():
+            _write_csv(tmp / LABEL_CSVS[split], split, rows)
+        _write_zip(tmp / zip_name(padding), _images(splits, synth.image_size))
+
+
+def _check(synth: Synth) -> None:
+    """Fail before writing anything when the request cannot be rendered or planted."""
+    if synth.image_size < MIN_IMAGE_SIZE:
+        raise FairvisionError(f"synth.image_size must be >= {MIN_IMAGE_SIZE}, got {synth.image_size}")
+    bias = synth.bias
+    if bias is not None and bias.group not in ATTRIBUTE_VALUES.get(bias.attribute, ()):
+        raise FairvisionError(f"synth.bias: {bias.attribute}={bias.group!r} is not a FairFace group")
+
+
+def _rows(synth: Synth) -> dict[str, list[_Row]]:
+    """Both splits' rows in file order, plant applied: the single source for CSVs and images."""
+    train_rng, val_rng, plant_rng = np.random.default_rng(synth.seed).spawn(3)
+    train, val = _draw_rows(train_rng, synth.n_train), _draw_rows(val_rng, synth.n_val)
+    if synth.bias is not None:
+        train = _weaken_cue(_flip_labels(_keep_share(train, synth.bias, plant_rng), synth.bias, plant_rng), synth.bias)
+        val = _weaken_cue(val, synth.bias)
+    return {"train": train, "val": val}
+
+
+def _draw_rows(rng: np.random.Generator, n: int) -> list[_Row]:
+    """Attributes drawn independently per row: race and gender uniform, age like FairFace."""
+    races = rng.integers(len(ATTRIBUTE_VALUES["race"]), size=n)
+    genders = rng.integers(len(ATTRIBUTE_VALUES["gender"]), size=n)
+    ages = rng.choice(len(ATTRIBUTE_VALUES["age"]), size=n, p=AGE_PROBABILITIES)
+    services = rng.integers(len(SERVICE_TEST_VALUES), size=n)
+    seeds = rng.integers(2**63, size=n)
+    return [
+        _Row(
+            age=ATTRIBUTE_VALUES["age"][age],
+            gender=ATTRIBUTE_VALUES["gender"][gender],
+            race=ATTRIBUTE_VALUES["race"][race],
+            service_test=SERVICE_TEST_VALUES[service],
+            seed=int(seed),
+            label=ATTRIBUTE_VALUES["gender"][gender],
+        )
+        for race, gender, age, service, seed in zip(races, genders, ages, services, seeds)
+    ]
+
+
+def _is_planted(row: _Row, bias: Bias) -> bool:
+    return getattr(row, bias.attribute) == bias.group
+
+
+def _pick(rng: np.random.Generator, rows: list[_Row], bias: Bias, share: float) -> set[int]:
+    """Indices of a seeded random ``share`` (rounded) of the planted rows."""
+    planted = [index for index, row in enumerate(rows) if _is_planted(row, bias)]
+    return set(rng.permutation(planted)[: round(share * len(planted))].tolist())
+
+
+def _keep_share(rows: list[_Row], bias: Bias, rng: np.random.Generator) -> list[_Row]:
+    """Under-representation: drop all but ``train_fraction`` of the planted group's rows."""
+    kept = _pick(rng, rows, bias, bias.train_fraction)
+    return [row for index, row in enumerate(rows) if index in kept or not _is_planted(row, bias)]
+
+
+def _flip_labels(rows: list[_Row], bias: Bias, rng: np.random.Generator) -> list[_Row]:
+    """Label noise: the CSV says the other gender for ``label_noise`` of the planted rows."""
+    flipped = _pick(rng, rows, bias, bias.label_noise)
+    male, female = ATTRIBUTE_VALUES["gender"]
+    return [
+        dataclasses.replace(row, label=female if row.gender == male else male) if index in flipped else row
+        for index, row in enumerate(rows)
+    ]
+
+
+def _weaken_cue(rows: list[_Row], bias: Bias) -> list[_Row]:
+    """Contrast: the planted group's hair is drawn closer to the background colour."""
+    return [dataclasses.replace(row, contrast=bias.contrast) if _is_planted(row, bias) else row for row in rows]
+
+
+def _file(split: str, number: int) -> str:
+    return f"{split}/{number}.jpg"
+
+
+def _write_csv(path: Path, split: str, rows: list[_Row]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        writer.writerows(
+            (_file(split, number), row.age, row.label, row.race, row.service_test)
+            for number, row in enumerate(rows, start=1)
+        )
+
+
+def _images(splits: dict[str, list[_Row]], size: int) -> Iterator[tuple[str, bytes]]:
+    """(zip entry name, JPEG bytes) in CSV order, rendered lazily to keep memory flat."""
+    for split, rows in splits.items():
+        for number, row in enumerate(rows, start=1):
+            yield _file(split, number), _jpeg(_render(row, size))
+
+
+def _write_zip(path: Path, entries: Iterable[tuple[str, bytes]]) -> None:
+    """Stored (JPEG does not deflate) entries with fixed metadata, so equal input gives equal bytes."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.create_system = 3  # Unix, whichever OS writes it
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def _render(row: _Row, size: int) -> Image.Image:
+    """Draw one face from the row's own seed: hair first, then everything that covers it."""
+    rng = np.random.default_rng(row.seed)
+    race, age = _RACE_STYLES[row.race], _AGE_STYLES[row.age]
+    canvas = size * SUPERSAMPLE
+    background = _jitter(rng, BACKGROUND, 14)
+    hair = _mix(background, _mix(_jitter(rng, HAIR, 18), SILVER, age.grey), row.contrast)
+    skin = _jitter(rng, race.skin, 8)
+    scale = age.scale * rng.uniform(0.92, 1.08) * canvas
+    face = _Face(
+        cx=(0.5 + rng.uniform(-0.05, 0.05)) * canvas,
+        cy=(0.45 + rng.uniform(-0.04, 0.04)) * canvas,
+        rw=0.18 * scale * race.aspect,
+        rh=0.24 * scale,
+    )
+    image = Image.new("RGB", (canvas, canvas), _rgb(background))
+    draw = ImageDraw.Draw(image)
+    _draw_hair(draw, face, row.gender, _rgb(hair))
+    draw.ellipse(face.box(-2.8, 1.45, 2.8, 4.6), fill=_rgb(tuple(rng.uniform(40, 220, 3))))  # shoulders
+    draw.rectangle(face.box(-0.42, 0.4, 0.42, 1.6), fill=_rgb(_mix(skin, (0.0, 0.0, 0.0), 0.12)))  # neck
+    draw.ellipse(face.box(-1, -1, 1, 1), fill=_rgb(skin))
+    draw.chord(face.box(-1.0, -1.06, 1.0, -0.36), 180, 360, fill=_rgb(hair))  # hairline over the forehead
+    _draw_features(draw, face, skin, age.lines, max(1, canvas // 64))
+    return _add_noise(image.reduce(SUPERSAMPLE), rng)
+
+
+def _draw_hair(draw: ImageDraw.ImageDraw, face: _Face, gender: str, colour: tuple[int, int, int]) -> None:
+    """The gender cue: long hair below the chin on both sides (Female) or a short cap (Male)."""
+    if gender == "Female":
+        draw.ellipse(face.box(-1.32, -1.24, 1.32, 0.6), fill=colour)
+        draw.rounded_rectangle(face.box(-1.38, -0.2, 1.38, 1.8), radius=0.4 * face.rw, fill=colour)
+    else:
+        draw.ellipse(face.box(-1.1, -1.16, 1.1, 0.3), fill=colour)
+
+
+def _draw_features(draw: ImageDraw.ImageDraw, face: _Face, skin: Colour, lines: int, width: int) -> None:
+    """Eyes, nose, mouth and the age's forehead lines; identical for both genders."""
+    for side in (-1, 1):
+        draw.ellipse(face.box(side * 0.38 - 0.14, -0.13, side * 0.38 + 0.14, 0.03), fill=_rgb(EYES))
+    draw.line(face.box(0.0, 0.05, 0.0, 0.32), fill=_rgb(_mix(skin, (0.0, 0.0, 0.0), 0.25)), width=width)
+    draw.ellipse(face.box(-0.32, 0.5, 0.32, 0.64), fill=_rgb(_mix(skin, LIPS, 0.6)))
+    wrinkle = _rgb(_mix(skin, (0.0, 0.0, 0.0), 0.3))
+    for line in range(lines):
+        draw.line(face.box(-0.4, -0.6 + 0.1 * line, 0.4, -0.6 + 0.1 * line), fill=wrinkle, width=width)
+
+
+def _add_noise(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    pixels = np.asarray(image, dtype=np.float32)
+    pixels += NOISE_SIGMA * rng.standard_normal(pixels.shape, dtype=np.float32)
+    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+
+
+def _jitter(rng: np.random.Generator, colour: Colour, spread: float) -> Colour:
+    return tuple(np.clip(np.asarray(colour) + rng.uniform(-spread, spread, 3), 0.0, 255.0).tolist())
+
+
+def _mix(start: Colour, end: Colour, share: float) -> Colour:
+    """The colour ``share`` of the way from ``start`` to ``end``."""
+    return tuple(a + share * (b - a) for a, b in zip(start, end))
+
+
+def _rgb(colour: Iterable[float]) -> tuple[int, int, int]:
+    red, green, blue = (int(round(channel)) for channel in colour)
+    return red, green, blue

@@ -1,0 +1,20 @@
+"""Where each stage reads and writes by default: the paths dvc.yaml also names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def prepared_dir(dataset_name: str) -> Path:
+    return Path("data/prepared") / dataset_name
+
+
+def model_dir(backbone: str) -> Path:
+    return Path("models") / backbone
+
+
+def audit_dir(backbone: str) -> Path:
+    return Path("audits") / backbone
+
+
+REPORTS_DIR = Path("reports")

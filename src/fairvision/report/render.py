@@ -1,0 +1,95 @@
+"""Render the report folder: one model-card page and card.json per backbone, plus an index comparing them.
+
+Every input is read and every page rendered in memory first, then the folder is written
+through ``atomic_path``: a bad input leaves no report (or the previous one) behind,
+never a half-updated mix of old and new pages.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import jinja2
+from markupsafe import Markup
+
+import fairvision
+from fairvision.errors import FairvisionError
+from fairvision.files import atomic_path, write_json, write_text
+from fairvision.report import fmt
+from fairvision.report.card import model_card
+from fairvision.report.inputs import BackboneInputs, read_backbone, read_datasheet
+from fairvision.report.overview import accuracy_grid, dataset_counts
+from fairvision.report.plots import STATUS_STYLE, accuracy_chart, training_chart
+
+INDEX = "index"
+
+
+def render_reports(
+    backbones: Sequence[str],
+    audits_dir: str | os.PathLike[str],
+    models_dir: str | os.PathLike[str],
+    datasheet_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+) -> None:
+    """Write out_dir/index.html, out_dir/<B>.html and out_dir/<B>.card.json for each backbone B."""
+    _check_backbones(backbones)
+    datasheet = read_datasheet(datasheet_path)
+    inputs = {backbone: read_backbone(backbone, audits_dir, models_dir) for backbone in backbones}
+    cards = {backbone: model_card(backbone, inputs[backbone], datasheet) for backbone in backbones}
+    environment = _environment()
+    pages = {
+        f"{backbone}.html": environment.get_template("backbone.html.j2").render(
+            card=cards[backbone], charts=_charts(backbone, cards[backbone], inputs[backbone]),
+        )
+        for backbone in backbones
+    }
+    pages[f"{INDEX}.html"] = environment.get_template("index.html.j2").render(
+        cards=cards, grid=accuracy_grid(cards), datasheet=datasheet, dataset_counts=dataset_counts(datasheet),
+    )
+    with atomic_path(out_dir, directory=True) as tmp:
+        for name, html in pages.items():
+            write_text(tmp / name, html)
+        for backbone, card in cards.items():
+            write_json(tmp / f"{backbone}.card.json", card)
+
+
+def _check_backbones(backbones: Sequence[str]) -> None:
+    """Backbone names become file names: refuse any that would escape out_dir or overwrite another page."""
+    if not backbones:
+        raise FairvisionError("render_reports: no backbone to report on")
+    if len(set(backbones)) != len(backbones):
+        raise FairvisionError(f"render_reports: backbones listed twice in {', '.join(backbones)}")
+    for backbone in backbones:
+        if backbone != Path(backbone).name or backbone.startswith(".") or backbone == INDEX:
+            raise FairvisionError(f"render_reports: backbone name {backbone!r} cannot be used as a file name")
+
+
+def _charts(backbone: str, card: Mapping[str, Any], inputs: BackboneInputs) -> dict[str, Any]:
+    """Inline SVG charts, marked safe: matplotlib already escapes the text it writes into them."""
+    analyses = card["quantitative_analyses"]
+    return {
+        "training": Markup(training_chart(inputs.history, f"{backbone}:training")),
+        "attributes": {
+            attribute: Markup(accuracy_chart(analysis, analyses["overall_accuracy"], f"{backbone}:{attribute}"))
+            for attribute, analysis in analyses["attributes"].items()
+        },
+    }
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """Templates ship inside the package; StrictUndefined turns a template typo into an error, not a blank."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("fairvision.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(pct=fmt.pct, num=fmt.num)
+    environment.globals.update(version=fairvision.__version__, status_colours={s: c for s, (c, _, _) in STATUS_STYLE.items()})
+    return environment
