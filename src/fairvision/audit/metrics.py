@@ -32,12 +32,7 @@ METRICS = (
     "average_odds_difference",
     "error_rate_difference",
 )
-GROUP_RATES = {
-    "selection_rate": "selection_rate",
-    "true_positive_rate": "true_positive_rate",
-    "false_positive_rate": "false_positive_rate",
-    "error_rate": "error_rate",
-}
+GROUP_RATES = ("selection_rate", "true_positive_rate", "false_positive_rate", "error_rate")
 
 
 def _number(value: Any) -> float | None:
@@ -73,16 +68,18 @@ def attribute_metrics(
     accuracy = (predictions["label"] == predictions["pred"]).groupby(predictions[attribute]).mean()
 
     report: dict[str, Any] = {"privileged": privileged, "groups": {}, "comparisons": {}, "flagged_groups": []}
+    for group in groups:  # rates of one group alone: it is the only "privileged" group of its metric
+        alone = ClassificationMetric(truth, predicted, unprivileged_groups=[], privileged_groups=[{attribute: codes[group]}])
+        report["groups"][group] = {"n": int(sizes[group]), "accuracy": _number(accuracy[group])} | {
+            name: _number(getattr(alone, name)(privileged=True)) for name in GROUP_RATES
+        }
     for group in groups:
+        if group == privileged:
+            continue
         metric = ClassificationMetric(
             truth, predicted,
             unprivileged_groups=[{attribute: codes[group]}], privileged_groups=[{attribute: codes[privileged]}],
         )
-        report["groups"][group] = {"n": int(sizes[group]), "accuracy": _number(accuracy[group])} | {
-            name: _number(getattr(metric, method)(privileged=False)) for name, method in GROUP_RATES.items()
-        }
-        if group == privileged:
-            continue
         values = {name: _number(getattr(metric, name)()) for name in METRICS}
         too_small = min(sizes[group], sizes[privileged]) < min_group_size
         flags = {name: not too_small and is_flagged(name, values[name], tolerance[name]) for name in METRICS}
