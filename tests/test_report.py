@@ -11,6 +11,7 @@ import pytest
 from markupsafe import escape
 
 from fairvision.errors import FairvisionError
+from fairvision.report.card import natural_order
 from fairvision.report.render import render_reports
 
 BACKBONES = ("small_cnn", "mobilenet_v2")
@@ -28,7 +29,8 @@ def _stats(n: int, accuracy: float | None) -> dict[str, Any]:
 
 def _comparison(status: str, flagged: bool = False, value: float | None = 0.01) -> dict[str, Any]:
     return {"status": status,
-            "metrics": {name: {"value": value, "flagged": flagged and name != "disparate_impact"} for name in TOLERANCE}}
+            "metrics": {name: {"value": value, "flagged": flagged and name != "disparate_impact"}
+                        for name in TOLERANCE}}
 
 
 def _fairness(backbone: str, flags_race: bool) -> dict[str, Any]:
@@ -65,13 +67,16 @@ def _datasheet() -> dict[str, Any]:
     def counts(scale: int) -> dict[str, Any]:
         return {
             "race": {"White": {"Female": 15 * scale, "Male": 15 * scale},
-                     "Latino_Hispanic": {"Female": 11 * scale, "Male": 11 * scale}, MALICIOUS: {"Female": scale, "Male": 0}},
+                     "Latino_Hispanic": {"Female": 11 * scale, "Male": 11 * scale},
+                     MALICIOUS: {"Female": scale, "Male": 0}},
             "gender": {"Female": {"Female": 27 * scale, "Male": 0}, "Male": {"Female": 0, "Male": 26 * scale}},
-            "age": {"20-29": {"Female": 25 * scale, "Male": 24 * scale}, "more than 70": {"Female": 2 * scale, "Male": 2 * scale}},
+            "age": {"20-29": {"Female": 25 * scale, "Male": 24 * scale},
+                    "more than 70": {"Female": 2 * scale, "Male": 2 * scale}},
         }
     return {
-        "dataset": "synthetic", "format": "fairface", "source": "data/raw/synthetic/fairface-img-margin025-trainval.zip",
-        "source_sha256": "ab12", "target": "gender", "labels": ["Female", "Male"], "attributes": ["race", "gender", "age"],
+        "dataset": "synthetic", "format": "fairface",
+        "source": "data/raw/synthetic/fairface-img-margin025-trainval.zip", "source_sha256": "ab12",
+        "target": "gender", "labels": ["Female", "Male"], "attributes": ["race", "gender", "age"],
         "protected": ["race", "age"], "n_images": {"train": 900, "val": 100, "test": 540}, "rejected": 0,
         "counts": {"train": counts(17), "val": counts(2), "test": counts(10)}, "intersections": {},
     }
@@ -201,3 +206,24 @@ def test_same_inputs_give_byte_identical_output(inputs: dict[str, Path]) -> None
     first = {path.name: path.read_bytes() for path in inputs["out_dir"].iterdir()}
     render_reports(BACKBONES, **inputs)  # over the previous folder, as `dvc repro` would
     assert {path.name: path.read_bytes() for path in inputs["out_dir"].iterdir()} == first
+
+
+def test_unknown_status_is_refused_naming_the_field(inputs: dict[str, Path]) -> None:
+    path = inputs["audits_dir"] / "small_cnn" / "fairness.json"
+    fairness = json.loads(path.read_text())
+    fairness["attributes"]["race"]["comparisons"]["Latino_Hispanic"]["status"] = "bad"
+    path.write_text(json.dumps(fairness))
+    with pytest.raises(FairvisionError, match=r"attributes\.race\.comparisons\.Latino_Hispanic\.status"):
+        render_reports(BACKBONES, **inputs)
+
+
+@pytest.mark.parametrize("backbones", [(), ("small_cnn", "small_cnn"), ("../small_cnn",), ("index",), ("",)])
+def test_backbone_names_must_be_distinct_file_names(inputs: dict[str, Path], backbones: tuple[str, ...]) -> None:
+    with pytest.raises(FairvisionError):
+        render_reports(backbones, **inputs)
+    assert not inputs["out_dir"].exists()
+
+
+def test_groups_read_in_natural_order_not_the_audits_sorted_order() -> None:
+    assert natural_order("age", ["10-19", "3-9", "more than 70", "0-2"]) == ["0-2", "3-9", "10-19", "more than 70"]
+    assert natural_order("race", ["unknown", "White", "Black"]) == ["White", "Black", "unknown"]

@@ -35,6 +35,7 @@ def atomic_path(destination: str | os.PathLike[str], *, directory: bool = False)
     try:
         yield tmp
         if directory:
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private; outputs are meant to be shared
             if destination.exists():
                 shutil.rmtree(destination)
             os.replace(tmp, destination)

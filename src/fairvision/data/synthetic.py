@@ -50,7 +50,7 @@ MIN_IMAGE_SIZE = 16  # below this the eyes and mouth vanish
 JPEG_QUALITY = 90
 SUPERSAMPLE = 2  # draw at twice the size, then box-average down: smooth edges without ringing halos
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest zip date; a fixed stamp keeps the archive byte-identical
-NOISE_SIGMA = 4.0
+NOISE_AMPLITUDE = 7.0  # uniform pixel noise in +-7 levels (std 4); uniform draws are 5x faster than normal
 
 Colour = tuple[float, float, float]
 BACKGROUND: Colour = (218.0, 218.0, 218.0)  # light for everyone: the cue's contrast must not depend on race
@@ -83,9 +83,9 @@ _RACE_STYLES = {
     "Middle Eastern": _RaceStyle((222.0, 178.0, 138.0), 0.92),
 }
 _AGE_STYLES = {
-    "0-2": _AgeStyle(0.72, 0.0, 0),
-    "3-9": _AgeStyle(0.84, 0.0, 0),
-    "10-19": _AgeStyle(0.95, 0.0, 0),
+    "0-2": _AgeStyle(0.84, 0.0, 0),
+    "3-9": _AgeStyle(0.91, 0.0, 0),
+    "10-19": _AgeStyle(0.97, 0.0, 0),
     "20-29": _AgeStyle(1.0, 0.0, 0),
     "30-39": _AgeStyle(1.0, 0.1, 0),
     "40-49": _AgeStyle(1.0, 0.3, 1),
@@ -145,9 +145,13 @@ def _rows(synth: Synth) -> dict[str, list[_Row]]:
     train_rng, val_rng, plant_rng = np.random.default_rng(synth.seed).spawn(3)
     train, val = _draw_rows(train_rng, synth.n_train), _draw_rows(val_rng, synth.n_val)
     if synth.bias is not None:
-        train = _weaken_cue(_flip_labels(_keep_share(train, synth.bias, plant_rng), synth.bias, plant_rng), synth.bias)
-        val = _weaken_cue(val, synth.bias)
+        train, val = _plant_train(train, synth.bias, plant_rng), _weaken_cue(val, synth.bias)
     return {"train": train, "val": val}
+
+
+def _plant_train(rows: list[_Row], bias: Bias, rng: np.random.Generator) -> list[_Row]:
+    """All three plants; labels are flipped after the drop so the noise share is of the kept rows."""
+    return _weaken_cue(_flip_labels(_keep_share(rows, bias, rng), bias, rng), bias)
 
 
 def _draw_rows(rng: np.random.Generator, n: int) -> list[_Row]:
@@ -285,8 +289,9 @@ def _draw_features(draw: ImageDraw.ImageDraw, face: _Face, skin: Colour, lines: 
 
 
 def _add_noise(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Mild sensor-like noise, so no two pixels of a flat region are equal."""
     pixels = np.asarray(image, dtype=np.float32)
-    pixels += NOISE_SIGMA * rng.standard_normal(pixels.shape, dtype=np.float32)
+    pixels += (rng.random(pixels.shape, dtype=np.float32) - 0.5) * (2 * NOISE_AMPLITUDE)
     return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
 
 

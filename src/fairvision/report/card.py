@@ -2,14 +2,16 @@
 
 The card is the single source of the report: it is written as ``<B>.card.json`` and the
 HTML page is rendered from it, so the page and the machine-readable card cannot disagree.
-Pure functions of the parsed inputs; group order follows the audit's own order, which
-is stable, so the card is deterministic.
+Pure functions of the parsed inputs. Groups are listed in FairFace's natural order (age
+buckets by age, not "10-19" before "3-9" as the audit's sorted order has them), so the
+card is deterministic and reads naturally.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
+from fairvision.data.fairface import ATTRIBUTE_VALUES
 from fairvision.params import METRIC_NAMES
 from fairvision.report.inputs import BackboneInputs
 
@@ -20,7 +22,8 @@ GROUP_STATS = ("n", "accuracy", "selection_rate", "true_positive_rate", "false_p
 METRIC_TEXT = {
     "statistical_parity_difference": (
         "Statistical parity difference", "SPD",
-        "How much more (or less) often the group is predicted “{favorable}” than the privileged group. 0 is parity.",
+        "How much more (or less) often the group is predicted “{favorable}” than the privileged group. "
+        "0 is parity.",
     ),
     "disparate_impact": (
         "Disparate impact", "DI",
@@ -45,7 +48,7 @@ METRIC_TEXT = {
 def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, Any]) -> dict[str, Any]:
     """The card's sections plus ``flagged`` (attribute -> flagged groups), in a fixed key order."""
     fairness, train = inputs.fairness, inputs.train
-    analyses = {attribute: attribute_analysis(analysis) for attribute, analysis in fairness["attributes"].items()}
+    analyses = {attribute: attribute_analysis(attribute, found) for attribute, found in fairness["attributes"].items()}
     return {
         "model_details": _model_details(backbone, fairness, train),
         "intended_use": _intended_use(fairness),
@@ -61,11 +64,11 @@ def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, An
         },
         "ethical_considerations": _ethical_considerations(fairness),
         "caveats": _caveats(fairness, analyses),
-        "flagged": {attribute: groups_with_status(analysis, "flagged") for attribute, analysis in analyses.items()},
+        "flagged": {attribute: _with_status(analysis["groups"], "flagged") for attribute, analysis in analyses.items()},
     }
 
 
-def attribute_analysis(analysis: Mapping[str, Any]) -> dict[str, Any]:
+def attribute_analysis(attribute: str, analysis: Mapping[str, Any]) -> dict[str, Any]:
     """Per group: its rates, its status (privileged, ok, flagged, too_small) and its metrics vs the privileged group.
 
     The status comes from the comparison itself, the same record that drives the badges,
@@ -73,8 +76,8 @@ def attribute_analysis(analysis: Mapping[str, Any]) -> dict[str, Any]:
     """
     privileged = analysis["privileged"]
     groups = {}
-    for group, stats in analysis["groups"].items():
-        row = {key: stats.get(key) for key in GROUP_STATS}
+    for group in natural_order(attribute, analysis["groups"]):
+        row = {key: analysis["groups"][group].get(key) for key in GROUP_STATS}
         if group == privileged:
             groups[group] = row | {"status": "privileged", "metrics": None}
             continue
@@ -82,14 +85,20 @@ def attribute_analysis(analysis: Mapping[str, Any]) -> dict[str, Any]:
         metrics = {name: comparison["metrics"].get(name) or {} for name in METRIC_NAMES}
         groups[group] = row | {
             "status": comparison["status"],
-            "metrics": {name: {"value": m.get("value"), "flagged": bool(m.get("flagged"))} for name, m in metrics.items()},
+            "metrics": {name: {"value": m.get("value"), "flagged": bool(m.get("flagged"))}
+                        for name, m in metrics.items()},
         }
-    return {"privileged": privileged, "groups": groups}
+    return {"privileged": privileged, "too_small": _with_status(groups, "too_small"), "groups": groups}
 
 
-def groups_with_status(analysis: Mapping[str, Any], status: str) -> list[str]:
-    """Groups of one attribute's analysis with ``status``, in the audit's order."""
-    return [group for group, row in analysis["groups"].items() if row["status"] == status]
+def natural_order(attribute: str, groups: Iterable[str]) -> list[str]:
+    """FairFace's order for the values it knows; any other value after them, in the order given."""
+    known = ATTRIBUTE_VALUES.get(attribute, ())
+    return sorted(groups, key=lambda group: known.index(group) if group in known else len(known))
+
+
+def _with_status(groups: Mapping[str, Mapping[str, Any]], status: str) -> list[str]:
+    return [group for group, row in groups.items() if row["status"] == status]
 
 
 def group_counts(datasheet: Mapping[str, Any], split: str) -> dict[str, dict[str, Any]]:
@@ -97,8 +106,8 @@ def group_counts(datasheet: Mapping[str, Any], split: str) -> dict[str, dict[str
     counts = datasheet["counts"].get(split, {})
     return {
         attribute: {
-            group: {"total": sum(by_label.values()), "by_label": dict(by_label)}
-            for group, by_label in counts.get(attribute, {}).items()
+            group: {"total": sum(counts[attribute][group].values()), "by_label": dict(counts[attribute][group])}
+            for group in natural_order(attribute, counts.get(attribute, {}))
         }
         for attribute in datasheet["protected"]
     }
@@ -137,7 +146,8 @@ def _intended_use(fairness: Mapping[str, Any]) -> dict[str, list[str]]:
         ],
         "out_of_scope": [
             "Any decision about a real person (access, identity, eligibility, surveillance).",
-            f"Inferring anyone's {fairness['target']}, race or age from a photo outside this audit.",
+            f"Inferring anyone's {', '.join(dict.fromkeys([fairness['target'], *fairness['attributes']]))} "
+            "from a photo outside this audit.",
         ],
     }
 
@@ -164,7 +174,7 @@ def _metrics(fairness: Mapping[str, Any]) -> dict[str, Any]:
             "flagged_when": _flagged_when(name, tolerance),
         })
     return {
-        "performance": "accuracy: the share of test images whose predicted label is the true label",
+        "performance": "accuracy, the share of test images whose predicted label is the true label",
         "favorable_label": fairness["favorable_label"],
         "min_group_size": fairness["min_group_size"],
         "fairness": definitions,
@@ -206,16 +216,15 @@ def _ethical_considerations(fairness: Mapping[str, Any]) -> list[str]:
 def _caveats(fairness: Mapping[str, Any], analyses: Mapping[str, Any]) -> list[str]:
     caveats = []
     if fairness["dataset"] == "synthetic":  # no explicit flag exists; the built-in generator's name is the signal
-        caveats.append("The dataset is synthetic, with a planted bias: the numbers check the audit, "
-                       "they say nothing about any real population or face dataset.")
+        caveats.append("The dataset is synthetic (generated images, possibly with a deliberately planted bias): "
+                       "the numbers check the audit itself and say nothing about any real population.")
     caveats.append("Every number is a point estimate on one test split, without confidence intervals yet; "
                    "small groups' numbers can move a lot with a different sample.")
     caveats.append(f"Groups with fewer than {fairness['min_group_size']} test images are reported but never "
                    "flagged (too small to judge).")
     for attribute, analysis in analyses.items():
-        small = groups_with_status(analysis, "too_small")
-        if small:
-            caveats.append(f"Too small to judge for {attribute}: {', '.join(small)}.")
+        if analysis["too_small"]:
+            caveats.append(f"Too small to judge for {attribute}: {', '.join(analysis['too_small'])}.")
     references = ", ".join(f"{attribute}: {analysis['privileged']}" for attribute, analysis in analyses.items())
     caveats.append(f"Each group is compared with one privileged group per attribute ({references}); "
                    "intersections (e.g. race × age) are not audited.")

@@ -16,3 +16,13 @@ def pct(value: float | None, digits: int = 1) -> str:
 def num(value: float | None, digits: int = 3) -> str:
     """A metric value with fixed decimals, so columns line up: -0.2 -> '-0.200'."""
     return NOT_AVAILABLE if value is None else f"{value:.{digits}f}"
+
+
+def count(value: int | None) -> str:
+    """A large count with thousands separators: 412345 -> '412,345'."""
+    return NOT_AVAILABLE if value is None else f"{value:,}"
+
+
+def plain(value: object) -> str:
+    """Any other value (a count, a tolerance) as written, or n/a when null."""
+    return NOT_AVAILABLE if value is None else str(value)

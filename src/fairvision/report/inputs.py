@@ -38,7 +38,9 @@ class BackboneInputs:
     history: History
 
 
-def read_backbone(backbone: str, audits_dir: str | os.PathLike[str], models_dir: str | os.PathLike[str]) -> BackboneInputs:
+def read_backbone(
+    backbone: str, audits_dir: str | os.PathLike[str], models_dir: str | os.PathLike[str]
+) -> BackboneInputs:
     """Read ``audits_dir/<backbone>/fairness.json`` and ``models_dir/<backbone>/{train.json,history.csv}``."""
     fairness_path = Path(audits_dir) / backbone / "fairness.json"
     fairness = read_json(fairness_path, FAIRNESS_KEYS)

@@ -63,7 +63,7 @@ def _check_backbones(backbones: Sequence[str]) -> None:
     if len(set(backbones)) != len(backbones):
         raise FairvisionError(f"render_reports: backbones listed twice in {', '.join(backbones)}")
     for backbone in backbones:
-        if backbone != Path(backbone).name or backbone.startswith(".") or backbone == INDEX:
+        if not backbone or backbone != Path(backbone).name or backbone.startswith(".") or backbone == INDEX:
             raise FairvisionError(f"render_reports: backbone name {backbone!r} cannot be used as a file name")
 
 
@@ -90,6 +90,9 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(pct=fmt.pct, num=fmt.num)
-    environment.globals.update(version=fairvision.__version__, status_colours={s: c for s, (c, _, _) in STATUS_STYLE.items()})
+    environment.filters.update(pct=fmt.pct, num=fmt.num, count=fmt.count, plain=fmt.plain)
+    # The CSS badges take the charts' colours, so a status looks the same in a table and in a chart.
+    environment.globals.update(
+        version=fairvision.__version__, status_colours={status: c for status, (c, _, _) in STATUS_STYLE.items()},
+    )
     return environment
