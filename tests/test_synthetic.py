@@ -213,3 +213,11 @@ def test_invalid_request_fails_before_writing(tmp_path: Path, synth: Synth) -> N
     with pytest.raises(FairvisionError):
         synthetic.generate(synth, tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
+
+
+def test_val_gender_is_balanced_within_each_race() -> None:
+    synth = Synth(seed=3, n_train=50, n_val=301, image_size=16, bias=None)
+    val = synthetic._rows(synth)["val"]
+    for race in ATTRIBUTE_VALUES["race"]:
+        genders = [row.gender for row in val if row.race == race]
+        assert abs(genders.count("Male") - genders.count("Female")) <= 1, race

@@ -143,7 +143,7 @@ def _check(synth: Synth) -> None:
 def _rows(synth: Synth) -> dict[str, list[_Row]]:
     """Both splits' rows in file order, plant applied: the single source for CSVs and images."""
     train_rng, val_rng, plant_rng = np.random.default_rng(synth.seed).spawn(3)
-    train, val = _draw_rows(train_rng, synth.n_train), _draw_rows(val_rng, synth.n_val)
+    train, val = _draw_rows(train_rng, synth.n_train), _draw_rows(val_rng, synth.n_val, balance_gender=True)
     if synth.bias is not None:
         train, val = _plant_train(train, synth.bias, plant_rng), _weaken_cue(val, synth.bias)
     return {"train": train, "val": val}
@@ -154,10 +154,18 @@ def _plant_train(rows: list[_Row], bias: Bias, rng: np.random.Generator) -> list
     return _weaken_cue(_flip_labels(_keep_share(rows, bias, rng), bias, rng), bias)
 
 
-def _draw_rows(rng: np.random.Generator, n: int) -> list[_Row]:
-    """Attributes drawn independently per row: race and gender uniform, age like FairFace."""
+def _draw_rows(rng: np.random.Generator, n: int, balance_gender: bool = False) -> list[_Row]:
+    """Attributes drawn independently per row: race and gender uniform, age like FairFace.
+
+    ``balance_gender`` splits each race group's rows evenly between the genders (the
+    test split), so a race group's selection-rate gap measures the model, not the draw.
+    """
     races = rng.integers(len(ATTRIBUTE_VALUES["race"]), size=n)
     genders = rng.integers(len(ATTRIBUTE_VALUES["gender"]), size=n)
+    if balance_gender:
+        for race in range(len(ATTRIBUTE_VALUES["race"])):
+            members = np.flatnonzero(races == race)
+            genders[members] = rng.permutation(np.arange(len(members)) % 2)
     ages = rng.choice(len(ATTRIBUTE_VALUES["age"]), size=n, p=AGE_PROBABILITIES)
     services = rng.integers(len(SERVICE_TEST_VALUES), size=n)
     seeds = rng.integers(2**63, size=n)

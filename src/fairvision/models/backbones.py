@@ -11,6 +11,12 @@ from typing import Any, Callable
 
 from fairvision.errors import FairvisionError
 
+# Moving-average momentum of every BatchNormalization layer. Keras defaults (0.99, and 0.999
+# in keras.applications) suit ImageNet-length schedules; after a few hundred steps their
+# moving statistics are still near their initial values and inference-mode accuracy is at
+# chance even when training accuracy is high.
+BATCHNORM_MOMENTUM = 0.9
+
 
 def small_cnn(image_size: int, num_classes: int, *, width: int = 32):
     """Four conv-BN-ReLU-pool blocks, width doubling per block: a fast, honest baseline."""
@@ -21,7 +27,7 @@ def small_cnn(image_size: int, num_classes: int, *, width: int = 32):
     x = layers.Rescaling(1 / 255)(inputs)
     for block in range(4):
         x = layers.Conv2D(width * 2**block, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling2D()(x)
     x = layers.GlobalAveragePooling2D()(x)
@@ -40,6 +46,9 @@ def mobilenet_v2(image_size: int, num_classes: int, *, alpha: float = 1.0):
     base = keras.applications.MobileNetV2(
         input_shape=(image_size, image_size, 3), alpha=alpha, include_top=False, weights=None, pooling="avg"
     )
+    for layer in base.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = BATCHNORM_MOMENTUM
     x = base(x)
     x = layers.Dropout(0.2)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
