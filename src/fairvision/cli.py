@@ -152,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="fairvision: %(message)s", stream=sys.stderr)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # SavedModel export chatter
     try:
         args.run(load_params(args.params), args)
     except FairvisionError as error:

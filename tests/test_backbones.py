@@ -1,0 +1,37 @@
+"""Backbone registry: every entry builds a classifier over raw pixels; bad options are named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fairvision.errors import FairvisionError
+from fairvision.models.backbones import BACKBONES, BATCHNORM_MOMENTUM, build_backbone
+
+
+@pytest.mark.parametrize(("name", "options"), [("small_cnn", {"width": 8}), ("mobilenet_v2", {"alpha": 0.35})])
+def test_builds_a_probability_classifier(name: str, options: dict) -> None:
+    model = build_backbone(name, 32, 3, options)
+    probabilities = np.asarray(model(np.full((2, 32, 32, 3), 128.0, dtype="float32"), training=False))
+    assert probabilities.shape == (2, 3)
+    assert probabilities.sum(axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+    momenta = {layer.momentum for layer in _all_layers(model) if hasattr(layer, "moving_mean")}
+    assert momenta == {BATCHNORM_MOMENTUM}
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def test_registry_names() -> None:
+    assert {"small_cnn", "mobilenet_v2"} <= set(BACKBONES)
+
+
+def test_unknown_option_names_the_params_key() -> None:
+    with pytest.raises(FairvisionError, match=r"`backbones.small_cnn.depth`; small_cnn takes: width"):
+        build_backbone("small_cnn", 32, 2, {"depth": 3})
+    with pytest.raises(FairvisionError, match=r"`backbones.mobilenet_v2` options"):
+        build_backbone("mobilenet_v2", 32, 2, {"alpha": 0.6})

@@ -1,0 +1,65 @@
+"""The console script as a user meets it: help for every stage, clean errors, no tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = {
+    "synth": "fairface_label_train.csv",
+    "prepare": "manifest.parquet",
+    "train": "SavedModel",
+    "evaluate": "predictions.parquet",
+    "audit": "fairness.json",
+    "report": "index.html",
+}
+
+
+def fairvision(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fairvision.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_top_level_help_lists_every_stage() -> None:
+    result = fairvision("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(("command", "output"), COMMANDS.items())
+def test_each_stage_explains_its_files(command: str, output: str) -> None:
+    result = fairvision(command, "--help")
+    assert result.returncode == 0
+    assert output in result.stdout and "--params" in result.stdout
+
+
+def test_bad_params_give_one_clear_line(tmp_path: Path) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["synth"]["n_train"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = fairvision("synth", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "fairvision: error: params.yaml: `params.synth.n_train` must be an integer >= 1, got 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_unknown_backbone_lists_the_known_ones(tmp_path: Path) -> None:
+    result = fairvision("train", "vgg99", "--params", str(ROOT / "params.yaml"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "backbone 'vgg99' is not in params.yaml `backbones` (small_cnn, mobilenet_v2)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stage_before_its_inputs_exist_says_what_to_run(tmp_path: Path) -> None:
+    result = fairvision("train", "small_cnn", "--params", str(ROOT / "params.yaml"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "run `fairvision prepare` first" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "models").exists()
