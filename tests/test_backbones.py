@@ -33,5 +33,5 @@ def test_registry_names() -> None:
 def test_unknown_option_names_the_params_key() -> None:
     with pytest.raises(FairvisionError, match=r"`backbones.small_cnn.depth`; small_cnn takes: width"):
         build_backbone("small_cnn", 32, 2, {"depth": 3})
-    with pytest.raises(FairvisionError, match=r"`backbones.mobilenet_v2` options"):
-        build_backbone("mobilenet_v2", 32, 2, {"alpha": 0.6})
+    with pytest.raises(FairvisionError, match=r"`backbones.small_cnn` options \{'width': 0\} rejected"):
+        build_backbone("small_cnn", 32, 2, {"width": 0})
