@@ -70,9 +70,9 @@ def attribute_metrics(
     report: dict[str, Any] = {"privileged": privileged, "groups": {}, "comparisons": {}, "flagged_groups": []}
     for group in groups:  # rates of one group alone: it is the only "privileged" group of its metric
         alone = ClassificationMetric(truth, predicted, unprivileged_groups=[], privileged_groups=[{attribute: codes[group]}])
-        report["groups"][group] = {"n": int(sizes[group]), "accuracy": _number(accuracy[group])} | {
-            name: _number(getattr(alone, name)(privileged=True)) for name in GROUP_RATES
-        }
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rates = {name: _number(getattr(alone, name)(privileged=True)) for name in GROUP_RATES}
+        report["groups"][group] = {"n": int(sizes[group]), "accuracy": _number(accuracy[group])} | rates
     for group in groups:
         if group == privileged:
             continue
@@ -80,7 +80,8 @@ def attribute_metrics(
             truth, predicted,
             unprivileged_groups=[{attribute: codes[group]}], privileged_groups=[{attribute: codes[privileged]}],
         )
-        values = {name: _number(getattr(metric, name)()) for name in METRICS}
+        with np.errstate(divide="ignore", invalid="ignore"):  # empty denominators become None, on purpose
+            values = {name: _number(getattr(metric, name)()) for name in METRICS}
         too_small = min(sizes[group], sizes[privileged]) < min_group_size
         flags = {name: not too_small and is_flagged(name, values[name], tolerance[name]) for name in METRICS}
         status = "too_small" if too_small else "flagged" if any(flags.values()) else "ok"
