@@ -57,9 +57,14 @@ def test_unknown_backbone_lists_the_known_ones(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_stage_before_its_inputs_exist_says_what_to_run(tmp_path: Path) -> None:
-    result = fairvision("train", "small_cnn", "--params", str(ROOT / "params.yaml"), cwd=tmp_path)
+@pytest.mark.parametrize(("command", "hint"), [
+    (["train", "small_cnn"], "data/prepared/synthetic/datasheet.json: not found; run `fairvision prepare` first"),
+    (["evaluate", "small_cnn"], "models/small_cnn/saved_model.pb: not found; run `fairvision train small_cnn` first"),
+    (["audit", "small_cnn"], "predictions.parquet: not found; run `fairvision evaluate small_cnn` first"),
+])
+def test_stage_before_its_inputs_exist_says_what_to_run(tmp_path: Path, command: list[str], hint: str) -> None:
+    result = fairvision(*command, "--params", str(ROOT / "params.yaml"), cwd=tmp_path)
     assert result.returncode == 1
-    assert "run `fairvision prepare` first" in result.stderr
+    assert hint in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "models").exists()
+    assert list(tmp_path.iterdir()) == []

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from fairvision.errors import FairvisionError
+
 
 @contextlib.contextmanager
 def atomic_path(destination: str | os.PathLike[str], *, directory: bool = False) -> Iterator[Path]:
@@ -59,3 +61,11 @@ def write_text(destination: str | os.PathLike[str], text: str) -> None:
 def write_json(destination: str | os.PathLike[str], data: Any) -> None:
     """Write JSON atomically, indented and key-ordered as given, for readable diffs."""
     write_text(destination, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def require(path: str | os.PathLike[str], producer: str) -> Path:
+    """``path`` if it exists, else a FairvisionError saying which command makes it."""
+    path = Path(path)
+    if not path.exists():
+        raise FairvisionError(f"{path}: not found; run `fairvision {producer}` first")
+    return path

@@ -11,7 +11,7 @@ import pandas as pd
 
 from fairvision.audit.metrics import attribute_metrics
 from fairvision.errors import FairvisionError
-from fairvision.files import write_json
+from fairvision.files import require, write_json
 from fairvision.params import Audit
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,8 @@ def audit(
     out_path: str | Path,
 ) -> None:
     """Measure every protected attribute's groups and write fairness.json."""
-    predictions = pd.read_parquet(predictions_path)
-    datasheet = json.loads(Path(datasheet_path).read_text(encoding="utf-8"))
+    predictions = pd.read_parquet(require(predictions_path, f"evaluate {backbone}"))
+    datasheet = json.loads(require(datasheet_path, "prepare").read_text(encoding="utf-8"))
     labels = datasheet["labels"]
     favorable = labels[0] if params.favorable_label == "auto" else params.favorable_label
     if favorable not in labels:

@@ -15,7 +15,7 @@ import pandas as pd
 from fairvision.data.fairface import ATTRIBUTE_VALUES
 from fairvision.data.shards import read_records, shard_paths
 from fairvision.errors import FairvisionError
-from fairvision.files import atomic_path
+from fairvision.files import atomic_path, require
 from fairvision.models.export import load_classifier
 from fairvision.progress import progress
 
@@ -30,11 +30,10 @@ def probability_column(label: str) -> str:
 def evaluate(model_dir: str | Path, prepared_dir: str | Path, batch_size: int, out_path: str | Path) -> None:
     """Predict every test image; write predictions.parquet with labels, probabilities and attributes."""
     model_dir, prepared_dir = Path(model_dir), Path(prepared_dir)
-    if not (model_dir / "saved_model.pb").is_file():
-        raise FairvisionError(f"{model_dir}: no SavedModel; run `fairvision train` first")
+    require(model_dir / "saved_model.pb", f"train {model_dir.name}")
     labels = (model_dir / "labels.txt").read_text(encoding="utf-8").split()
+    manifest = pd.read_parquet(require(prepared_dir / "manifest.parquet", "prepare")).set_index("id")
     classify = load_classifier(model_dir)
-    manifest = pd.read_parquet(prepared_dir / "manifest.parquet").set_index("id")
     paths = shard_paths(prepared_dir / "shards", "test")
     n_test = int((manifest["split"] == "test").sum())
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from fairvision.data.shards import shard_paths
 from fairvision.errors import FairvisionError
-from fairvision.files import atomic_path, write_json
+from fairvision.files import atomic_path, require, write_json
 from fairvision.models.backbones import build_backbone
 from fairvision.models.export import export_classifier
 from fairvision.models.input import labelled_images
@@ -79,11 +79,7 @@ def train(backbone: str, options: dict[str, Any], params: Train, prepared_dir: s
 
 
 def _read_datasheet(prepared_dir: Path) -> dict[str, Any]:
-    path = prepared_dir / "datasheet.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FairvisionError(f"{path}: not found; run `fairvision prepare` first") from None
+    return json.loads(require(prepared_dir / "datasheet.json", "prepare").read_text(encoding="utf-8"))
 
 
 def _make_step(model: keras.Model, optimizer, strategy: tf.distribute.Strategy, *, training: bool):
