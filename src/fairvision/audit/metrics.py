@@ -25,13 +25,8 @@ logging.getLogger().addFilter(_not_about_missing_extras)
 from aif360.datasets import BinaryLabelDataset  # noqa: E402
 from aif360.metrics import ClassificationMetric  # noqa: E402
 
-METRICS = (
-    "statistical_parity_difference",
-    "disparate_impact",
-    "equal_opportunity_difference",
-    "average_odds_difference",
-    "error_rate_difference",
-)
+from fairvision.params import METRIC_NAMES  # noqa: E402
+
 GROUP_RATES = ("selection_rate", "true_positive_rate", "false_positive_rate", "error_rate")
 
 
@@ -81,13 +76,13 @@ def attribute_metrics(
             unprivileged_groups=[{attribute: codes[group]}], privileged_groups=[{attribute: codes[privileged]}],
         )
         with np.errstate(divide="ignore", invalid="ignore"):  # empty denominators become None, on purpose
-            values = {name: _number(getattr(metric, name)()) for name in METRICS}
+            values = {name: _number(getattr(metric, name)()) for name in METRIC_NAMES}
         too_small = min(sizes[group], sizes[privileged]) < min_group_size
-        flags = {name: not too_small and is_flagged(name, values[name], tolerance[name]) for name in METRICS}
+        flags = {name: not too_small and is_flagged(name, values[name], tolerance[name]) for name in METRIC_NAMES}
         status = "too_small" if too_small else "flagged" if any(flags.values()) else "ok"
         report["comparisons"][group] = {
             "status": status,
-            "metrics": {name: {"value": values[name], "flagged": flags[name]} for name in METRICS},
+            "metrics": {name: {"value": values[name], "flagged": flags[name]} for name in METRIC_NAMES},
         }
         if status == "flagged":
             report["flagged_groups"].append(group)
