@@ -72,9 +72,8 @@ def _audit(params: Params, args: argparse.Namespace) -> None:
 
     _backbone_options(params, args.backbone)
     folder = layout.audit_dir(args.backbone)
-    audit(args.backbone, folder / "predictions.parquet",
-          layout.prepared_dir(params.dataset.name) / "datasheet.json", params.dataset.protected, params.audit,
-          folder / "fairness.json")
+    audit(args.backbone, folder / "predictions.parquet", layout.prepared_dir(params.dataset.name),
+          params.dataset.protected, params.audit, folder / "fairness.json")
 
 
 def _report(params: Params, args: argparse.Namespace) -> None:

@@ -1,0 +1,198 @@
+"""The audit of one partition: every group's rates, every comparison, intervals and verdicts.
+
+One object per partition (an attribute or an intersection) computed once, fairlearn's
+MetricFrame style: each outcome framing holds per-group rates with intervals, and each
+group's comparisons against the reference group and against the rest of the population,
+each with its point value (AIF360's definition), its interval (group-stratified bootstrap,
+the level made simultaneous over the table) and its verdict. ``fairness.json`` is its
+serialization (``fairvision.audit.serialize``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from fairvision.audit.bootstrap import generator, stratified_resample
+from fairvision.audit.intervals import Method, family_level, percentile_intervals
+from fairvision.audit.measures import (
+    COMPARISONS, RATES, between_group_theil_index, compare, group_rates, theil_index, undefined_reason,
+)
+from fairvision.audit.outcomes import Outcome
+from fairvision.audit.partitions import Partition
+from fairvision.audit.verdicts import Band, verdict
+from fairvision.audit.vocabulary import AGAINST, Status, Verdict, worst
+
+# A comparison whose replicates are undefined more often than this is not judged: its
+# interval would describe only the lucky resamples (e.g. a group with a handful of positives).
+MAX_UNDEFINED_SHARE = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How to judge: from params.yaml `audit` (see params.Audit)."""
+
+    min_group_size: int
+    resamples: int
+    seed: int
+    level: float
+    multiple_comparisons: Method
+    bands: Mapping[str, Band]
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """A point value with its interval; NaN where undefined."""
+
+    value: float
+    low: float
+    high: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Judged(Estimate):
+    """A comparison's estimate, its verdict and why; ``undefined`` says why the value is missing."""
+
+    verdict: Verdict
+    explanation: str
+    undefined: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupResult:
+    group: str
+    n: int
+    rates: Mapping[str, Estimate]
+    status: Mapping[str, Status]  # against -> status
+    comparisons: Mapping[str, Mapping[str, Judged]]  # against -> metric -> result
+
+
+@dataclasses.dataclass(frozen=True)
+class OutcomeResult:
+    outcome: Outcome
+    groups: Mapping[str, GroupResult]
+    levels: Mapping[str, float]  # against -> per-interval level making the table's intervals simultaneous
+    theil_index: Estimate
+    between_group_theil_index: Estimate
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionResult:
+    name: str
+    attributes: tuple[str, ...]
+    reference: str
+    reference_reason: str
+    train_sizes: Mapping[str, int]
+    outcomes: Mapping[str, OutcomeResult]
+
+
+def audit_partition(
+    partition: Partition,
+    outcomes: Sequence[Outcome],
+    reference: str,
+    reference_reason: str,
+    train_sizes: Mapping[str, int],
+    settings: Settings,
+) -> PartitionResult:
+    """Audit every outcome framing of one partition; raises ValueError if ``reference`` is not a group."""
+    if reference not in partition.groups:
+        raise ValueError(f"reference group {reference!r} of {partition.name} is not among its groups "
+                         f"({', '.join(partition.groups)})")
+    rng = generator(settings.seed, partition.name)
+    replicates = stratified_resample(partition.counts, settings.resamples, rng)
+    results = {}
+    for outcome in outcomes:
+        cells = outcome.cells(partition.counts, partition.labels)
+        boot = outcome.cells(replicates, partition.labels)
+        results[outcome.name] = _audit_outcome(partition, outcome, cells, boot, reference, settings)
+    return PartitionResult(partition.name, partition.attributes, reference, reference_reason,
+                           dict(train_sizes), results)
+
+
+def _audit_outcome(
+    partition: Partition, outcome: Outcome, cells: np.ndarray, boot: np.ndarray, reference: str, settings: Settings
+) -> OutcomeResult:
+    groups, sizes = partition.groups, partition.sizes
+    ref = groups.index(reference)
+    rates = _rate_estimates(cells, boot, settings.level)
+    sides = {"reference": (cells[ref], boot[:, ref:ref + 1]), "rest": (cells.sum(axis=0) - cells, boot.sum(axis=1, keepdims=True) - boot)}
+    comparisons: dict[str, dict[str, dict[str, Judged]]] = {group: {} for group in groups}
+    statuses: dict[str, dict[str, Status]] = {group: {} for group in groups}
+    levels = {}
+    for against in AGAINST:
+        other, other_boot = sides[against]
+        other_sizes = np.full(len(groups), sizes[ref]) if against == "reference" else sizes.sum() - sizes
+        compared = [g for g in range(len(groups)) if not (against == "reference" and g == ref)]
+        judged = [g for g in compared if min(sizes[g], other_sizes[g]) >= settings.min_group_size]
+        values = compare(cells, other, outcome.metrics)  # (G, M)
+        samples = compare(boot, other_boot, outcome.metrics, strict=True)  # (R, G, M)
+        levels[against] = family_level(samples[:, judged].reshape(len(boot), -1), settings.level,
+                                       settings.multiple_comparisons)
+        bounds = percentile_intervals(samples.reshape(len(boot), -1), levels[against]).reshape(*values.shape, 2)
+        undefined_share = (~np.isfinite(samples)).mean(axis=0)
+        for g in compared:
+            other_cells = other if against == "reference" else other[g]
+            results = {
+                metric: _judge(metric, values[g, m], bounds[g, m], undefined_share[g, m], cells[g], other_cells,
+                               against, settings, levels[against], too_small=g not in judged,
+                               sizes=(int(sizes[g]), int(other_sizes[g])))
+                for m, metric in enumerate(outcome.metrics)
+            }
+            comparisons[groups[g]][against] = results
+            statuses[groups[g]][against] = ("insufficient_data" if g not in judged
+                                            else worst([r.verdict for r in results.values()]))
+        if against == "reference":
+            statuses[reference][against] = "reference"
+    group_results = {
+        group: GroupResult(group, int(sizes[g]), {name: rates[name][g] for name in RATES}, statuses[group],
+                           comparisons[group])
+        for g, group in enumerate(groups)
+    }
+    return OutcomeResult(
+        outcome, group_results, levels,
+        theil_index=_estimate(theil_index(cells), theil_index(boot), settings.level),
+        between_group_theil_index=_estimate(between_group_theil_index(cells), between_group_theil_index(boot),
+                                            settings.level),
+    )
+
+
+def _rate_estimates(cells: np.ndarray, boot: np.ndarray, level: float) -> dict[str, list[Estimate]]:
+    """Per rate, per group: the point rate and its (pointwise) percentile interval."""
+    points, samples = group_rates(cells), group_rates(boot, strict=True)
+    names = list(RATES)
+    stacked = np.stack([samples[name] for name in names], axis=-1)  # (R, G, rates)
+    bounds = percentile_intervals(stacked.reshape(len(boot), -1), level).reshape(*stacked.shape[1:], 2)
+    return {name: [Estimate(float(points[name][g]), *map(float, bounds[g, r])) for g in range(cells.shape[0])]
+            for r, name in enumerate(names)}
+
+
+def _estimate(point: np.ndarray, samples: np.ndarray, level: float) -> Estimate:
+    low, high = percentile_intervals(np.asarray(samples, dtype=np.float64).reshape(-1, 1), level)[0]
+    return Estimate(float(point), float(low), float(high))
+
+
+def _judge(
+    metric: str, value: float, bounds: np.ndarray, undefined_share: float, group_cells: np.ndarray,
+    other_cells: np.ndarray, against: str, settings: Settings, level: float, *, too_small: bool,
+    sizes: tuple[int, int],
+) -> Judged:
+    low, high = float(bounds[0]), float(bounds[1])
+    other = "the reference group" if against == "reference" else "the rest"
+    value = float(value)
+    reason = undefined_reason(metric, group_cells, other_cells, other)
+    title = COMPARISONS[metric].title
+    if too_small:
+        explanation = (f"Not judged: the group has {sizes[0]} test images and {other} {sizes[1]}; "
+                       f"at least {settings.min_group_size} each are needed.")
+        return Judged(value, low, high, "inconclusive", explanation, reason)
+    if reason is not None:
+        return Judged(value, low, high, "inconclusive", f"Not judged: {reason}.", reason)
+    if undefined_share > MAX_UNDEFINED_SHARE:
+        explanation = (f"Not judged: {title.lower()} is undefined in {undefined_share:.0%} of the bootstrap "
+                       "resamples (too few images in a cell it divides by).")
+        return Judged(value, low, high, "inconclusive", explanation, None)
+    outcome, explanation = verdict(metric, value, low, high, settings.bands[metric], level)
+    return Judged(value, low, high, outcome, explanation, None)

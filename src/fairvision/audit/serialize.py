@@ -1,0 +1,63 @@
+"""``fairness.json``: the serialization of an audit, and the one schema audit, check and report share.
+
+Intervals sit beside their values (``{"value": …, "ci": [low, high]}``); undefined
+numbers are ``null`` with a reason, never NaN (not JSON) and never silently 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from fairvision.audit.engine import Estimate, GroupResult, Judged, OutcomeResult, PartitionResult
+
+SCHEMA_VERSION = 2
+DIGITS = 6
+
+
+def number(value: float) -> float | None:
+    """JSON-safe: rounded, None where undefined (NaN or infinite)."""
+    return round(float(value), DIGITS) if math.isfinite(value) else None
+
+
+def estimate(result: Estimate) -> dict[str, Any]:
+    return {"value": number(result.value), "ci": [number(result.low), number(result.high)]}
+
+
+def judged(result: Judged) -> dict[str, Any]:
+    entry = estimate(result) | {"verdict": result.verdict, "explanation": result.explanation}
+    if result.undefined:
+        entry["undefined"] = result.undefined
+    return entry
+
+
+def group(result: GroupResult) -> dict[str, Any]:
+    """A group's n, statuses and rates; its comparisons only where judged (not for insufficient data)."""
+    return {
+        "n": result.n,
+        "status": dict(result.status),
+        "rates": {name: estimate(rate) for name, rate in result.rates.items()},
+        **{f"vs_{against}": {metric: judged(r) for metric, r in metrics.items()}
+           for against, metrics in result.comparisons.items()
+           if result.status[against] != "insufficient_data"},
+    }
+
+
+def outcome(result: OutcomeResult) -> dict[str, Any]:
+    return {
+        "interval_level": {against: number(level) for against, level in result.levels.items()},
+        "theil_index": estimate(result.theil_index),
+        "between_group_theil_index": estimate(result.between_group_theil_index),
+        "groups": {name: group(g) for name, g in result.groups.items()},
+    }
+
+
+def partition(result: PartitionResult, test_sizes: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "attributes": list(result.attributes),
+        "reference": result.reference,
+        "reference_reason": result.reference_reason,
+        "groups": {name: {"n_train": result.train_sizes.get(name, 0), "n_test": int(test_sizes[name])}
+                   for name in test_sizes},
+        "outcomes": {name: outcome(o) for name, o in result.outcomes.items()},
+    }

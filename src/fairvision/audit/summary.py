@@ -1,0 +1,56 @@
+"""The audit at a glance: the overall verdict, every failing comparison, the worst group per metric."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from fairvision.audit.engine import PartitionResult
+from fairvision.audit.measures import COMPARISONS
+from fairvision.audit.outcomes import Outcome
+from fairvision.audit.serialize import number
+from fairvision.audit.vocabulary import AGAINST, worst
+
+
+def distance_from_parity(metric: str, value: float) -> float:
+    """How far a value is from parity: |d| for a difference, |ln r| for a ratio (so 0.8 and 1.25 are equally far)."""
+    if COMPARISONS[metric].kind == "ratio":
+        return abs(math.log(value)) if value > 0 else math.inf
+    return abs(value)
+
+
+def summarize(results: Sequence[PartitionResult], outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """``verdict`` (worst over every judged comparison), ``failing`` comparisons, ``worst`` group per metric."""
+    failing, verdicts, worst_groups = [], [], {}
+    for result in results:
+        worst_groups[result.name] = {}
+        for outcome in outcomes:
+            groups = result.outcomes[outcome.name].groups
+            for against in AGAINST:
+                for name, group in groups.items():
+                    status = group.status.get(against)
+                    if status in ("pass", "fail", "inconclusive"):
+                        verdicts.append(status)
+                    if status == "fail":
+                        metrics = [m for m, r in group.comparisons[against].items() if r.verdict == "fail"]
+                        failing.append({"partition": result.name, "outcome": outcome.name, "against": against,
+                                        "group": name, "metrics": metrics})
+            worst_groups[result.name][outcome.name] = _worst_per_metric(groups, outcome)
+    return {"verdict": worst(verdicts), "failing": failing, "worst_group": worst_groups}
+
+
+def _worst_per_metric(groups: dict, outcome: Outcome) -> dict[str, Any]:
+    """Per metric, among judged groups against the reference: the one furthest from parity."""
+    found = {}
+    for metric in outcome.metrics:
+        candidates = [
+            (distance_from_parity(metric, g.comparisons["reference"][metric].value), name)
+            for name, g in groups.items()
+            if g.status.get("reference") in ("pass", "fail", "inconclusive")
+            and math.isfinite(g.comparisons["reference"][metric].value)
+        ]
+        if candidates:
+            _, name = max(candidates)
+            judged = groups[name].comparisons["reference"][metric]
+            found[metric] = {"group": name, "value": number(judged.value), "verdict": judged.verdict}
+    return found
