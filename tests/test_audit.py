@@ -1,29 +1,31 @@
-"""The audit's numbers, checked by hand and against AIF360 called directly."""
+"""The audit stage and engine: hand-computed values, undefined metrics, small and missing groups, verdicts."""
 
 from __future__ import annotations
 
 import json
+import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from aif360.datasets import BinaryLabelDataset
-from aif360.metrics import ClassificationMetric
 
-from fairvision.audit.metrics import attribute_metrics, is_flagged
-from fairvision.audit.stage import audit, resolve_privileged
+from fairvision.audit.bootstrap import stratified_resample
+from fairvision.audit.engine import Settings, audit_partition
+from fairvision.audit.intervals import family_level, percentile_intervals
+from fairvision.audit.measures import COMPARISONS
+from fairvision.audit.outcomes import CORRECT, CORRECT_METRICS, outcomes_for
+from fairvision.audit.partitions import build_partition
+from fairvision.audit.engine import resolve_reference
+from fairvision.audit.stage import audit
+from fairvision.audit.verdicts import Band, verdict
 from fairvision.errors import FairvisionError
-from fairvision.params import METRIC_NAMES, Audit
+from fairvision.params import Audit, Bootstrap
 
-TOLERANCE = {
-    "statistical_parity_difference": 0.1,
-    "disparate_impact": 0.8,
-    "equal_opportunity_difference": 0.1,
-    "average_odds_difference": 0.1,
-    "error_rate_difference": 0.05,
-}
 F, M = "Female", "Male"
+BANDS = {name: Band(-0.1, 0.1) if c.kind == "difference" else Band(0.8, 1.25) for name, c in COMPARISONS.items()}
 # Group A: TP 4, FN 1, TN 4, FP 1.  Group B: TP 2, FN 3, TN 3, FP 2.  Group C: two rows.
 TABLE = pd.DataFrame(
     {
@@ -34,89 +36,180 @@ TABLE = pd.DataFrame(
 )
 
 
-def test_hand_computed_values() -> None:
-    report = attribute_metrics(TABLE, "race", "A", F, TOLERANCE, min_group_size=5)
-    a, b = report["groups"]["A"], report["groups"]["B"]
-    assert (a["n"], a["accuracy"], a["selection_rate"], a["true_positive_rate"], a["false_positive_rate"]) == (
-        10, 0.8, 0.5, 0.8, 0.2)
-    assert (b["n"], b["accuracy"], b["selection_rate"], b["true_positive_rate"], b["error_rate"]) == (
-        10, 0.5, 0.4, 0.4, 0.5)
-    values = {name: entry["value"] for name, entry in report["comparisons"]["B"]["metrics"].items()}
-    assert values == pytest.approx({
-        "statistical_parity_difference": 0.4 - 0.5,
-        "disparate_impact": 0.4 / 0.5,
-        "equal_opportunity_difference": 0.4 - 0.8,
-        "average_odds_difference": ((0.4 - 0.2) + (0.4 - 0.8)) / 2,
-        "error_rate_difference": 0.5 - 0.2,
-    })
-    flags = {name: entry["flagged"] for name, entry in report["comparisons"]["B"]["metrics"].items()}
-    assert flags["equal_opportunity_difference"] and flags["error_rate_difference"]
-    assert not flags["statistical_parity_difference"] and not flags["average_odds_difference"]
-    assert report["comparisons"]["B"]["status"] == "flagged"
-    assert report["comparisons"]["C"]["status"] == "too_small"  # reported, never flagged
-    assert not any(m["flagged"] for m in report["comparisons"]["C"]["metrics"].values())
-    assert report["flagged_groups"] == ["B"]
-    assert "A" not in report["comparisons"]
+def settings(**changes) -> Settings:
+    base = dict(min_group_size=5, resamples=200, seed=0, level=0.95, multiple_comparisons="simultaneous", bands=BANDS)
+    return Settings(**(base | changes))
 
 
-def test_equals_aif360_called_directly() -> None:
-    report = attribute_metrics(TABLE, "race", "A", F, TOLERANCE, min_group_size=1)
-    frame = pd.DataFrame({"y": (TABLE["label"] == F).astype(float), "race": TABLE["race"].map({"A": 0.0, "B": 1.0, "C": 2.0})})
-    truth = BinaryLabelDataset(df=frame, label_names=["y"], protected_attribute_names=["race"])
-    predicted = truth.copy(deepcopy=True)
-    predicted.labels = (TABLE["pred"] == F).to_numpy(dtype=float).reshape(-1, 1)
-    for group, code in (("B", 1.0), ("C", 2.0)):
-        metric = ClassificationMetric(truth, predicted, unprivileged_groups=[{"race": code}],
-                                      privileged_groups=[{"race": 0.0}])
-        for name in METRIC_NAMES:
-            expected = getattr(metric, name)()
-            got = report["comparisons"][group]["metrics"][name]["value"]
-            assert (got is None and not np.isfinite(expected)) or got == pytest.approx(expected, abs=1e-6), name
+def audit_params(**changes) -> Audit:
+    tolerance = {name: (band.low, band.high) for name, band in BANDS.items()}
+    base = dict(reference={"race": "auto", "age": "auto"}, favorable_label="auto", intersections=(),
+                min_group_size=5, bootstrap=Bootstrap(resamples=200, seed=0, level=0.95),
+                multiple_comparisons="simultaneous", tolerance=tolerance)
+    return Audit(**(base | changes))
 
 
-def test_undefined_metric_is_null_and_not_flagged() -> None:
-    table = pd.DataFrame({"race": ["A", "A", "B", "B"], "label": [F, M, F, M], "pred": [M, M, F, F]})
-    report = attribute_metrics(table, "race", "A", F, TOLERANCE, min_group_size=1)
-    disparate_impact = report["comparisons"]["B"]["metrics"]["disparate_impact"]
-    assert disparate_impact == {"value": None, "flagged": False}  # privileged selection rate is 0
-    json.dumps(report, allow_nan=False)
+def test_hand_computed_values_with_a_reference_that_is_not_the_first_group() -> None:
+    partition = build_partition(TABLE, ["race"], [F, M])
+    result = audit_partition(partition, outcomes_for([F, M], F), "B", "test", {}, settings())
+    groups = result.outcomes[F].groups
+    a = groups["A"].rates
+    assert (groups["A"].n, a["accuracy"].value, a["selection_rate"].value, a["true_positive_rate"].value,
+            a["false_positive_rate"].value) == (10, 0.8, 0.5, 0.8, 0.2)
+    values = {name: judged.value for name, judged in groups["A"].comparisons["reference"].items()}
+    assert values["statistical_parity_difference"] == pytest.approx(0.5 - 0.4)
+    assert values["disparate_impact"] == pytest.approx(0.5 / 0.4)
+    assert values["equal_opportunity_difference"] == pytest.approx(0.8 - 0.4)
+    assert values["average_odds_difference"] == pytest.approx(((0.2 - 0.4) + (0.8 - 0.4)) / 2)
+    assert values["error_rate_difference"] == pytest.approx(0.2 - 0.5)
+    assert groups["B"].status["reference"] == "reference" and "reference" not in groups["B"].comparisons
+    assert groups["C"].status == {"reference": "insufficient_data", "rest": "insufficient_data"}
+    rest = {name: judged.value for name, judged in groups["A"].comparisons["rest"].items()}
+    assert rest["error_rate_difference"] == pytest.approx(0.2 - 7 / 12)  # B and C: 7 errors in 12
 
 
-@pytest.mark.parametrize(("metric", "value", "flagged"), [
-    ("disparate_impact", 0.79, True), ("disparate_impact", 1.3, True), ("disparate_impact", 1.2, False),
-    ("error_rate_difference", -0.06, True), ("error_rate_difference", 0.04, False),
-    ("statistical_parity_difference", None, False),
-])
-def test_flag_rule(metric: str, value: float | None, flagged: bool) -> None:
-    assert is_flagged(metric, value, TOLERANCE[metric]) is flagged
+def test_correct_outcome_is_accuracy_parity() -> None:
+    partition = build_partition(TABLE, ["race"], [F, M])
+    result = audit_partition(partition, outcomes_for([F, M], F), "B", "test", {}, settings())
+    correct = result.outcomes[CORRECT].groups["A"]
+    assert set(correct.comparisons["reference"]) == set(CORRECT_METRICS)
+    assert correct.rates["selection_rate"].value == pytest.approx(0.8)  # = accuracy
+    assert correct.comparisons["reference"]["statistical_parity_difference"].value == pytest.approx(0.8 - 0.5)
 
 
-def test_audit_stage_writes_fairness_json(tmp_path: Path) -> None:
-    predictions = TABLE.assign(id=[f"val/{i}" for i in range(len(TABLE))], age="20-29")
+def test_multiclass_target_audits_each_class_one_vs_rest_and_correct() -> None:
+    labels = ["East Asian", "White", "Black"]
+    table = pd.DataFrame({"age": ["20-29"] * 6 + ["30-39"] * 6,
+                          "label": labels * 4, "pred": labels * 3 + ["White", "Black", "East Asian"]})
+    outcomes = outcomes_for(labels, "East Asian")
+    assert [o.name for o in outcomes] == ["East Asian", CORRECT, "White", "Black"]
+    result = audit_partition(build_partition(table, ["age"], labels), outcomes, "20-29", "t", {}, settings(min_group_size=1))
+    older = result.outcomes[CORRECT].groups["30-39"]
+    assert older.rates["accuracy"].value == pytest.approx(0.5)
+    assert older.comparisons["reference"]["statistical_parity_difference"].value == pytest.approx(-0.5)
+
+
+@pytest.fixture
+def stage_files(tmp_path: Path):
+    """Predictions, manifest and datasheet for a tiny audit; train knows a group the test split lacks."""
+    predictions = TABLE.assign(id=[f"val/{i}" for i in range(len(TABLE))], age="20-29", gender=TABLE["label"])
     predictions.to_parquet(tmp_path / "predictions.parquet")
-    datasheet = {"dataset": "t", "target": "gender", "labels": [F, M],
-                 "counts": {"train": {"race": {"A": {F: 9, M: 9}, "B": {F: 2, M: 3}, "C": {F: 1, M: 1}},
-                                      "age": {"20-29": {F: 12, M: 13}}}}}
+    train = pd.DataFrame({"race": ["A"] * 9 + ["B"] * 5 + ["C"] * 2 + ["Indian"] * 3, "age": "20-29", "split": "train"})
+    train.to_parquet(tmp_path / "manifest.parquet")
+    datasheet = {"dataset": "t", "target": "gender", "labels": [F, M]}
     (tmp_path / "datasheet.json").write_text(json.dumps(datasheet))
-    params = Audit(privileged={"race": "auto", "age": "auto"}, favorable_label="auto", min_group_size=5,
-                   tolerance=TOLERANCE)
-    audit("b", tmp_path / "predictions.parquet", tmp_path / "datasheet.json", ("race", "age"), params,
-          tmp_path / "fairness.json")
-    result = json.loads((tmp_path / "fairness.json").read_text())
-    assert result["favorable_label"] == F and result["n"] == 22
-    assert result["accuracy"] == pytest.approx(13 / 22, abs=1e-6)  # A 8 right, B 5, C 0
-    assert result["attributes"]["race"]["privileged"] == "A"
-    assert result["attributes"]["race"]["flagged_groups"] == ["B"]
-    assert result["attributes"]["age"]["comparisons"] == {}
 
-    bad = Audit(privileged={"race": "auto", "age": "auto"}, favorable_label="Other", min_group_size=5,
-                tolerance=TOLERANCE)
+    def run(params: Audit, protected=("race", "age"), out: str = "fairness.json") -> dict:
+        audit("b", tmp_path / "predictions.parquet", tmp_path, protected, params, tmp_path / out)
+        return json.loads((tmp_path / out).read_text())
+    return tmp_path, run
+
+
+def test_stage_writes_every_partition_outcome_and_summary(stage_files) -> None:
+    _, run = stage_files
+    result = run(audit_params(intersections=(("race", "age"),)))
+    assert result["favorable_label"] == F and result["n"] == 22
+    assert set(result["partitions"]) == {"race", "age", "race × age"}
+    race = result["partitions"]["race"]
+    assert race["reference"] == "A" and "largest race group in train (9 images)" in race["reference_reason"]
+    assert [o["name"] for o in result["outcomes"]] == [F, CORRECT]
+    b = race["outcomes"][F]["groups"]["B"]
+    entry = b["vs_reference"]["error_rate_difference"]
+    assert entry["value"] == pytest.approx(0.3) and entry["ci"][0] <= 0.3 <= entry["ci"][1]
+    assert entry["verdict"] in ("pass", "fail", "inconclusive") and entry["explanation"]
+    assert set(b["vs_reference"]) == set(COMPARISONS) and set(b["rates"]["accuracy"]) == {"value", "ci"}
+    assert result["summary"]["verdict"] in ("fail", "inconclusive")
+    assert result["differential_fairness"]["outcomes"][F]["value"] > 0
+
+
+def test_group_absent_from_test_is_reported_with_n_0(stage_files) -> None:
+    _, run = stage_files
+    race = run(audit_params())["partitions"]["race"]
+    assert race["groups"]["Indian"] == {"n_train": 3, "n_test": 0}
+    indian = race["outcomes"][F]["groups"]["Indian"]
+    assert indian["n"] == 0 and indian["status"]["reference"] == "insufficient_data"
+    assert indian["rates"]["accuracy"]["ci"] == [None, None]
+
+
+def test_infinite_disparate_impact_is_named_and_never_pass(tmp_path: Path) -> None:
+    table = pd.DataFrame({"race": ["A"] * 60 + ["B"] * 60, "label": [F, M] * 60,
+                          "pred": [M] * 60 + [F, M] * 30})  # A selects nobody: its selection rate is 0
+    partition = build_partition(table, ["race"], [F, M])
+    result = audit_partition(partition, outcomes_for([F, M], F), "A", "t", {}, settings(min_group_size=50))
+    b = result.outcomes[F].groups["B"]
+    disparate_impact = b.comparisons["reference"]["disparate_impact"]
+    assert disparate_impact.value == np.inf and disparate_impact.verdict == "inconclusive"
+    assert "infinite" in disparate_impact.undefined and "infinite" in disparate_impact.explanation
+    assert b.status["reference"] != "pass"
+    ppv = result.outcomes[F].groups["A"].comparisons["rest"]["false_discovery_rate_difference"]
+    assert "no predicted positives" in ppv.undefined and ppv.verdict == "inconclusive"  # AIF360 reports 0 here
+    from fairvision.audit.serialize import judged
+    assert judged(disparate_impact)["value"] is None and json.dumps(judged(disparate_impact), allow_nan=False)
+
+
+def test_zero_tolerance_judges_without_dividing_by_zero(stage_files) -> None:
+    _, run = stage_files
+    zero = {name: (0.0, 0.0) if c.kind == "difference" else (1.0, 1.0) for name, c in COMPARISONS.items()}
+    result = run(audit_params(tolerance=zero))
+    entry = result["partitions"]["race"]["outcomes"][F]["groups"]["B"]["vs_reference"]["error_rate_difference"]
+    assert entry["verdict"] in ("fail", "inconclusive") and "[0, 0]" in entry["explanation"]
+
+
+def test_unknown_favourable_label_and_reference_fail_cleanly(stage_files) -> None:
+    tmp_path, run = stage_files
     with pytest.raises(FairvisionError, match="favorable_label"):
-        audit("b", tmp_path / "predictions.parquet", tmp_path / "datasheet.json", ("race",), bad, tmp_path / "x.json")
+        run(audit_params(favorable_label="Other"), out="x.json")
+    with pytest.raises(FairvisionError, match=r"audit.reference.race"):
+        run(audit_params(reference={"race": "Martian", "age": "auto"}), out="x.json")
     assert not (tmp_path / "x.json").exists()
 
 
-def test_auto_privileged_is_largest_train_group() -> None:
-    sheet = {"counts": {"train": {"race": {"A": {F: 1, M: 1}, "B": {F: 5, M: 0}}}}}
-    assert resolve_privileged("auto", "race", sheet) == "B"
-    assert resolve_privileged("A", "race", sheet) == "A"
+def test_auto_reference_is_largest_train_group() -> None:
+    assert resolve_reference("auto", "race", {"A": 2, "B": 5})[0] == "B"
+    assert resolve_reference("A", "race", {"A": 2, "B": 5}) == ("A", "set in params.yaml (`audit.reference.race`)")
+
+
+def test_importing_the_audit_changes_no_logging_configuration() -> None:
+    code = ("import logging; before = list(logging.getLogger().filters); "
+            "import fairvision.audit.stage, fairvision.audit.crosscheck; "
+            "from fairvision.audit import aif360_reference as a; a._import_metrics(); "
+            "assert logging.getLogger().filters == before, logging.getLogger().filters")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("value", "low", "high", "expected"), [
+    (0.0, -0.05, 0.05, "pass"), (0.2, 0.15, 0.25, "fail"), (-0.2, -0.25, -0.15, "fail"),
+    (0.08, 0.02, 0.14, "inconclusive"), (float("nan"), float("nan"), float("nan"), "inconclusive"),
+])
+def test_verdict_rule(value: float, low: float, high: float, expected: str) -> None:
+    outcome, explanation = verdict("error_rate_difference", value, low, high, Band(-0.1, 0.1), 0.95)
+    assert outcome == expected and explanation.endswith(".")
+
+
+def test_stratified_resample_keeps_group_sizes() -> None:
+    counts = np.array([[[30, 5], [4, 1]], [[0, 0], [0, 0]], [[1, 0], [0, 0]]])
+    replicates = stratified_resample(counts, 500, np.random.default_rng(0))
+    assert replicates.shape == (500, 3, 2, 2)
+    np.testing.assert_array_equal(replicates.sum(axis=(2, 3)), np.broadcast_to([40, 0, 1], (500, 3)))
+    assert replicates[:, 0, 0, 0].mean() == pytest.approx(30, abs=1)
+
+
+def test_simultaneous_level_lies_between_none_and_bonferroni_and_covers_jointly() -> None:
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(2000, 20))  # independent metrics: about Bonferroni, up to the replicates' grain
+    simultaneous = family_level(samples, 0.95, "simultaneous")
+    assert 0.95 < simultaneous <= family_level(samples, 0.95, "bonferroni") + 2 / 2000
+    assert family_level(samples, 0.95, "none") == 0.95
+    correlated = samples[:, :1] + 0.1 * samples  # nearly one metric: far narrower than Bonferroni
+    assert family_level(correlated, 0.95, "simultaneous") < 0.97
+    bounds = percentile_intervals(samples, simultaneous)
+    inside = ((samples >= bounds[:, 0]) & (samples <= bounds[:, 1])).all(axis=1).mean()
+    assert inside >= 0.95 - 0.005
+
+
+def test_percentile_intervals_skip_undefined_replicates() -> None:
+    samples = np.array([[1.0, np.nan], [2.0, np.nan], [3.0, np.inf], [np.nan, np.nan]])
+    bounds = percentile_intervals(samples, 0.5)
+    np.testing.assert_allclose(bounds[0], np.quantile([1.0, 2.0, 3.0], [0.25, 0.75]))
+    assert np.isnan(bounds[1]).all()

@@ -34,11 +34,10 @@ def binary_outcome(predictions: pd.DataFrame, outcome: Outcome) -> tuple[np.ndar
 
 
 def crosscheck(
-    predictions: pd.DataFrame, attributes: Sequence[str], partition: Partition, outcomes: Sequence[Outcome],
-    result: PartitionResult,
+    predictions: pd.DataFrame, partition: Partition, outcomes: Sequence[Outcome], result: PartitionResult
 ) -> None:
     """Raise CrossCheckError if any point estimate against the reference group differs from AIF360's."""
-    codes = pd.Categorical(group_keys(predictions, attributes), categories=partition.groups).codes
+    codes = pd.Categorical(group_keys(predictions, partition.attributes), categories=partition.groups).codes
     reference = partition.groups.index(result.reference)
     present = set(codes.tolist())
     for outcome in outcomes:

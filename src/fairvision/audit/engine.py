@@ -15,16 +15,17 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from fairvision.audit.bootstrap import generator, stratified_resample
 from fairvision.audit.intervals import Method, family_level, percentile_intervals
 from fairvision.audit.measures import (
     COMPARISONS, RATES, between_group_theil_index, compare, group_rates, theil_index, undefined_reason,
 )
-from fairvision.audit.outcomes import Outcome
-from fairvision.audit.partitions import Partition
+from fairvision.audit.outcomes import Outcome, outcomes_for
+from fairvision.audit.partitions import Partition, build_partition, group_keys
 from fairvision.audit.verdicts import Band, verdict
-from fairvision.audit.vocabulary import AGAINST, Status, Verdict, worst
+from fairvision.audit.vocabulary import AGAINST, Status, Verdict, partition_name, worst
 
 # A comparison whose replicates are undefined more often than this is not judged: its
 # interval would describe only the lucky resamples (e.g. a group with a handful of positives).
@@ -87,6 +88,57 @@ class PartitionResult:
     reference_reason: str
     train_sizes: Mapping[str, int]
     outcomes: Mapping[str, OutcomeResult]
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditRun:
+    """The audit of a whole prediction table: its outcome framings and one result per partition."""
+
+    outcomes: tuple[Outcome, ...]
+    partitions: tuple[Partition, ...]
+    results: tuple[PartitionResult, ...]
+
+
+def resolve_reference(setting: str, name: str, train_sizes: Mapping[str, int]) -> tuple[str, str]:
+    """The reference group and why it was chosen; ``auto`` = the largest group in train (ties: natural order)."""
+    if setting != "auto":
+        return setting, f"set in params.yaml (`audit.reference.{name}`)"
+    if not any(train_sizes.values()):
+        raise ValueError(f"`audit.reference.{name}` is auto, but train has no rows to pick the largest group")
+    largest = max(train_sizes.values())
+    chosen = next(group for group, n in train_sizes.items() if n == largest)
+    return chosen, f"largest {name} group in train ({largest} images); `auto` in params.yaml"
+
+
+def audit_table(
+    predictions: pd.DataFrame,
+    train: pd.DataFrame,
+    labels: Sequence[str],
+    favorable: str,
+    protected: Sequence[str],
+    intersections: Sequence[Sequence[str]],
+    references: Mapping[str, str],
+    settings: Settings,
+) -> AuditRun:
+    """Audit every protected attribute and intersection of ``predictions`` (``train`` gives groups and references).
+
+    Raises ValueError, worded for the user, for labels the model does not know or a reference
+    group that does not exist.
+    """
+    outcomes = outcomes_for(labels, favorable)
+    partitions, results = [], []
+    for attributes in [(attribute,) for attribute in protected] + [tuple(i) for i in intersections]:
+        name = partition_name(attributes)
+        counted = group_keys(train, attributes).value_counts().to_dict()
+        partition = build_partition(predictions, attributes, labels, known_groups=counted)
+        train_sizes = {group: int(counted.get(group, 0)) for group in partition.groups}
+        reference, reason = resolve_reference(references.get(name, "auto"), name, train_sizes)
+        try:
+            results.append(audit_partition(partition, outcomes, reference, reason, train_sizes, settings))
+        except ValueError as error:
+            raise ValueError(f"`audit.reference.{name}` in params.yaml: {error}") from None
+        partitions.append(partition)
+    return AuditRun(outcomes, tuple(partitions), tuple(results))
 
 
 def audit_partition(

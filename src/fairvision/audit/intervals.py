@@ -6,8 +6,9 @@ methods (`audit.multiple_comparisons`):
 
 * ``simultaneous`` (default): the percentile level is calibrated on the bootstrap replicates
   so that ``level`` of the replicates fall inside *every* interval of the family at once
-  (Mandel & Betensky 2008). It adapts to how correlated the metrics are, so it is never
-  wider than Bonferroni and needs no extreme quantile the resamples cannot resolve.
+  (Mandel & Betensky 2008). It adapts to how correlated the metrics are: about Bonferroni
+  for independent metrics, far narrower for the strongly related metrics of a fairness table
+  (SPD, DI, AOD … share their rates).
 * ``bonferroni``: each interval at ``1 - (1 - level) / m`` for a family of m intervals;
   conservative; with few resamples its extreme percentiles are the replicates' min and max.
 * ``none``: each interval at ``level``, no control.
@@ -59,20 +60,18 @@ def family_level(samples: np.ndarray, level: float, method: Method) -> float:
 def _calibrated_level(samples: np.ndarray, level: float) -> float:
     """Mandel–Betensky: the smallest pointwise level whose intervals contain ``level`` of the replicates jointly.
 
-    Each replicate's depth is its most extreme two-sided tail share over the family's
-    metrics; an interval trimming a share γ at each end contains the replicate iff its depth
-    exceeds γ. Undefined (NaN) values take no part in a replicate's depth.
+    A replicate of rank k among a metric's v defined replicates is the interval's lower
+    bound at quantile k / (v - 1) (``percentile_intervals``' interpolation), so its depth,
+    the most extreme such tail share over the family's metrics, says which intervals contain
+    it: those trimming a share at most its depth at each end. Undefined (NaN) values take no
+    part in a replicate's depth.
     """
     finite = np.isfinite(samples)
     valid = finite.sum(axis=0)
     ranks = np.argsort(np.argsort(np.where(finite, samples, np.inf), axis=0, kind="stable"), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        tails = np.minimum(ranks + 1, valid - ranks) / valid
-    depth = np.where(finite, tails, np.inf).min(axis=1)
+        tails = np.minimum(ranks, valid - 1 - ranks) / (valid - 1)
+    depth = np.where(finite & (valid > 1), tails, np.inf).min(axis=1)
     allowed_outside = int(np.floor((1 - level) * len(depth)))
-    if not allowed_outside:
-        return 1.0
-    # Trim just under the k-th shallowest depth, so ties with it stay inside: coverage >= level.
-    gamma = np.nextafter(np.sort(depth)[allowed_outside - 1], 0.0)
-    return float(1 - 2 * min(gamma, 0.5))
-
+    gamma = np.sort(depth)[min(allowed_outside, len(depth) - 1)]
+    return float(1 - 2 * min(gamma, 0.5)) if np.isfinite(gamma) else level

@@ -7,7 +7,7 @@ numbers are ``null`` with a reason, never NaN (not JSON) and never silently 0.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any
 
 from fairvision.audit.engine import Estimate, GroupResult, Judged, OutcomeResult, PartitionResult
 
@@ -52,12 +52,12 @@ def outcome(result: OutcomeResult) -> dict[str, Any]:
     }
 
 
-def partition(result: PartitionResult, test_sizes: Mapping[str, int]) -> dict[str, Any]:
+def partition(result: PartitionResult) -> dict[str, Any]:
+    groups = next(iter(result.outcomes.values())).groups
     return {
         "attributes": list(result.attributes),
         "reference": result.reference,
         "reference_reason": result.reference_reason,
-        "groups": {name: {"n_train": result.train_sizes.get(name, 0), "n_test": int(test_sizes[name])}
-                   for name in test_sizes},
+        "groups": {name: {"n_train": result.train_sizes.get(name, 0), "n_test": g.n} for name, g in groups.items()},
         "outcomes": {name: outcome(o) for name, o in result.outcomes.items()},
     }

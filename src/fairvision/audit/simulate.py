@@ -9,10 +9,16 @@ exactly the difference of their configured rates.
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from fairvision.audit.engine import Settings, audit_partition
+from fairvision.audit.outcomes import outcomes_for
+from fairvision.audit.partitions import build_partition
 
 
 def simulate_predictions(
@@ -37,3 +43,31 @@ def simulate_predictions(
     names = np.asarray(labels)
     return pd.DataFrame({"id": [f"sim/{i}" for i in range(n)], "label": names[truth], "pred": names[predicted],
                          attribute: groups})
+
+
+def simulated_verdicts(
+    group_sizes: Mapping[str, int],
+    error_rates: Mapping[str, float],
+    settings: Settings,
+    *,
+    runs: int,
+    seed: int = 0,
+    reference: str | None = None,
+    labels: Sequence[str] = ("Female", "Male"),
+) -> Counter[tuple[str, str, str]]:
+    """How often each (group, metric, verdict) against the reference occurs over ``runs`` simulated tables.
+
+    The engine alone (no AIF360 cross-check), one fresh table and bootstrap stream per run.
+    """
+    reference = reference or next(iter(group_sizes))
+    outcomes = outcomes_for(labels, labels[0])
+    tally: Counter[tuple[str, str, str]] = Counter()
+    for run in range(runs):
+        table = simulate_predictions(group_sizes, error_rates, labels=labels, seed=seed * 100_003 + run)
+        partition = build_partition(table, ["race"], labels)
+        run_settings = dataclasses.replace(settings, seed=seed * 100_003 + run)
+        result = audit_partition(partition, outcomes[:1], reference, "simulation", {}, run_settings)
+        for name, group in result.outcomes[outcomes[0].name].groups.items():
+            for metric, judged in group.comparisons.get("reference", {}).items():
+                tally[name, metric, judged.verdict] += 1
+    return tally

@@ -11,21 +11,20 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
 from fairvision.audit import serialize
 from fairvision.audit.bootstrap import generator, stratified_resample
 from fairvision.audit.crosscheck import crosscheck
-from fairvision.audit.engine import PartitionResult, Settings, audit_partition
+from fairvision.audit.engine import PartitionResult, Settings, audit_table
 from fairvision.audit.intervals import percentile_intervals
 from fairvision.audit.measures import COMPARISONS, smoothed_edf
-from fairvision.audit.outcomes import Outcome, outcomes_for
-from fairvision.audit.partitions import build_partition, group_keys
+from fairvision.audit.outcomes import Outcome
+from fairvision.audit.partitions import build_partition
 from fairvision.audit.summary import summarize
 from fairvision.audit.verdicts import Band
-from fairvision.audit.vocabulary import partition_name
 from fairvision.errors import FairvisionError
 from fairvision.files import require, write_json
 from fairvision.params import Audit
@@ -34,17 +33,6 @@ log = logging.getLogger(__name__)
 
 MULTIPLE_COMPARISONS_FAMILY = ("one table: every judged group × metric of one partition, outcome framing and "
                                "comparison (against the reference group, or against the rest)")
-
-
-def resolve_reference(setting: str, name: str, train_sizes: Mapping[str, int]) -> tuple[str, str]:
-    """The reference group and why it was chosen; ``auto`` = the largest group in train (ties: natural order)."""
-    if setting != "auto":
-        return setting, f"set in params.yaml (`audit.reference.{name}`)"
-    if not train_sizes:
-        raise FairvisionError(f"`audit.reference.{name}` is auto, but train has no rows to pick the largest group")
-    largest = max(train_sizes.values())
-    chosen = next(group for group, n in train_sizes.items() if n == largest)
-    return chosen, f"largest {name} group in train ({largest} images); `auto` in params.yaml"
 
 
 def audit(
@@ -66,28 +54,15 @@ def audit(
     if favorable not in labels:
         raise FairvisionError(
             f"params.yaml: `audit.favorable_label` {favorable!r} is not a label; labels: {', '.join(labels)}")
-    outcomes = outcomes_for(labels, favorable)
-    settings = _settings(params)
-
-    results: list[PartitionResult] = []
-    partitions = {}
-    for attributes in [(attribute,) for attribute in protected] + [tuple(i) for i in params.intersections]:
-        name = partition_name(attributes)
-        train_sizes = group_keys(train, attributes).value_counts().to_dict()
-        try:
-            partition = build_partition(predictions, attributes, labels, known_groups=train_sizes)
-        except ValueError as error:
-            raise FairvisionError(f"{predictions_path}: {error}") from None
-        train_sizes = {group: int(train_sizes.get(group, 0)) for group in partition.groups}
-        reference, reason = resolve_reference(params.reference.get(name, "auto"), name, train_sizes)
-        try:
-            result = audit_partition(partition, outcomes, reference, reason, train_sizes, settings)
-        except ValueError as error:
-            raise FairvisionError(f"params.yaml `audit.reference.{name}`: {error}") from None
-        crosscheck(predictions, attributes, partition, outcomes, result)
-        results.append(result)
-        partitions[name] = serialize.partition(result, dict(zip(partition.groups, partition.sizes.tolist())))
-        _log_partition(backbone, result, outcomes[0])
+    try:
+        run = audit_table(predictions, train, labels, favorable, protected, params.intersections, params.reference,
+                          _settings(params))
+    except ValueError as error:
+        raise FairvisionError(f"{predictions_path}: {error}") from None
+    for partition, result in zip(run.partitions, run.results):
+        crosscheck(predictions, partition, run.outcomes, result)
+        _log_partition(backbone, result, run.outcomes[0])
+    outcomes = run.outcomes
 
     report: dict[str, Any] = {
         "schema_version": serialize.SCHEMA_VERSION,
@@ -107,8 +82,8 @@ def audit(
         },
         "outcomes": [{"name": o.name, "label": o.label, "description": o.description, "metrics": list(o.metrics)}
                      for o in outcomes],
-        "summary": summarize(results, outcomes),
-        "partitions": partitions,
+        "summary": summarize(run.results, outcomes),
+        "partitions": {result.name: serialize.partition(result) for result in run.results},
         "differential_fairness": _differential_fairness(predictions, protected, labels, outcomes, params),
     }
     write_json(out_path, report)

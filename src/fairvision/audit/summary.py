@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import numpy as np
+
 from fairvision.audit.engine import PartitionResult
 from fairvision.audit.measures import COMPARISONS
 from fairvision.audit.outcomes import Outcome
@@ -14,9 +16,20 @@ from fairvision.audit.vocabulary import AGAINST, worst
 
 def distance_from_parity(metric: str, value: float) -> float:
     """How far a value is from parity: |d| for a difference, |ln r| for a ratio (so 0.8 and 1.25 are equally far)."""
-    if COMPARISONS[metric].kind == "ratio":
-        return abs(math.log(value)) if value > 0 else math.inf
-    return abs(value)
+    return float(distances_from_parity(np.array([value], dtype=np.float64), (metric,))[0])
+
+
+def distances_from_parity(values: np.ndarray, metrics: Sequence[str]) -> np.ndarray:
+    """``distance_from_parity`` over an array whose last axis runs over ``metrics`` (e.g. replicates × groups × metrics).
+
+    A ratio <= 0 is infinitely far (ln 0); NaN (undefined) stays NaN. Vectorised so that the
+    regression check can take the distance of every bootstrap replicate at once.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    is_ratio = np.array([COMPARISONS[metric].kind == "ratio" for metric in metrics])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_distance = np.where(values > 0, np.abs(np.log(values)), np.where(np.isnan(values), np.nan, np.inf))
+    return np.where(is_ratio, log_distance, np.abs(values))
 
 
 def summarize(results: Sequence[PartitionResult], outcomes: Sequence[Outcome]) -> dict[str, Any]:

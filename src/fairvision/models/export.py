@@ -13,9 +13,24 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from fairvision.errors import FairvisionError
 from fairvision.models.input import decode_batch
 
 SIGNATURE = "serving_default"
+LABELS_FILE = "labels.txt"
+
+
+def write_labels(model_dir: Path, labels: Sequence[str]) -> None:
+    """One label per line, exactly as in the data: labels may contain spaces ("East Asian", "more than 70")."""
+    broken = [label for label in labels if "\n" in label or "\r" in label]
+    if broken:
+        raise FairvisionError(f"labels cannot contain line breaks: {broken}")
+    (model_dir / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+
+
+def read_labels(model_dir: Path) -> list[str]:
+    """The labels written by ``write_labels``, line by line (never split on spaces)."""
+    return (model_dir / LABELS_FILE).read_text(encoding="utf-8").splitlines()
 
 
 def export_classifier(model: keras.Model, labels: Sequence[str], image_size: int, path: Path) -> None:

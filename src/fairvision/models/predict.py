@@ -16,7 +16,7 @@ from fairvision.data.fairface import ATTRIBUTE_VALUES
 from fairvision.data.shards import read_records, shard_paths
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, require
-from fairvision.models.export import load_classifier
+from fairvision.models.export import load_classifier, read_labels
 from fairvision.progress import progress
 
 log = logging.getLogger(__name__)
@@ -27,11 +27,19 @@ def probability_column(label: str) -> str:
     return f"prob_{label}"
 
 
+def _check_classes(classes, labels: list[str], model_dir: Path) -> None:
+    """The model's own class names must be labels.txt, in order: probabilities are read by position."""
+    served = [name.decode("utf-8") for name in classes.numpy()[0]]
+    if served != labels:
+        raise FairvisionError(f"{model_dir / 'labels.txt'}: lists {labels}, but the model's signature returns "
+                              f"classes {served}; retrain with `fairvision train {model_dir.name}`")
+
+
 def evaluate(model_dir: str | Path, prepared_dir: str | Path, batch_size: int, out_path: str | Path) -> None:
     """Predict every test image; write predictions.parquet with labels, probabilities and attributes."""
     model_dir, prepared_dir = Path(model_dir), Path(prepared_dir)
     require(model_dir / "saved_model.pb", f"train {model_dir.name}")
-    labels = (model_dir / "labels.txt").read_text(encoding="utf-8").split()
+    labels = read_labels(model_dir)
     manifest = pd.read_parquet(require(prepared_dir / "manifest.parquet", "prepare")).set_index("id")
     classify = load_classifier(model_dir)
     paths = shard_paths(prepared_dir / "shards", "test")
@@ -41,6 +49,8 @@ def evaluate(model_dir: str | Path, prepared_dir: str | Path, batch_size: int, o
     batches = read_records(paths).batch(batch_size)
     for batch in progress(batches, "predict", total=-(-n_test // batch_size)):
         outputs = classify(image_bytes=batch["image"])
+        if not probabilities:
+            _check_classes(outputs["classes"], labels, model_dir)
         probabilities.append(outputs["probabilities"].numpy())
         ids.extend(i.decode() for i in batch["id"].numpy())
     if not ids:

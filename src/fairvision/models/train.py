@@ -22,7 +22,7 @@ from fairvision.data.shards import shard_paths
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, require, write_json
 from fairvision.models.backbones import build_backbone
-from fairvision.models.export import export_classifier
+from fairvision.models.export import export_classifier, write_labels
 from fairvision.models.input import labelled_images
 from fairvision.params import Train
 
@@ -72,7 +72,7 @@ def train(backbone: str, options: dict[str, Any], params: Train, prepared_dir: s
     }
     with atomic_path(out_dir, directory=True) as tmp:
         export_classifier(model, labels, params.image_size, tmp)
-        (tmp / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+        write_labels(tmp, labels)
         _write_history(tmp / "history.csv", history)
         write_json(tmp / "train.json", summary)
     log.info("%s: %.1f s, %.0f images/s -> %s", backbone, wall, summary["images_per_second"], out_dir)

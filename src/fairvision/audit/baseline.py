@@ -1,0 +1,174 @@
+"""Where `fairvision check` finds the two audits it compares, and whether they can be compared at all.
+
+The current audit is the working tree's ``audits/<B>/``. The baseline is either a folder laid out
+the same way (an ``audits/`` copy, e.g. an artifact of the main branch's CI run) or a git
+revision, read through ``dvc.api.open`` so that the git-tracked ``fairness.json`` and the
+DVC-tracked ``predictions.parquet`` come from where ``dvc repro`` put them (the DVC cache or
+remote). ``fairness.json`` is required on both sides; the prediction tables are optional,
+since without them the check still runs (unpaired), only less sharply.
+
+Two audits are comparable only on the same evaluation set: same dataset, target and labels,
+and, when the predictions are paired, the same true label for every shared image id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from fairvision import layout
+from fairvision.audit.serialize import SCHEMA_VERSION
+from fairvision.errors import FairvisionError
+
+FAIRNESS, PREDICTIONS = "fairness.json", "predictions.parquet"
+_SAME_SET_KEYS = ("dataset", "target", "labels")
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditFiles:
+    """One side of the comparison: its fairness.json and, where obtainable, its prediction table."""
+
+    where: str  # how messages name this side's folder: "audits/small_cnn" or "origin/main:audits/small_cnn"
+    fairness: Mapping[str, Any]
+    predictions: pd.DataFrame | None
+    no_predictions: str | None  # why ``predictions`` is None
+
+    def file(self, name: str) -> str:
+        return f"{self.where}/{name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Paired:
+    """The rows both prediction tables hold, joined on ``id``: ``label``, ``pred_baseline``, ``pred_current``
+    and the current table's protected attributes."""
+
+    rows: pd.DataFrame
+    shared: int
+    only_baseline: int
+    only_current: int
+
+
+def current_audit(backbone: str) -> AuditFiles:
+    """The working tree's audit of ``backbone`` (relative to the current directory, like every stage)."""
+    return _load(_Folder(layout.audit_dir(backbone)), str(layout.audit_dir(backbone)), "current")
+
+
+def baseline_audit(rev_or_path: str, backbone: str) -> AuditFiles:
+    """The baseline's audit of ``backbone``: ``rev_or_path`` is an existing audits folder, else a git revision.
+
+    Raises:
+        FairvisionError: naming the file, when the baseline's fairness.json cannot be read.
+    """
+    folder = Path(rev_or_path)
+    if folder.exists():
+        if not folder.is_dir():
+            raise FairvisionError(f"--baseline {rev_or_path}: not a folder (expected an audits folder holding "
+                                  f"<backbone>/{FAIRNESS}, or a git revision)")
+        return _load(_Folder(folder / backbone), str(folder / backbone), "baseline")
+    relative = layout.audit_dir(backbone).as_posix()
+    return _load(_Revision(rev_or_path, relative), f"{rev_or_path}:{relative}", "baseline")
+
+
+def require_same_evaluation_set(baseline: AuditFiles, current: AuditFiles) -> None:
+    """Raises FairvisionError naming both files when the audits describe different evaluation sets."""
+    for key in _SAME_SET_KEYS:
+        if baseline.fairness.get(key) != current.fairness.get(key):
+            raise FairvisionError(
+                f"{baseline.file(FAIRNESS)} and {current.file(FAIRNESS)} audit different evaluation sets: "
+                f"`{key}` is {baseline.fairness.get(key)!r} in the baseline but {current.fairness.get(key)!r} now; "
+                "a regression check needs the same dataset, target and labels")
+
+
+def pair(baseline: AuditFiles, current: AuditFiles) -> Paired:
+    """Join both prediction tables on ``id``; raises FairvisionError when no id is shared or labels disagree."""
+    assert baseline.predictions is not None and current.predictions is not None
+    tables = {}
+    for side, files in (("baseline", baseline), ("current", current)):
+        frame = files.predictions
+        missing = {"id", "label", "pred"} - set(frame.columns)
+        if missing:
+            raise FairvisionError(f"{files.file(PREDICTIONS)}: missing column(s) {', '.join(sorted(missing))}")
+        if frame["id"].duplicated().any():
+            raise FairvisionError(f"{files.file(PREDICTIONS)}: column `id` repeats an id "
+                                  f"({frame.loc[frame['id'].duplicated(), 'id'].iloc[0]!r})")
+        tables[side] = frame
+    base_ids, current_ids = set(tables["baseline"]["id"]), set(tables["current"]["id"])
+    shared = base_ids & current_ids
+    if not shared:
+        raise FairvisionError(f"{baseline.file(PREDICTIONS)} and {current.file(PREDICTIONS)} share no image id: "
+                              "they are not predictions on the same evaluation set")
+    base = tables["baseline"][["id", "label", "pred"]].rename(columns={"label": "label_baseline",
+                                                                        "pred": "pred_baseline"})
+    rows = tables["current"].rename(columns={"pred": "pred_current"}).merge(base, on="id", how="inner")
+    rows = rows.sort_values("id", kind="stable").reset_index(drop=True)  # deterministic whatever the file order
+    disagree = rows["label"].astype(str) != rows["label_baseline"].astype(str)
+    if disagree.any():
+        raise FairvisionError(
+            f"{baseline.file(PREDICTIONS)} and {current.file(PREDICTIONS)} give different true labels to "
+            f"{int(disagree.sum())} shared ids (e.g. {rows.loc[disagree, 'id'].iloc[0]!r}): "
+            "not the same evaluation set")
+    return Paired(rows.drop(columns="label_baseline"), len(shared), len(base_ids - shared), len(current_ids - shared))
+
+
+class _Folder:
+    """Files of one backbone's audit folder on disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read(self, name: str) -> bytes:
+        return (self.root / name).read_bytes()
+
+
+class _Revision:
+    """Files of one backbone's audit folder at a git revision, through DVC (git-tracked or DVC-tracked alike)."""
+
+    def __init__(self, rev: str, relative: str) -> None:
+        self.rev, self.relative = rev, relative
+
+    def read(self, name: str) -> bytes:
+        import dvc.api  # slow to import, and only needed for a revision
+
+        with dvc.api.open(f"{self.relative}/{name}", rev=self.rev, mode="rb") as handle:
+            return handle.read()
+
+
+def _load(source: _Folder | _Revision, where: str, side: str) -> AuditFiles:
+    fairness_file = f"{where}/{FAIRNESS}"
+    fairness = _parse(source.read, fairness_file, side)
+    predictions, why = None, None
+    try:
+        predictions = pd.read_parquet(io.BytesIO(source.read(PREDICTIONS)))
+    except FileNotFoundError:
+        why = f"{where}/{PREDICTIONS} does not exist"
+    except Exception as error:  # noqa: BLE001  DVC raises many kinds (no remote, missing cache, bad parquet)
+        why = f"{where}/{PREDICTIONS} could not be read ({type(error).__name__}: {_first_line(error)})"
+    return AuditFiles(where, fairness, predictions, why)
+
+
+def _parse(read: Callable[[str], bytes], path: str, side: str) -> Mapping[str, Any]:
+    try:
+        data = json.loads(read(FAIRNESS))
+    except FileNotFoundError:
+        hint = "run `dvc repro` or `fairvision audit <backbone>`" if side == "current" else "is the baseline right?"
+        raise FairvisionError(f"{path}: no such file ({hint})") from None
+    except json.JSONDecodeError as error:
+        raise FairvisionError(f"{path}: not valid JSON ({error})") from None
+    except Exception as error:  # noqa: BLE001  e.g. an unknown git revision, reported by DVC or scmrepo
+        raise FairvisionError(f"{path}: cannot be read: {type(error).__name__}: {_first_line(error)} "
+                              "(--baseline is neither an existing folder nor a revision holding this file)") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        raise FairvisionError(f"{path}: schema_version {version!r}, but check reads version {SCHEMA_VERSION}; "
+                              f"re-run `fairvision audit` on the {side} model")
+    return data
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no details"
