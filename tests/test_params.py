@@ -34,18 +34,42 @@ def test_repository_params_load() -> None:
     assert params.synth.bias is not None and params.synth.bias.attribute == "race"
 
 
+def test_tolerance_overrides_apply_per_metric_kind(tmp_path: Path) -> None:
+    change = {"audit.tolerance.metrics": {"error_rate_difference": 0.05, "disparate_impact": [0.9, 1.1]}}
+    tolerance = load_params(write_params(tmp_path, change)).audit.tolerance
+    assert tolerance["error_rate_difference"] == (-0.05, 0.05)
+    assert tolerance["disparate_impact"] == (0.9, 1.1)
+    assert tolerance["statistical_parity_difference"] == (-0.1, 0.1) and tolerance["error_rate_ratio"] == (0.8, 1.25)
+
+
+def test_intersections_get_a_reference_setting(tmp_path: Path) -> None:
+    change = {"audit.intersections": [["race", "gender"]], "audit.reference": {"race × gender": "White × Female"}}
+    audit = load_params(write_params(tmp_path, change)).audit
+    assert audit.intersections == (("race", "gender"),)
+    assert audit.reference["race × gender"] == "White × Female" and audit.reference["age"] == "auto"
+
+
 def test_bias_none_plants_nothing(tmp_path: Path) -> None:
     assert load_params(write_params(tmp_path, {"synth.bias": "none"})).synth.bias is None
 
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"synth.n_train": -1}, "`params.synth.n_train` must be an integer >= 1, got -1"),
+    ({"synth.ambiguity": 0.5}, "`params.synth.ambiguity` must be a number in [0.0, 0.45], got 0.5"),
     ({"synth.bias.group": "Martian"}, "`params.synth.bias.group` must be one of"),
     ({"dataset.target": "income"}, "`params.dataset.target` must be one of"),
     ({"dataset.protected": ["race", "height"]}, "`params.dataset.protected` must be a non-empty list"),
     ({"train.learning_rate": "fast"}, "`params.train.learning_rate` must be a number"),
-    ({"audit.privileged.race": "Martian"}, "`params.audit.privileged.race` must be `auto` or one of"),
-    ({"audit.tolerance.disparate_impact": 2}, "`params.audit.tolerance.disparate_impact` must be a number in [0.0, 1.0]"),
+    ({"audit.reference.race": "Martian"}, "`params.audit.reference.race` must be `auto` or one of"),
+    ({"audit.tolerance.difference": -0.1}, "`params.audit.tolerance.difference` must be a number in [0.0, 1.0]"),
+    ({"audit.tolerance.ratio": [1.2, 0.8]}, "`params.audit.tolerance.ratio` must be a pair [low, high] with 0 <= low <= 1"),
+    ({"audit.tolerance.metrics": {"disparate_impact": 0.8}}, "`params.audit.tolerance.metrics.disparate_impact` must be a pair"),
+    ({"audit.tolerance.metrics": {"parity": 0.1}}, "unknown metric `params.audit.tolerance.metrics.parity`; known:"),
+    ({"audit.intersections": [["race"]]}, "`params.audit.intersections` must be a list of lists of two or more"),
+    ({"audit.bootstrap.resamples": 0}, "`params.audit.bootstrap.resamples` must be an integer >= 1, got 0"),
+    ({"audit.bootstrap.level": 1.5}, "`params.audit.bootstrap.level` must be a number in [0.5, 0.999], got 1.5"),
+    ({"audit.multiple_comparisons": "holm"}, "`params.audit.multiple_comparisons` must be one of simultaneous"),
+    ({"check.difference_margin": "big"}, "`params.check.difference_margin` must be a number"),
     ({"backbones.vgg99": {}}, "unknown backbone `backbones.vgg99`"),
     ({"prepare": None}, "`params.prepare` must be a mapping"),
 ])

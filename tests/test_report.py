@@ -1,4 +1,4 @@
-"""The report stage on small hand-made inputs: pages, cards, escaping, atomicity, determinism."""
+"""The report stage on small hand-made inputs: pages, cards, verdicts, escaping, atomicity, determinism."""
 
 from __future__ import annotations
 
@@ -10,49 +10,93 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
+from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.errors import FairvisionError
-from fairvision.report.card import natural_order
 from fairvision.report.render import render_reports
 
 BACKBONES = ("small_cnn", "mobilenet_v2")
 MALICIOUS = "<script>alert(1)</script> & co"
-TOLERANCE = {"statistical_parity_difference": 0.1, "disparate_impact": 0.8, "equal_opportunity_difference": 0.1,
-             "average_odds_difference": 0.1, "error_rate_difference": 0.05}
+UNDEFINED = "the reference group's error rate is 0, so the ratio is undefined (0/0)"
+REASON = "largest race group in train (300 images); `auto` in params.yaml"
+CORRECT_METRICS = ("statistical_parity_difference", "disparate_impact", "error_rate_difference", "error_rate_ratio")
 SECTIONS = ("model_details", "intended_use", "factors", "metrics", "evaluation_data", "training_data",
-            "quantitative_analyses", "ethical_considerations", "caveats", "flagged")
+            "quantitative_analyses", "ethical_considerations", "caveats", "verdict")
+OUTCOMES = [
+    {"name": "Female", "label": "Female", "description": "true or predicted “Female” against every other class",
+     "metrics": list(COMPARISONS)},
+    {"name": "correct", "label": None, "description": "the prediction is correct (favourable for every image)",
+     "metrics": list(CORRECT_METRICS)},
+]
 
 
-def _stats(n: int, accuracy: float | None) -> dict[str, Any]:
-    return {"n": n, "accuracy": accuracy, "selection_rate": 0.5, "true_positive_rate": 0.9,
-            "false_positive_rate": None if accuracy is None else 0.1, "error_rate": 0.1}
+def _estimate(value: float | None) -> dict[str, Any]:
+    return {"value": value, "ci": [None, None] if value is None else [value - 0.04, value + 0.04]}
 
 
-def _comparison(status: str, flagged: bool = False, value: float | None = 0.01) -> dict[str, Any]:
-    return {"status": status,
-            "metrics": {name: {"value": value, "flagged": flagged and name != "disparate_impact"}
-                        for name in TOLERANCE}}
+def _judged(verdict: str, value: float | None = 0.01) -> dict[str, Any]:
+    return _estimate(value) | {"verdict": verdict, "explanation": f"{verdict}: the interval <b>\"here\"</b>."}
 
 
-def _fairness(backbone: str, flags_race: bool) -> dict[str, Any]:
-    race_status = "flagged" if flags_race else "ok"
+def _group(n: int, accuracy: float | None, status: dict[str, str], metrics: list[str],
+           failing: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One group of one table; comparisons only where judged, failing ``failing`` against the reference."""
+    group: dict[str, Any] = {"n": n, "status": status,
+                             "rates": {name: _estimate(0.5) for name in RATES} | {"accuracy": _estimate(accuracy)}}
+    for against, verdict in status.items():
+        if verdict not in ("reference", "insufficient_data"):
+            group[f"vs_{against}"] = {m: _judged("fail" if m in failing and against == "reference" else "pass",
+                                                 -0.2 if m in failing else 0.01) for m in metrics}
+    return group
+
+
+def _table(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"interval_level": {"reference": 0.99, "rest": 0.99}, "theil_index": _estimate(0.108),
+            "between_group_theil_index": _estimate(0.0003), "groups": groups}
+
+
+def _race(outcome: dict[str, Any], fails: bool) -> dict[str, Any]:
+    metrics = outcome["metrics"]
+    failing = ("equal_opportunity_difference",) if fails and outcome["name"] == "Female" else ()
+    return _table({
+        "White": _group(300, 0.95, {"reference": "reference", "rest": "pass"}, metrics),
+        "Latino_Hispanic": _group(228, 0.7, {"reference": "fail" if failing else "pass", "rest": "pass"}, metrics,
+                                  failing),
+        MALICIOUS: _group(12, 0.5, {"reference": "insufficient_data", "rest": "insufficient_data"}, metrics),
+    })
+
+
+def _age(outcome: dict[str, Any]) -> dict[str, Any]:
+    """"more than 70" has no accuracy and an undefined comparison: both must read n/a, never crash."""
+    metrics = outcome["metrics"]
+    old = _group(40, None, {"reference": "inconclusive", "rest": "pass"}, metrics)
+    old["vs_reference"]["error_rate_ratio"] = _judged("inconclusive", None) | {"undefined": UNDEFINED}
+    reference = _group(500, 0.91, {"reference": "reference", "rest": "pass"}, metrics)
+    return _table({"20-29": reference, "more than 70": old})
+
+
+def _fairness(backbone: str, fails: bool) -> dict[str, Any]:
+    failing = [{"partition": "race", "outcome": "Female", "against": "reference", "group": "Latino_Hispanic",
+                "metrics": ["equal_opportunity_difference"]}] if fails else []
     return {
-        "backbone": backbone, "dataset": "synthetic", "target": "gender", "labels": ["Female", "Male"],
-        "favorable_label": "Female", "n": 540, "accuracy": 0.9, "min_group_size": 30, "tolerance": TOLERANCE,
-        "attributes": {
-            "race": {
-                "privileged": "White",
-                "groups": {"White": _stats(300, 0.95), "Latino_Hispanic": _stats(228, 0.7), MALICIOUS: _stats(12, 0.5)},
-                "comparisons": {"Latino_Hispanic": _comparison(race_status, flags_race, -0.2),
-                                MALICIOUS: _comparison("too_small")},
-                "flagged_groups": ["Latino_Hispanic"] if flags_race else [],
-            },
-            "age": {
-                "privileged": "20-29",
-                "groups": {"20-29": _stats(500, 0.91), "more than 70": _stats(40, None)},
-                "comparisons": {"more than 70": _comparison("ok", value=None)},
-                "flagged_groups": [],
-            },
+        "schema_version": 2, "backbone": backbone, "dataset": "synthetic", "target": "gender",
+        "labels": ["Female", "Male"], "favorable_label": "Female", "n": 540, "accuracy": 0.9,
+        "settings": {
+            "min_group_size": 30,
+            "bootstrap": {"resamples": 1000, "seed": 0, "level": 0.95,
+                          "stratified_by": "group (each group keeps its size)"},
+            "multiple_comparisons": {"method": "simultaneous", "family": "one table"},
+            "tolerance": {name: [0.8, 1.25] if c.kind == "ratio" else [-0.1, 0.1] for name, c in COMPARISONS.items()},
         },
+        "outcomes": OUTCOMES,
+        "summary": {"verdict": "fail" if fails else "inconclusive", "failing": failing, "worst_group": {}},
+        "partitions": {
+            "race": {"attributes": ["race"], "reference": "White", "reference_reason": REASON,
+                     "groups": {}, "outcomes": {o["name"]: _race(o, fails) for o in OUTCOMES}},
+            "age": {"attributes": ["age"], "reference": "20-29", "reference_reason": "set in params.yaml",
+                    "groups": {}, "outcomes": {o["name"]: _age(o) for o in OUTCOMES}},
+        },
+        "differential_fairness": {"attributes": ["race", "age"], "concentration": 1.0, "groups": 5,
+                                  "outcomes": {o["name"]: _estimate(1.87) for o in OUTCOMES}},
     }
 
 
@@ -70,8 +114,8 @@ def _datasheet() -> dict[str, Any]:
                      "Latino_Hispanic": {"Female": 11 * scale, "Male": 11 * scale},
                      MALICIOUS: {"Female": scale, "Male": 0}},
             "gender": {"Female": {"Female": 27 * scale, "Male": 0}, "Male": {"Female": 0, "Male": 26 * scale}},
-            "age": {"20-29": {"Female": 25 * scale, "Male": 24 * scale},
-                    "more than 70": {"Female": 2 * scale, "Male": 2 * scale}},
+            "age": {"more than 70": {"Female": 2 * scale, "Male": 2 * scale},
+                    "20-29": {"Female": 25 * scale, "Male": 24 * scale}},
         }
     return {
         "dataset": "synthetic", "format": "fairface",
@@ -83,7 +127,7 @@ def _datasheet() -> dict[str, Any]:
 
 
 def write_inputs(root: Path) -> dict[str, Path]:
-    """audits/<B>/fairness.json, models/<B>/{train.json,history.csv}, datasheet.json; only small_cnn flags race."""
+    """audits/<B>/fairness.json, models/<B>/{train.json,history.csv}, datasheet.json; only small_cnn fails race."""
     audits, models = root / "audits", root / "models"
     for backbone in BACKBONES:
         (audits / backbone).mkdir(parents=True)
@@ -110,11 +154,28 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return inputs["out_dir"]
 
 
+def _page(reports: Path, backbone: str = "small_cnn") -> str:
+    return (reports / f"{backbone}.html").read_text()
+
+
 def _row(html: str, group: str) -> str:
-    """The table row(s) of a group, found by the data-group attribute the templates put on each row."""
+    """The headline table row of a group, found by the data-group attribute the templates put on it."""
     rows = re.findall(rf'<tr[^>]*data-group="{re.escape(str(escape(group)))}"[^>]*>.*?</tr>', html, re.S)
     assert rows, f"no row for {group!r}"
     return "".join(rows)
+
+
+def _banner(html: str) -> str:
+    return re.search(r'<section class="banner[^"]*">.*?</section>', html, re.S).group(0)
+
+
+def _edit(inputs: dict[str, Path], backbone: str, change: Any) -> Path:
+    """Apply ``change`` to a backbone's fairness.json in place; return its path."""
+    path = inputs["audits_dir"] / backbone / "fairness.json"
+    fairness = json.loads(path.read_text())
+    change(fairness)
+    path.write_text(json.dumps(fairness))
+    return path
 
 
 def test_writes_index_page_and_card_per_backbone(reports: Path) -> None:
@@ -122,47 +183,109 @@ def test_writes_index_page_and_card_per_backbone(reports: Path) -> None:
     assert {p.name for p in reports.iterdir()} == expected
 
 
-def test_index_compares_backbones_and_links_their_pages(reports: Path) -> None:
+def test_index_compares_backbones_verdicts_and_failing_groups(reports: Path) -> None:
     index = (reports / "index.html").read_text()
     for backbone in BACKBONES:
         assert f'href="{backbone}.html"' in index
     assert "90.0%" in index and "412,345" in index
-    assert "FLAGGED" in _row(index, "Latino_Hispanic")
-    assert "FLAGGED" not in _row(index, "White")
-    assert "no group flagged" in index
+    verdict_row = re.search(r"<tr><th scope=\"row\">Overall verdict</th>.*?</tr>", index, re.S).group(0)
+    assert re.findall(r'class="badge (\w+)"', verdict_row) == ["fail", "inconclusive"]
+    failing_row = re.search(r"<tr><th scope=\"row\">Failing race groups</th>.*?</tr>", index, re.S).group(0)
+    assert "Latino_Hispanic" in failing_row and "no failing group" in failing_row
+    assert 'class="badge fail"' in _row(index, "Latino_Hispanic")
+    assert "insufficient data" in _row(index, MALICIOUS)
 
 
-def test_backbone_page_flags_only_the_flagged_group(reports: Path) -> None:
-    page = (reports / "small_cnn.html").read_text()
-    assert "FLAGGED" in _row(page, "Latino_Hispanic")
-    for group in ("White", MALICIOUS, "20-29", "more than 70"):
-        assert "FLAGGED" not in _row(page, group)
-    assert "FLAGGED" not in _row((reports / "mobilenet_v2.html").read_text(), "Latino_Hispanic")
+def test_failing_group_shows_the_fail_badge_and_is_in_the_banner(reports: Path) -> None:
+    page = _page(reports)
+    row = _row(page, "Latino_Hispanic")
+    assert 'class="badge fail"' in row and "v-fail" in row
+    banner = _banner(page)
+    assert 'class="banner verdict-fail"' in banner
+    assert "Latino_Hispanic" in banner and "“Female” vs reference" in banner
+    for group in ("White", "20-29", "more than 70"):
+        assert 'class="badge fail"' not in _row(page, group)
+    other = _page(reports, "mobilenet_v2")
+    assert 'class="badge fail"' not in _row(other, "Latino_Hispanic")
+    assert 'class="banner verdict-inconclusive"' in _banner(other) and "Latino_Hispanic" not in _banner(other)
 
 
-def test_too_small_group_is_shown_with_a_note(reports: Path) -> None:
-    row = _row((reports / "small_cnn.html").read_text(), MALICIOUS)
-    assert "too small" in row and "12" in row
+def test_verdict_explanation_is_the_cells_tooltip(reports: Path) -> None:
+    row = _row(_page(reports), "Latino_Hispanic")
+    assert 'title="fail: the interval &lt;b&gt;&#34;here&#34;&lt;/b&gt;."' in row
+    assert "-0.200 [-0.240, -0.160]" in row  # value and interval, compact
+
+
+def test_insufficient_data_group_is_listed_with_its_size(reports: Path) -> None:
+    page = _page(reports)
+    row = _row(page, MALICIOUS)
+    assert 'class="badge insufficient_data"' in row and "insufficient data" in row
+    assert '<td class="num">12</td>' in row and "not judged" in row
+    assert "insufficient data: " + str(escape(MALICIOUS)) in _banner(page)
+
+
+def test_reference_group_and_reason_are_shown(reports: Path) -> None:
+    page = _page(reports)
+    assert f"Reference group: <strong>White</strong>, because: {escape(REASON)}." in page
+    assert 'class="badge reference"' in _row(page, "White")
+    assert "privileged" not in page.lower()
+    assert "privileged" not in (reports / "small_cnn.card.json").read_text().lower()
+
+
+def test_metrics_section_lists_every_comparison_with_its_band(reports: Path) -> None:
+    page = _page(reports)
+    section = page[page.index('<h2 id="metrics">'):page.index('<h2 id="evaluation-data">')]
+    for comparison in COMPARISONS.values():
+        assert f"{comparison.title} ({comparison.short})" in section
+    assert "ratio, parity at 1" in section and "difference, parity at 0" in section
+    assert "[0.8, 1.25]" in section and "[-0.1, 0.1]" in section
+    assert "1000" in section and "95.0%" in section and "<code>simultaneous</code>" in section
+
+
+def test_every_metric_of_every_outcome_is_in_a_details_block(reports: Path) -> None:
+    page = _page(reports)
+    blocks = re.findall(r"<details>.*?</details>", page, re.S)
+    assert len(blocks) == 2  # one per partition
+    race = blocks[0]
+    assert "Outcome “correct”" in race and "vs the rest" in race
+    for comparison in COMPARISONS.values():
+        assert f'<abbr title="{comparison.title}">{comparison.short}</abbr>' in race
+    assert "99.0%" in race  # the table's interval level
+
+
+def test_inequality_indices_and_differential_fairness_are_shown(reports: Path) -> None:
+    page = _page(reports)
+    assert "Theil index 0.108 [0.068, 0.148]" in page
+    assert "Between-group Theil index 0.0003 [" in page
+    assert "Smoothed empirical differential fairness" in page and "1.87 [1.83, 1.91]" in page
 
 
 def test_every_section_and_chart_is_on_the_page(reports: Path) -> None:
-    page = (reports / "small_cnn.html").read_text()
+    page = _page(reports)
     for title in ("Model details", "Intended use", "Factors", "Metrics", "Evaluation data", "Training data",
                   "Quantitative analyses", "Ethical considerations", "Caveats and recommendations"):
         assert f">{title}</h2>" in page
-    assert page.count("<svg") == 3  # training curve + one chart per attribute
-    assert "synthetic" in page and "confidence intervals" in page
+    assert page.count("<svg") == 3  # training curve + one chart per partition
+
+
+def test_caveats_match_what_the_audit_does(reports: Path) -> None:
+    card = json.loads((reports / "small_cnn.card.json").read_text())
+    caveats = " ".join(card["caveats"])
+    assert "synthetic" in caveats
+    assert "without confidence intervals" not in caveats
+    assert "bootstrap interval" in caveats and "inconclusive" in caveats.lower()
+    assert "fewer than 30 test images" in caveats and f"Insufficient data for race: {MALICIOUS}." in caveats
 
 
 def test_ids_are_unique_within_a_page(reports: Path) -> None:
-    ids = re.findall(r' id="([^"]*)"', (reports / "small_cnn.html").read_text())
+    ids = re.findall(r' id="([^"]*)"', _page(reports))
     assert len(ids) == len(set(ids))
 
 
 def test_group_names_are_escaped(reports: Path) -> None:
     for page in reports.glob("*.html"):
         html = page.read_text()
-        assert "<script>alert" not in html
+        assert "<script>alert" not in html and "<b>" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
 
 
@@ -172,17 +295,34 @@ def test_output_has_no_external_url(reports: Path) -> None:
         assert "http://" not in text and "https://" not in text, path.name
 
 
-def test_card_has_the_sections_and_the_flagged_map(reports: Path) -> None:
+def test_card_has_the_sections_and_the_verdict(reports: Path) -> None:
     card = json.loads((reports / "small_cnn.card.json").read_text())
     assert tuple(card) == SECTIONS
-    assert card["flagged"] == {"race": ["Latino_Hispanic"], "age": []}
-    assert json.loads((reports / "mobilenet_v2.card.json").read_text())["flagged"] == {"race": [], "age": []}
-    assert card["quantitative_analyses"]["attributes"]["race"]["too_small"] == [MALICIOUS]
+    assert card["verdict"]["overall"] == "fail"
+    assert card["verdict"]["failing"] == {"race": {"Latino_Hispanic": {"Female": ["reference"]}}, "age": {}}
+    assert card["verdict"]["headline_failing"] == {"race": ["Latino_Hispanic"], "age": []}
+    assert card["verdict"]["insufficient_data"] == {"race": [MALICIOUS], "age": []}
+    other = json.loads((reports / "mobilenet_v2.card.json").read_text())["verdict"]
+    assert other["overall"] == "inconclusive" and other["headline_failing"] == {"race": [], "age": []}
+
+
+def test_groups_keep_the_audits_order(reports: Path) -> None:
+    card = json.loads((reports / "small_cnn.card.json").read_text())
+    groups = card["quantitative_analyses"]["partitions"]["race"]["outcomes"]["Female"]["groups"]
+    assert list(groups) == ["White", "Latino_Hispanic", MALICIOUS]
+    assert list(card["evaluation_data"]["counts"]["age"]) == ["20-29", "more than 70"]  # natural, not as listed
 
 
 def test_null_values_render_as_not_available(reports: Path) -> None:
-    row = _row((reports / "small_cnn.html").read_text(), "more than 70")
-    assert row.count("n/a") == 2 + len(TOLERANCE)  # accuracy, FPR and every metric value
+    row = _row(_page(reports), "more than 70")
+    assert row.count("n/a") == 1  # accuracy: no value, no interval
+
+
+def test_undefined_comparison_reads_not_available_with_its_reason(reports: Path) -> None:
+    age = re.findall(r"<details>.*?</details>", _page(reports), re.S)[1]
+    cell = re.search(r'<td class="num v-inconclusive" title="[^"]*\(the reference group&#39;s error rate[^"]*">'
+                     r"n/a <span", age)
+    assert cell, "the undefined ratio shows n/a with the reason in its tooltip"
 
 
 @pytest.mark.parametrize("existed", [False, True])
@@ -208,12 +348,41 @@ def test_same_inputs_give_byte_identical_output(inputs: dict[str, Path]) -> None
     assert {path.name: path.read_bytes() for path in inputs["out_dir"].iterdir()} == first
 
 
+@pytest.mark.parametrize(("change", "key"), [
+    (lambda f: f["partitions"]["race"].pop("reference_reason"), "partitions.race.reference_reason"),
+    (lambda f: f["settings"]["bootstrap"].pop("level"), "settings.bootstrap.level"),
+    (lambda f: f["partitions"]["age"]["outcomes"]["correct"]["groups"]["more than 70"]["vs_rest"].pop(
+        "error_rate_ratio"), "partitions.age.outcomes.correct.groups.more than 70.vs_rest.error_rate_ratio"),
+    (lambda f: f["partitions"]["race"]["outcomes"]["Female"]["groups"]["Latino_Hispanic"].pop("vs_reference"),
+     "partitions.race.outcomes.Female.groups.Latino_Hispanic.vs_reference"),
+    (lambda f: f.pop("differential_fairness"), "differential_fairness"),
+])
+def test_missing_key_is_refused_naming_the_file_and_key(inputs: dict[str, Path], change: Any, key: str) -> None:
+    path = _edit(inputs, "mobilenet_v2", change)
+    with pytest.raises(FairvisionError, match=re.escape(f"{path}: missing `{key}`")):
+        render_reports(BACKBONES, **inputs)
+    assert not inputs["out_dir"].exists()
+
+
 def test_unknown_status_is_refused_naming_the_field(inputs: dict[str, Path]) -> None:
-    path = inputs["audits_dir"] / "small_cnn" / "fairness.json"
-    fairness = json.loads(path.read_text())
-    fairness["attributes"]["race"]["comparisons"]["Latino_Hispanic"]["status"] = "bad"
-    path.write_text(json.dumps(fairness))
-    with pytest.raises(FairvisionError, match=r"attributes\.race\.comparisons\.Latino_Hispanic\.status"):
+    def change(fairness: dict[str, Any]) -> None:
+        fairness["partitions"]["race"]["outcomes"]["Female"]["groups"]["Latino_Hispanic"]["status"]["rest"] = "ok"
+    _edit(inputs, "small_cnn", change)
+    key = "partitions.race.outcomes.Female.groups.Latino_Hispanic.status.rest"
+    with pytest.raises(FairvisionError, match=re.escape(f"`{key}` must be one of reference, pass, fail, inconclusive")):
+        render_reports(BACKBONES, **inputs)
+
+
+@pytest.mark.parametrize("version", [None, 1, 3])
+def test_other_schema_version_asks_to_rerun_the_audit(inputs: dict[str, Path], version: int | None) -> None:
+    def change(fairness: dict[str, Any]) -> None:
+        if version is None:
+            del fairness["schema_version"]
+        else:
+            fairness["schema_version"] = version
+    path = _edit(inputs, "small_cnn", change)
+    with pytest.raises(FairvisionError, match=re.escape(f"{path}: `schema_version` is {version!r}") + ".*"
+                       + re.escape("rerun `fairvision audit`")):
         render_reports(BACKBONES, **inputs)
 
 
@@ -224,6 +393,34 @@ def test_backbone_names_must_be_distinct_file_names(inputs: dict[str, Path], bac
     assert not inputs["out_dir"].exists()
 
 
-def test_groups_read_in_natural_order_not_the_audits_sorted_order() -> None:
-    assert natural_order("age", ["10-19", "3-9", "more than 70", "0-2"]) == ["0-2", "3-9", "10-19", "more than 70"]
-    assert natural_order("race", ["unknown", "White", "Black"]) == ["White", "Black", "unknown"]
+def test_renders_what_the_real_audit_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixture above is hand-made; this guards against drift from the audit's own fairness.json."""
+    import numpy as np
+
+    from fairvision.audit import stage
+    from fairvision.audit.simulate import simulate_predictions
+    from fairvision.params import Audit, Bootstrap
+
+    monkeypatch.setattr(stage, "crosscheck", lambda *args: None)  # AIF360's agreement is the audit's own test
+    sizes = {"White": 300, "Black": 280, "Latino_Hispanic": 290, MALICIOUS: 20}
+    predictions = simulate_predictions(sizes, dict.fromkeys(sizes, 0.1) | {"Latino_Hispanic": 0.4}, seed=1)
+    predictions["age"] = np.random.default_rng(0).choice(["20-29", "30-39", "more than 70"], len(predictions),
+                                                         p=[0.6, 0.37, 0.03])
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    predictions.to_parquet(tmp_path / "predictions.parquet")
+    predictions.assign(split="train").to_parquet(prepared / "manifest.parquet")
+    (prepared / "datasheet.json").write_text(json.dumps(_datasheet()))
+    params = Audit(reference={}, favorable_label="auto", intersections=(("race", "age"),), min_group_size=30,
+                   bootstrap=Bootstrap(resamples=50, seed=0, level=0.95), multiple_comparisons="simultaneous",
+                   tolerance={name: (0.8, 1.25) if c.kind == "ratio" else (-0.1, 0.1)
+                              for name, c in COMPARISONS.items()})
+    inputs = write_inputs(tmp_path / "report")
+    stage.audit("small_cnn", tmp_path / "predictions.parquet", prepared, ("race", "age"), params,
+                inputs["audits_dir"] / "small_cnn" / "fairness.json")
+
+    render_reports(BACKBONES, **inputs)
+    page = _page(inputs["out_dir"])
+    assert "Latino_Hispanic" in _banner(page) and 'class="badge fail"' in _row(page, "Latino_Hispanic")
+    assert 'class="badge insufficient_data"' in _row(page, MALICIOUS)
+    assert "race × age" in page and "<script>alert" not in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import dataclasses
 import io
 import zipfile
 from pathlib import Path
@@ -28,10 +29,18 @@ from fairvision.params import Bias, Synth
 GROUP = "Latino_Hispanic"
 PLANT = Bias(attribute="race", group=GROUP, train_fraction=0.25, contrast=0.25, label_noise=0.1)
 SIZE = 32
+AMBIGUITY = 0.1
 
 
-def _synth(bias: Bias | None, seed: int = 7, n_train: int = 700, n_val: int = 350, size: int = SIZE) -> Synth:
-    return Synth(seed=seed, n_train=n_train, n_val=n_val, image_size=size, bias=bias)
+def _synth(
+    bias: Bias | None,
+    seed: int = 7,
+    n_train: int = 700,
+    n_val: int = 350,
+    size: int = SIZE,
+    ambiguity: float = AMBIGUITY,
+) -> Synth:
+    return Synth(seed=seed, n_train=n_train, n_val=n_val, image_size=size, ambiguity=ambiguity, bias=bias)
 
 
 def _generated(factory: pytest.TempPathFactory, synth: Synth) -> Path:
@@ -139,14 +148,28 @@ def test_plant_under_represents_the_group_in_train_only(planted: Path, unplanted
     assert np.all(np.abs(shares - 1 / 7) < 0.05)
 
 
+def test_plant_changes_no_other_groups_images(planted: Path, unplanted: Path) -> None:
+    """Each row renders from its own seed, so the plant cannot leak into other groups' pixels."""
+    rows = _rows(planted, "val")
+    assert rows == _rows(unplanted, "val")
+    with zipfile.ZipFile(planted / zip_name(0.25)) as with_plant, zipfile.ZipFile(unplanted / zip_name(0.25)) as without:
+        same = [with_plant.read(row["file"]) == without.read(row["file"]) for row in rows]
+    in_group = np.array([row["race"] == GROUP for row in rows])
+    assert all(np.array(same)[~in_group]) and not any(np.array(same)[in_group])
+
+
 def test_plant_weakens_only_the_groups_gender_cue(planted: Path) -> None:
     gaps = _gaps_by_race(planted)
     others = [gap for race, gap in gaps.items() if race != GROUP]
     assert gaps[GROUP] < 0.5 * min(others)
 
 
-def test_without_plant_every_race_shows_the_cue_equally(unplanted: Path) -> None:
-    gaps = _gaps_by_race(unplanted)
+def test_without_plant_every_race_shows_the_cue_equally(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Pixels only, so without ambiguity: its hair lengths vary too much within 50 faces to compare.
+
+    That every race is equally ambiguous is the ambiguity test's job.
+    """
+    gaps = _gaps_by_race(_generated(tmp_path_factory, _synth(None, n_train=10, ambiguity=0.0)))
     assert min(gaps.values()) > 0.75 * max(gaps.values())
 
 
@@ -160,7 +183,7 @@ def test_plant_can_target_any_attribute(tmp_path: Path) -> None:
 def test_label_noise_flips_the_csv_not_the_image(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A pixel classifier fitted on clean val finds the CSV wrong for about label_noise of the group."""
     noisy = Bias(attribute="race", group=GROUP, train_fraction=1.0, contrast=1.0, label_noise=0.3)
-    out_dir = _generated(tmp_path_factory, _synth(noisy))
+    out_dir = _generated(tmp_path_factory, _synth(noisy, ambiguity=0.0))
     val, train = _rows(out_dir, "val"), _rows(out_dir, "train")
     val_images, train_images = _grey_images(out_dir, val), _grey_images(out_dir, train)
     val_female = np.array([row["gender"] == "Female" for row in val])
@@ -206,6 +229,7 @@ def test_failed_generation_keeps_an_earlier_output(tmp_path: Path, monkeypatch: 
     "synth",
     [
         _synth(None, size=8),
+        _synth(None, ambiguity=0.5),
         _synth(Bias(attribute="race", group="Martian", train_fraction=0.5, contrast=0.5, label_noise=0.0)),
     ],
 )
@@ -216,8 +240,51 @@ def test_invalid_request_fails_before_writing(tmp_path: Path, synth: Synth) -> N
 
 
 def test_val_gender_is_balanced_within_each_race() -> None:
-    synth = Synth(seed=3, n_train=50, n_val=301, image_size=16, bias=None)
+    synth = _synth(None, seed=3, n_train=50, n_val=301, size=16)
     val = synthetic._rows(synth)["val"]
     for race in ATTRIBUTE_VALUES["race"]:
         genders = [row.gender for row in val if row.race == race]
         assert abs(genders.count("Male") - genders.count("Female")) <= 1, race
+
+
+def _misleading(rows: list[synthetic._Row]) -> np.ndarray:
+    """Rows whose hair length is on the other gender's side of 0.5: they look like the other gender."""
+    return np.array([(row.hair_length > 0.5) != (row.gender == "Female") for row in rows])
+
+
+def test_ambiguity_misleads_the_same_share_of_every_group() -> None:
+    rows = synthetic._rows(_synth(None, n_train=21000, n_val=10, ambiguity=0.2))["train"]
+    misleading = _misleading(rows)
+    for attribute in ("race", "gender"):
+        for value in ATTRIBUTE_VALUES[attribute]:
+            members = np.array([getattr(row, attribute) == value for row in rows])
+            assert abs(misleading[members].mean() - 0.2) < 0.025, (attribute, value)
+
+
+def test_ambiguity_moves_hair_lengths_and_nothing_else() -> None:
+    clear, ambiguous = (synthetic._rows(_synth(PLANT, ambiguity=share)) for share in (0.0, 0.3))
+    for split in ("train", "val"):
+        assert [dataclasses.replace(row, hair_length=0.0) for row in clear[split]] == [
+            dataclasses.replace(row, hair_length=0.0) for row in ambiguous[split]
+        ]
+        assert [row.hair_length for row in clear[split]] == [float(row.gender == "Female") for row in clear[split]]
+        assert not _misleading(clear[split]).any()
+        assert 0.2 < _misleading(ambiguous[split]).mean() < 0.4
+
+
+def test_ambiguity_changes_images_deterministically(tmp_path: Path) -> None:
+    for name, ambiguity in (("a", 0.3), ("b", 0.3), ("c", 0.0)):
+        synthetic.generate(_synth(None, n_train=60, n_val=30, ambiguity=ambiguity), tmp_path / name)
+    first, again, clear = (_file_bytes(tmp_path / name) for name in "abc")
+    assert first == again
+    assert first[zip_name(0.25)] != clear[zip_name(0.25)]
+
+
+def test_longer_hair_shows_more_hair() -> None:
+    """The cue is continuous: every step of hair length darkens the image, so length is visible."""
+    row = synthetic._rows(_synth(None, n_train=1, n_val=1, size=64))["train"][0]
+    darkness = [
+        255 - np.asarray(synthetic._render(dataclasses.replace(row, hair_length=length), 64).convert("L")).mean()
+        for length in np.linspace(0.0, 1.0, 6)
+    ]
+    assert all(np.diff(darkness) > 0.5)

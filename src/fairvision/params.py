@@ -13,8 +13,11 @@ from typing import Any, Mapping
 
 import yaml
 
-from fairvision.errors import FairvisionError
+from fairvision.audit.intervals import METHODS
+from fairvision.audit.measures import COMPARISONS
+from fairvision.audit.vocabulary import partition_name
 from fairvision.data.fairface import ATTRIBUTE_VALUES
+from fairvision.errors import FairvisionError
 
 METRIC_NAMES = (
     "statistical_parity_difference",
@@ -23,6 +26,8 @@ METRIC_NAMES = (
     "average_odds_difference",
     "error_rate_difference",
 )
+
+MAX_AMBIGUITY = 0.45  # synth.ambiguity: at 0.5 hair length would say nothing about gender, leaving no cue to learn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Synth:
     n_train: int
     n_val: int
     image_size: int
+    ambiguity: float  # share of each gender whose hair looks like the other's: the best accuracy is 1 - ambiguity
     bias: Bias | None
 
 
@@ -75,11 +81,27 @@ class Evaluate:
 
 
 @dataclasses.dataclass(frozen=True)
+class Bootstrap:
+    resamples: int
+    seed: int
+    level: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Audit:
-    privileged: Mapping[str, str]
+    reference: Mapping[str, str]  # partition name ("race", "race × age") -> group or "auto"
     favorable_label: str
+    intersections: tuple[tuple[str, ...], ...]
     min_group_size: int
-    tolerance: Mapping[str, float]
+    bootstrap: Bootstrap
+    multiple_comparisons: str
+    tolerance: Mapping[str, tuple[float, float]]  # every comparison metric -> its tolerated [low, high]
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    difference_margin: float  # a difference may move this much further from 0 before it is a regression
+    ratio_margin: float  # a ratio may move this share further from 1 (on the log scale) before it is one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +113,7 @@ class Params:
     backbones: Mapping[str, Mapping[str, Any]]
     evaluate: Evaluate
     audit: Audit
+    check: Check
 
 
 class _Section:
@@ -170,19 +193,81 @@ def _dataset(root: _Section) -> Dataset:
 
 
 def _audit(root: _Section, protected: tuple[str, ...]) -> Audit:
-    privileged = root.section("privileged")
+    intersections = _intersections(root)
+    reference = root.section("reference")
     chosen = {}
-    for attribute in protected:
-        value = privileged.data.get(attribute, "auto")
-        if value != "auto" and value not in ATTRIBUTE_VALUES[attribute]:
-            raise privileged._fail(attribute, f"`auto` or one of {', '.join(ATTRIBUTE_VALUES[attribute])}", value)
-        chosen[attribute] = value
-    tolerance = root.section("tolerance")
+    for attributes in [(attribute,) for attribute in protected] + list(intersections):
+        name = partition_name(attributes)
+        value = reference.data.get(name, "auto")
+        if not isinstance(value, str) or not value:
+            raise reference._fail(name, "`auto` or a group of that partition", value)
+        if len(attributes) == 1 and value != "auto" and value not in ATTRIBUTE_VALUES[name]:
+            raise reference._fail(name, f"`auto` or one of {', '.join(ATTRIBUTE_VALUES[name])}", value)
+        chosen[name] = value
+    bootstrap = root.section("bootstrap")
     return Audit(
-        privileged=chosen,
+        reference=chosen,
         favorable_label=root.text("favorable_label"),
+        intersections=intersections,
         min_group_size=root.integer("min_group_size"),
-        tolerance={name: tolerance.number(name, 0.0, 1.0) for name in METRIC_NAMES},
+        bootstrap=Bootstrap(
+            resamples=bootstrap.integer("resamples", 1),
+            seed=bootstrap.integer("seed", 0),
+            level=bootstrap.number("level", 0.5, 0.999),
+        ),
+        multiple_comparisons=root.choice("multiple_comparisons", METHODS),
+        tolerance=_tolerance(root.section("tolerance")),
+    )
+
+
+def _intersections(root: _Section) -> tuple[tuple[str, ...], ...]:
+    value = root.raw("intersections")
+    expected = f"a list of lists of two or more distinct attributes ({', '.join(ATTRIBUTE_VALUES)})"
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(item, list) and len(item) >= 2 and len(set(item)) == len(item)
+        and all(a in ATTRIBUTE_VALUES for a in item) for item in value
+    ):
+        raise root._fail("intersections", expected, value)
+    return tuple(tuple(item) for item in value)
+
+
+def _tolerance(root: _Section) -> dict[str, tuple[float, float]]:
+    """Every comparison metric's band: the kind's default, or its entry under `metrics`."""
+    difference = root.number("difference", 0.0, 1.0)
+    ratio = _ratio_band(root, "ratio")
+    overrides = root.section("metrics") if root.data.get("metrics") is not None else None
+    for name in (overrides.data if overrides else {}):
+        if name not in COMPARISONS:
+            raise FairvisionError(f"{root.source}: unknown metric `{root.name}.metrics.{name}`; "
+                                  f"known: {', '.join(COMPARISONS)}")
+    bands = {}
+    for name, comparison in COMPARISONS.items():
+        if overrides and name in overrides.data:
+            if comparison.kind == "ratio":
+                bands[name] = _ratio_band(overrides, name)
+            else:
+                bound = overrides.number(name, 0.0, 1.0)
+                bands[name] = (-bound, bound)
+        else:
+            bands[name] = ratio if comparison.kind == "ratio" else (-difference, difference)
+    return bands
+
+
+def _ratio_band(root: _Section, key: str) -> tuple[float, float]:
+    value = root.raw(key)
+    if (not isinstance(value, list) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
+            or not 0 <= value[0] <= 1 <= value[1]):
+        raise root._fail(key, "a pair [low, high] with 0 <= low <= 1 <= high", value)
+    return float(value[0]), float(value[1])
+
+
+def _check(root: _Section) -> Check:
+    return Check(
+        difference_margin=root.number("difference_margin", 0.0, 1.0),
+        ratio_margin=root.number("ratio_margin", 0.0, 10.0),
     )
 
 
@@ -221,6 +306,7 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
             n_train=synth.integer("n_train"),
             n_val=synth.integer("n_val"),
             image_size=synth.integer("image_size", 16),
+            ambiguity=synth.number("ambiguity", 0.0, MAX_AMBIGUITY),
             bias=_bias(synth),
         ),
         dataset=dataset,
@@ -236,4 +322,5 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
         backbones=_backbones(root.section("backbones")),
         evaluate=Evaluate(batch_size=evaluate.integer("batch_size")),
         audit=_audit(root.section("audit"), dataset.protected),
+        check=_check(root.section("check")),
     )

@@ -17,7 +17,7 @@ import pandas as pd
 from fairvision.audit import aif360_reference as aif360
 from fairvision.audit.engine import PartitionResult
 from fairvision.audit.outcomes import Outcome
-from fairvision.audit.partitions import Partition, group_keys
+from fairvision.audit.partitions import Partition, category_codes, group_keys
 
 TOLERANCE = 1e-9
 
@@ -37,7 +37,7 @@ def crosscheck(
     predictions: pd.DataFrame, partition: Partition, outcomes: Sequence[Outcome], result: PartitionResult
 ) -> None:
     """Raise CrossCheckError if any point estimate against the reference group differs from AIF360's."""
-    codes = pd.Categorical(group_keys(predictions, partition.attributes), categories=partition.groups).codes
+    codes = category_codes(group_keys(predictions, partition.attributes), partition.groups)
     reference = partition.groups.index(result.reference)
     present = set(codes.tolist())
     for outcome in outcomes:

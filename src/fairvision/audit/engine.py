@@ -11,7 +11,6 @@ serialization (``fairvision.audit.serialize``).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -30,6 +29,7 @@ from fairvision.audit.vocabulary import AGAINST, Status, Verdict, partition_name
 # A comparison whose replicates are undefined more often than this is not judged: its
 # interval would describe only the lucky resamples (e.g. a group with a handful of positives).
 MAX_UNDEFINED_SHARE = 0.01
+_OTHER = {"reference": "the reference group", "rest": "the rest"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +179,8 @@ def _audit_outcome(
         other_sizes = np.full(len(groups), sizes[ref]) if against == "reference" else sizes.sum() - sizes
         compared = [g for g in range(len(groups)) if not (against == "reference" and g == ref)]
         judged = [g for g in compared if min(sizes[g], other_sizes[g]) >= settings.min_group_size]
-        values = compare(cells, other, outcome.metrics)  # (G, M)
+        values = compare(cells, other, outcome.metrics)  # (G, M), AIF360's conventions
+        undefined = ~np.isfinite(compare(cells, other, outcome.metrics, strict=True))  # any empty denominator
         samples = compare(boot, other_boot, outcome.metrics, strict=True)  # (R, G, M)
         levels[against] = family_level(samples[:, judged].reshape(len(boot), -1), settings.level,
                                        settings.multiple_comparisons)
@@ -188,9 +189,11 @@ def _audit_outcome(
         for g in compared:
             other_cells = other if against == "reference" else other[g]
             results = {
-                metric: _judge(metric, values[g, m], bounds[g, m], undefined_share[g, m], cells[g], other_cells,
-                               against, settings, levels[against], too_small=g not in judged,
-                               sizes=(int(sizes[g]), int(other_sizes[g])))
+                metric: _judge(metric, values[g, m], bounds[g, m], undefined_share[g, m],
+                               undefined_reason(metric, cells[g], other_cells, _OTHER[against])
+                               if undefined[g, m] else None,
+                               settings, levels[against], too_small=g not in judged,
+                               sizes=(int(sizes[g]), int(other_sizes[g])), other=_OTHER[against])
                 for m, metric in enumerate(outcome.metrics)
             }
             comparisons[groups[g]][against] = results
@@ -227,14 +230,10 @@ def _estimate(point: np.ndarray, samples: np.ndarray, level: float) -> Estimate:
 
 
 def _judge(
-    metric: str, value: float, bounds: np.ndarray, undefined_share: float, group_cells: np.ndarray,
-    other_cells: np.ndarray, against: str, settings: Settings, level: float, *, too_small: bool,
-    sizes: tuple[int, int],
+    metric: str, value: float, bounds: np.ndarray, undefined_share: float, reason: str | None, settings: Settings,
+    level: float, *, too_small: bool, sizes: tuple[int, int], other: str,
 ) -> Judged:
-    low, high = float(bounds[0]), float(bounds[1])
-    other = "the reference group" if against == "reference" else "the rest"
-    value = float(value)
-    reason = undefined_reason(metric, group_cells, other_cells, other)
+    low, high, value = float(bounds[0]), float(bounds[1]), float(value)
     title = COMPARISONS[metric].title
     if too_small:
         explanation = (f"Not judged: the group has {sizes[0]} test images and {other} {sizes[1]}; "

@@ -68,7 +68,9 @@ def _calibrated_level(samples: np.ndarray, level: float) -> float:
     """
     finite = np.isfinite(samples)
     valid = finite.sum(axis=0)
-    ranks = np.argsort(np.argsort(np.where(finite, samples, np.inf), axis=0, kind="stable"), axis=0)
+    order = np.argsort(np.where(finite, samples, np.inf), axis=0)
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(len(samples))[:, np.newaxis], axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         tails = np.minimum(ranks, valid - 1 - ranks) / (valid - 1)
     depth = np.where(finite & (valid > 1), tails, np.inf).min(axis=1)

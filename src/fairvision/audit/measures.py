@@ -38,14 +38,19 @@ class Rate:
 
     def __call__(self, cells: np.ndarray, *, strict: bool = False) -> np.ndarray:
         """The rate; an empty denominator gives AIF360's convention, or NaN when ``strict``."""
-        denominator = _sum(cells, self.denominator)
+        return self.from_sums(_sum(cells, self.numerator), _sum(cells, self.denominator), strict=strict)
+
+    def from_sums(self, numerator: np.ndarray, denominator: np.ndarray, *, strict: bool) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            rate = _sum(cells, self.numerator) / denominator
+            rate = numerator / denominator
         return rate if strict or math.isnan(self.empty) else np.where(denominator == 0, self.empty, rate)
 
 
 def _sum(cells: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    return cells[..., [_INDEX[name] for name in names]].sum(axis=-1).astype(np.float64)
+    """The sum of the named cells, as one matrix product (no copy of the replicates per sum)."""
+    mask = np.zeros(len(CELLS))
+    mask[[_INDEX[name] for name in names]] = 1.0
+    return np.asarray(cells, dtype=np.float64) @ mask
 
 
 _ALL = CELLS
@@ -157,7 +162,14 @@ COMPARISONS: dict[str, Comparison] = {
 
 def group_rates(cells: np.ndarray, *, strict: bool = False) -> dict[str, np.ndarray]:
     """Every rate of ``RATES`` for cells shaped ``(..., 4)`` (``strict``: NaN for every empty denominator)."""
-    return {name: rate(cells, strict=strict) for name, rate in RATES.items()}
+    cells = np.asarray(cells, dtype=np.float64)
+    sums: dict[tuple[str, ...], np.ndarray] = {}  # each sum of cells once, however many rates share it
+    for rate in RATES.values():
+        for names in (rate.numerator, rate.denominator):
+            if names not in sums:
+                sums[names] = _sum(cells, names)
+    return {name: rate.from_sums(sums[rate.numerator], sums[rate.denominator], strict=strict)
+            for name, rate in RATES.items()}
 
 
 def compare(

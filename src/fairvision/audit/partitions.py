@@ -70,14 +70,20 @@ def build_partition(
     """
     keys = group_keys(predictions, attributes)
     groups = ordered_groups(attributes, [*keys.unique(), *known_groups])
-    group_codes = pd.Categorical(keys, categories=groups).codes
+    group_codes = category_codes(keys, groups)
     truth, predicted = (_label_codes(predictions[column], labels, column) for column in ("label", "pred"))
     counts = count_cells(group_codes, [truth, predicted], len(groups), len(labels))
     return Partition(partition_name(attributes), tuple(attributes), groups, tuple(labels), counts)
 
 
+def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """Each value's position in ``categories`` (-1 if absent): hash the few distinct values, not every row."""
+    row_codes, uniques = pd.factorize(values)
+    return pd.Index(list(categories)).get_indexer(uniques)[row_codes]
+
+
 def _label_codes(column: pd.Series, labels: Sequence[str], name: str) -> np.ndarray:
-    codes = pd.Categorical(column, categories=list(labels)).codes
+    codes = category_codes(column, labels)
     if (codes < 0).any():
         unknown = sorted(set(column[codes < 0].astype(str)))
         raise ValueError(f"column `{name}` holds values that are not labels of the model: {', '.join(unknown)}")

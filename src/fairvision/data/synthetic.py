@@ -6,12 +6,20 @@ one image zip) so the audit runs through the same reader as the real download.
 
 Design:
 
-* The target is ``gender`` and its cue is the hair silhouette: Female has long hair falling
-  beside the face below the chin, Male a short cap on top of the head. Hair is drawn first
-  and the shoulders, neck and face over it, so the genders differ only where one shows hair
-  and the other shows background. The cue's contrast is therefore hair (dark) against
-  background (light, race-independent): skin tone never enters it, so without a plant every
-  race group is equally easy and the audit finds nothing it was not given.
+* The target is ``gender`` and its cue is the hair silhouette, a hair length from 0 (a short
+  cap on top of the head) to 1 (long hair falling beside the face below the chin). Hair is
+  drawn first and the shoulders, neck and face over it, so faces differ by gender only where
+  one shows hair and the other shows background. The cue's contrast is therefore hair (dark)
+  against background (light, race-independent): skin tone never enters it, so without a plant
+  every race group is equally easy and the audit finds nothing it was not given.
+* Not every face's hair tells its gender (``ambiguity``), so the task is realistically hard and
+  a model's errors have somewhere to fall evenly: a face's hair length is its gender's typical
+  length (Female 1, Male 0) plus a normal spread, clipped to [0, 1], and the spread is chosen
+  so that exactly ``ambiguity`` of each gender's faces (in expectation) fall on the other
+  gender's side of 0.5. Those faces look like the other gender, so ``1 - ambiguity`` is the
+  best accuracy any model can reach, and the decision rule that reaches it (length above 0.5)
+  is the same for everyone. The spread is drawn per row independently of every attribute, so
+  every group is equally ambiguous by construction.
 * Race shows as skin tone and face aspect ratio; age as face size (children), silver hair and
   forehead lines. Silver stays dark so old faces keep nearly the full gender cue.
 * Each image jitters face position and size, background tint, hair darkness, clothes colour
@@ -35,6 +43,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
+from statistics import NormalDist
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -43,7 +52,7 @@ from PIL import Image, ImageDraw
 from fairvision.data.fairface import ATTRIBUTE_VALUES, CSV_HEADER, LABEL_CSVS, SERVICE_TEST_VALUES, zip_name
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path
-from fairvision.params import Bias, Synth
+from fairvision.params import MAX_AMBIGUITY, Bias, Synth
 
 AGE_PROBABILITIES = (0.02, 0.12, 0.11, 0.30, 0.22, 0.12, 0.07, 0.03, 0.01)  # roughly FairFace's ages
 MIN_IMAGE_SIZE = 16  # below this the eyes and mouth vanish
@@ -53,11 +62,17 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest zip date; a fixed stamp keeps t
 NOISE_AMPLITUDE = 7.0  # uniform pixel noise in +-7 levels (std 4); uniform draws are 5x faster than normal
 
 Colour = tuple[float, float, float]
+Box = tuple[float, float, float, float]
 BACKGROUND: Colour = (218.0, 218.0, 218.0)  # light for everyone: the cue's contrast must not depend on race
 HAIR: Colour = (42.0, 34.0, 30.0)
 SILVER: Colour = (100.0, 100.0, 106.0)  # grey hair stays dark, so age barely weakens the cue
 EYES: Colour = (35.0, 28.0, 28.0)
 LIPS: Colour = (160.0, 55.0, 65.0)
+# Hair shapes in face radii at hair length 0 and 1; lengths between interpolate them.
+CROWN_SHORT: Box = (-1.1, -1.16, 1.1, 0.3)  # the cap: an ellipse over the top of the head
+CROWN_LONG: Box = (-1.32, -1.24, 1.32, 0.6)
+CURTAIN_SHORT: Box = (-1.0, -0.2, 1.0, -0.2)  # hair falling beside the face: none at length 0
+CURTAIN_LONG: Box = (-1.38, -0.2, 1.38, 1.8)  # ... down past the chin at length 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +120,7 @@ class _Row:
     service_test: str
     seed: int  # the row's own rendering stream, so dropping rows never changes another image
     label: str
+    hair_length: float  # the gender cue: 0 a short cap, 1 long hair below the chin
     contrast: float = 1.0  # hair's share of the way from background colour to hair colour
 
 
@@ -117,7 +133,7 @@ class _Face:
     rw: float
     rh: float
 
-    def box(self, left: float, top: float, right: float, bottom: float) -> tuple[float, float, float, float]:
+    def box(self, left: float, top: float, right: float, bottom: float) -> Box:
         return (self.cx + left * self.rw, self.cy + top * self.rh, self.cx + right * self.rw, self.cy + bottom * self.rh)
 
 
@@ -135,6 +151,8 @@ def _check(synth: Synth) -> None:
     """Fail before writing anything when the request cannot be rendered or planted."""
     if synth.image_size < MIN_IMAGE_SIZE:
         raise FairvisionError(f"synth.image_size must be >= {MIN_IMAGE_SIZE}, got {synth.image_size}")
+    if not 0.0 <= synth.ambiguity <= MAX_AMBIGUITY:
+        raise FairvisionError(f"synth.ambiguity must be in [0, {MAX_AMBIGUITY}], got {synth.ambiguity}")
     bias = synth.bias
     if bias is not None and bias.group not in ATTRIBUTE_VALUES.get(bias.attribute, ()):
         raise FairvisionError(f"synth.bias: {bias.attribute}={bias.group!r} is not a FairFace group")
@@ -143,7 +161,8 @@ def _check(synth: Synth) -> None:
 def _rows(synth: Synth) -> dict[str, list[_Row]]:
     """Both splits' rows in file order, plant applied: the single source for CSVs and images."""
     train_rng, val_rng, plant_rng = np.random.default_rng(synth.seed).spawn(3)
-    train, val = _draw_rows(train_rng, synth.n_train), _draw_rows(val_rng, synth.n_val, balance_gender=True)
+    train = _draw_rows(train_rng, synth.n_train, synth.ambiguity)
+    val = _draw_rows(val_rng, synth.n_val, synth.ambiguity, balance_gender=True)
     if synth.bias is not None:
         train, val = _plant_train(train, synth.bias, plant_rng), _weaken_cue(val, synth.bias)
     return {"train": train, "val": val}
@@ -154,7 +173,7 @@ def _plant_train(rows: list[_Row], bias: Bias, rng: np.random.Generator) -> list
     return _weaken_cue(_flip_labels(_keep_share(rows, bias, rng), bias, rng), bias)
 
 
-def _draw_rows(rng: np.random.Generator, n: int, balance_gender: bool = False) -> list[_Row]:
+def _draw_rows(rng: np.random.Generator, n: int, ambiguity: float, balance_gender: bool = False) -> list[_Row]:
     """Attributes drawn independently per row: race and gender uniform, age like FairFace.
 
     ``balance_gender`` splits each race group's rows evenly between the genders (the
@@ -169,6 +188,7 @@ def _draw_rows(rng: np.random.Generator, n: int, balance_gender: bool = False) -
     ages = rng.choice(len(ATTRIBUTE_VALUES["age"]), size=n, p=AGE_PROBABILITIES)
     services = rng.integers(len(SERVICE_TEST_VALUES), size=n)
     seeds = rng.integers(2**63, size=n)
+    lengths = _hair_lengths(rng, genders == ATTRIBUTE_VALUES["gender"].index("Female"), ambiguity)
     return [
         _Row(
             age=ATTRIBUTE_VALUES["age"][age],
@@ -177,9 +197,20 @@ def _draw_rows(rng: np.random.Generator, n: int, balance_gender: bool = False) -
             service_test=SERVICE_TEST_VALUES[service],
             seed=int(seed),
             label=ATTRIBUTE_VALUES["gender"][gender],
+            hair_length=float(length),
         )
-        for race, gender, age, service, seed in zip(races, genders, ages, services, seeds)
+        for race, gender, age, service, seed, length in zip(races, genders, ages, services, seeds, lengths)
     ]
+
+
+def _hair_lengths(rng: np.random.Generator, female: np.ndarray, ambiguity: float) -> np.ndarray:
+    """Each gender's typical length plus a spread that puts ``ambiguity`` of it past 0.5.
+
+    The normal draws are taken whatever ``ambiguity`` is, so changing it moves hair lengths
+    and nothing else; the draw ignores every attribute but gender, so no group is harder.
+    """
+    spread = 0.0 if ambiguity == 0 else -0.5 / NormalDist().inv_cdf(ambiguity)
+    return np.clip(female + spread * rng.standard_normal(len(female)), 0.0, 1.0)
 
 
 def _is_planted(row: _Row, bias: Bias) -> bool:
@@ -267,7 +298,7 @@ def _render(row: _Row, size: int) -> Image.Image:
     )
     image = Image.new("RGB", (canvas, canvas), _rgb(background))
     draw = ImageDraw.Draw(image)
-    _draw_hair(draw, face, row.gender, _rgb(hair))
+    _draw_hair(draw, face, row.hair_length, _rgb(hair))
     draw.ellipse(face.box(-2.8, 1.45, 2.8, 4.6), fill=_rgb(tuple(rng.uniform(40, 220, 3))))  # shoulders
     draw.rectangle(face.box(-0.42, 0.4, 0.42, 1.6), fill=_rgb(_mix(skin, (0.0, 0.0, 0.0), 0.12)))  # neck
     draw.ellipse(face.box(-1, -1, 1, 1), fill=_rgb(skin))
@@ -276,13 +307,12 @@ def _render(row: _Row, size: int) -> Image.Image:
     return _add_noise(image.reduce(SUPERSAMPLE), rng)
 
 
-def _draw_hair(draw: ImageDraw.ImageDraw, face: _Face, gender: str, colour: tuple[int, int, int]) -> None:
-    """The gender cue: long hair below the chin on both sides (Female) or a short cap (Male)."""
-    if gender == "Female":
-        draw.ellipse(face.box(-1.32, -1.24, 1.32, 0.6), fill=colour)
-        draw.rounded_rectangle(face.box(-1.38, -0.2, 1.38, 1.8), radius=0.4 * face.rw, fill=colour)
-    else:
-        draw.ellipse(face.box(-1.1, -1.16, 1.1, 0.3), fill=colour)
+def _draw_hair(draw: ImageDraw.ImageDraw, face: _Face, length: float, colour: tuple[int, int, int]) -> None:
+    """The gender cue: a crown over the head and, the longer the hair, a curtain further below the chin."""
+    draw.ellipse(face.box(*_mix(CROWN_SHORT, CROWN_LONG, length)), fill=colour)
+    if length > 0:  # a zero-height curtain would still draw a one-pixel line
+        curtain = face.box(*_mix(CURTAIN_SHORT, CURTAIN_LONG, length))
+        draw.rounded_rectangle(curtain, radius=0.4 * length * face.rw, fill=colour)
 
 
 def _draw_features(draw: ImageDraw.ImageDraw, face: _Face, skin: Colour, lines: int, width: int) -> None:
@@ -307,8 +337,8 @@ def _jitter(rng: np.random.Generator, colour: Colour, spread: float) -> Colour:
     return tuple(np.clip(np.asarray(colour) + rng.uniform(-spread, spread, 3), 0.0, 255.0).tolist())
 
 
-def _mix(start: Colour, end: Colour, share: float) -> Colour:
-    """The colour ``share`` of the way from ``start`` to ``end``."""
+def _mix(start: tuple[float, ...], end: tuple[float, ...], share: float) -> tuple[float, ...]:
+    """The colour (or box) ``share`` of the way from ``start`` to ``end``."""
     return tuple(a + share * (b - a) for a, b in zip(start, end))
 
 

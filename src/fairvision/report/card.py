@@ -2,103 +2,64 @@
 
 The card is the single source of the report: it is written as ``<B>.card.json`` and the
 HTML page is rendered from it, so the page and the machine-readable card cannot disagree.
-Pure functions of the parsed inputs. Groups are listed in FairFace's natural order (age
-buckets by age, not "10-19" before "3-9" as the audit's sorted order has them), so the
-card is deterministic and reads naturally.
+Pure functions of the parsed inputs. Groups keep the audit's order, which is FairFace's
+natural order (age buckets by age), so the card is deterministic and reads naturally.
+Metric titles and kinds come from the audit's ``COMPARISONS`` table and the words for
+verdicts and statuses from its vocabulary: the report never branches on a metric's name.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-from fairvision.data.fairface import ATTRIBUTE_VALUES
-from fairvision.params import METRIC_NAMES
-from fairvision.report.inputs import BackboneInputs
+from fairvision.audit.intervals import METHODS
+from fairvision.audit.measures import COMPARISONS, RATES
+from fairvision.audit.partitions import natural_order
+from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS
+from fairvision.report.inputs import (
+    BackboneInputs, Estimate, Fairness, Framing, GroupAudit, Judged, OutcomeAudit,
+)
 
-GROUP_STATS = ("n", "accuracy", "selection_rate", "true_positive_rate", "false_positive_rate", "error_rate")
+# The headline table's columns: the rates most readers know, then the comparisons the
+# fairness literature leads with. Every other rate and comparison is in the card too.
+KEY_RATES = ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate", "error_rate")
+KEY_METRICS = ("statistical_parity_difference", "disparate_impact", "equal_opportunity_difference",
+               "average_odds_difference", "error_rate_difference")
 
-# name -> (title, abbreviation, meaning); {favorable} is the favourable label. Every value is
-# "group minus privileged" (or "group over privileged" for the ratio), as AIF360 defines them.
-METRIC_TEXT = {
-    "statistical_parity_difference": (
-        "Statistical parity difference", "SPD",
-        "How much more (or less) often the group is predicted “{favorable}” than the privileged group. "
-        "0 is parity.",
-    ),
-    "disparate_impact": (
-        "Disparate impact", "DI",
-        "The group's rate of “{favorable}” predictions divided by the privileged group's. 1 is parity.",
-    ),
-    "equal_opportunity_difference": (
-        "Equal opportunity difference", "EOD",
-        "Among images that truly are “{favorable}”, the gap in how often the model recognises them "
-        "(true-positive rate). 0 is parity.",
-    ),
-    "average_odds_difference": (
-        "Average odds difference", "AOD",
-        "The average of the true-positive-rate gap and the false-positive-rate gap. 0 is parity.",
-    ),
-    "error_rate_difference": (
-        "Error rate difference", "ERD",
-        "The gap in the share of misclassified images. Positive means the group suffers more errors.",
-    ),
+STATUS_MEANING = {
+    "reference": "the group every other group is compared with",
+    "pass": "every metric's interval lies wholly within its tolerance band",
+    "fail": "at least one metric's interval lies wholly beyond its tolerance band",
+    "inconclusive": "no metric fails, but an interval straddles an edge of its band (or is undefined): more data is needed",
+    "insufficient_data": "fewer test images than min_group_size: reported, not judged",
 }
+assert tuple(STATUS_MEANING) == STATUSES and set(VERDICTS) <= set(STATUS_MEANING), "one word per status"
+
+# settings.multiple_comparisons.method -> what it did to the comparisons' intervals of one table.
+ADJUSTMENT = {
+    "simultaneous": "widened so that all the comparison intervals of one table hold together at that level "
+                    "(calibrated on the bootstrap replicates)",
+    "bonferroni": "widened by Bonferroni's correction over the comparison intervals of one table",
+    "none": "not adjusted for the number of intervals in a table",
+}
+assert tuple(ADJUSTMENT) == METHODS, "one sentence per multiple-comparisons method"
 
 
 def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, Any]) -> dict[str, Any]:
-    """The card's sections plus ``flagged`` (attribute -> flagged groups), in a fixed key order."""
+    """The card's sections plus ``verdict`` (overall verdict, failing groups), in a fixed key order."""
     fairness, train = inputs.fairness, inputs.train
-    analyses = {attribute: attribute_analysis(attribute, found) for attribute, found in fairness["attributes"].items()}
     return {
         "model_details": _model_details(backbone, fairness, train),
         "intended_use": _intended_use(fairness),
-        "factors": _factors(fairness, analyses),
+        "factors": _factors(fairness),
         "metrics": _metrics(fairness),
-        "evaluation_data": _data_section(datasheet, "test") | {"n_evaluated": fairness["n"]},
+        "evaluation_data": _data_section(datasheet, "test") | {"n_evaluated": fairness.n},
         "training_data": _data_section(datasheet, "train") | {"n_train": train["n_train"], "n_val": train["n_val"]},
-        "quantitative_analyses": {
-            "n": fairness["n"],
-            "overall_accuracy": fairness["accuracy"],
-            "min_group_size": fairness["min_group_size"],
-            "attributes": analyses,
-        },
+        "quantitative_analyses": _quantitative_analyses(fairness),
         "ethical_considerations": _ethical_considerations(fairness),
-        "caveats": _caveats(fairness, analyses),
-        "flagged": {attribute: _with_status(analysis["groups"], "flagged") for attribute, analysis in analyses.items()},
+        "caveats": _caveats(fairness),
+        "verdict": _verdict(fairness),
     }
-
-
-def attribute_analysis(attribute: str, analysis: Mapping[str, Any]) -> dict[str, Any]:
-    """Per group: its rates, its status (privileged, ok, flagged, too_small) and its metrics vs the privileged group.
-
-    The status comes from the comparison itself, the same record that drives the badges,
-    so the flagged list and the page's badges always agree.
-    """
-    privileged = analysis["privileged"]
-    groups = {}
-    for group in natural_order(attribute, analysis["groups"]):
-        row = {key: analysis["groups"][group].get(key) for key in GROUP_STATS}
-        if group == privileged:
-            groups[group] = row | {"status": "privileged", "metrics": None}
-            continue
-        comparison = analysis["comparisons"][group]
-        metrics = {name: comparison["metrics"].get(name) or {} for name in METRIC_NAMES}
-        groups[group] = row | {
-            "status": comparison["status"],
-            "metrics": {name: {"value": m.get("value"), "flagged": bool(m.get("flagged"))}
-                        for name, m in metrics.items()},
-        }
-    return {"privileged": privileged, "too_small": _with_status(groups, "too_small"), "groups": groups}
-
-
-def natural_order(attribute: str, groups: Iterable[str]) -> list[str]:
-    """FairFace's order for the values it knows; any other value after them, in the order given."""
-    known = ATTRIBUTE_VALUES.get(attribute, ())
-    return sorted(groups, key=lambda group: known.index(group) if group in known else len(known))
-
-
-def _with_status(groups: Mapping[str, Mapping[str, Any]], status: str) -> list[str]:
-    return [group for group, row in groups.items() if row["status"] == status]
 
 
 def group_counts(datasheet: Mapping[str, Any], split: str) -> dict[str, dict[str, Any]]:
@@ -124,10 +85,93 @@ def label_balance(datasheet: Mapping[str, Any], split: str) -> dict[str, dict[st
     return {label: {"n": n, "share": n / grand if grand else None} for label, n in totals.items()}
 
 
-def _model_details(backbone: str, fairness: Mapping[str, Any], train: Mapping[str, Any]) -> dict[str, Any]:
+def _verdict(fairness: Fairness) -> dict[str, Any]:
+    """The banner: overall verdict; per partition, each failing group and the tables (outcome, against) it fails in."""
+    failing: dict[str, dict[str, dict[str, list[str]]]] = {name: {} for name in fairness.partitions}
+    for entry in fairness.failing:
+        tables = failing.setdefault(entry.partition, {}).setdefault(entry.group, {})
+        tables.setdefault(entry.outcome, []).append(entry.against)
+    headline = fairness.headline.name
+    return {
+        "overall": fairness.verdict,
+        "headline_outcome": headline,
+        "failing": failing,
+        "headline_failing": {name: [group for group, tables in groups.items() if headline in tables]
+                             for name, groups in failing.items()},
+        "insufficient_data": {name: _with_status(partition.outcomes[headline], "insufficient_data")
+                              for name, partition in fairness.partitions.items()},
+    }
+
+
+def _with_status(outcome: OutcomeAudit, status: str) -> list[str]:
+    return [name for name, group in outcome.groups.items() if status in group.status.values()]
+
+
+def _quantitative_analyses(fairness: Fairness) -> dict[str, Any]:
+    """Every table of the audit, headline outcome first; the page shows the key columns and folds the rest."""
+    headline = fairness.headline
+    edf = fairness.differential_fairness
+    return {
+        "n": fairness.n,
+        "overall_accuracy": fairness.accuracy,
+        "min_group_size": fairness.settings.min_group_size,
+        "headline_outcome": headline.name,
+        "key_rates": list(KEY_RATES),
+        "key_metrics": [metric for metric in KEY_METRICS if metric in headline.metrics],
+        "partitions": {
+            name: {
+                "attributes": list(partition.attributes),
+                "reference": partition.reference,
+                "reference_reason": partition.reference_reason,
+                "outcomes": {framing.name: _outcome(partition.outcomes[framing.name], framing)
+                             for framing in fairness.outcomes},
+            }
+            for name, partition in fairness.partitions.items()
+        },
+        "differential_fairness": {
+            "outcome": headline.name, "attributes": list(edf.attributes), "groups": edf.groups,
+            "concentration": edf.concentration, **_estimate(edf.outcomes.get(headline.name)),
+        },
+    }
+
+
+def _outcome(outcome: OutcomeAudit, framing: Framing) -> dict[str, Any]:
+    return {
+        "description": framing.description,
+        "metrics": list(framing.metrics),
+        "interval_level": dict(outcome.interval_level),
+        "theil_index": _estimate(outcome.theil_index),
+        "between_group_theil_index": _estimate(outcome.between_group_theil_index),
+        "groups": {name: _group(group) for name, group in outcome.groups.items()},
+    }
+
+
+def _group(group: GroupAudit) -> dict[str, Any]:
+    """n, status per comparison, rates, and ``vs_<against>`` (None where the group is not judged against it)."""
+    return {
+        "n": group.n,
+        "status": dict(group.status),
+        "rates": {name: _estimate(rate) for name, rate in group.rates.items()},
+        **{f"vs_{against}": _comparisons(group.comparisons.get(against)) for against in AGAINST},
+    }
+
+
+def _comparisons(comparisons: Mapping[str, Judged] | None) -> dict[str, Any] | None:
+    if comparisons is None:
+        return None
+    return {metric: _estimate(judged.estimate) | {"verdict": judged.verdict, "explanation": judged.explanation,
+                                                  "undefined": judged.undefined}
+            for metric, judged in comparisons.items()}
+
+
+def _estimate(estimate: Estimate | None) -> dict[str, Any]:
+    return Estimate(None, None, None).as_json() if estimate is None else estimate.as_json()
+
+
+def _model_details(backbone: str, fairness: Fairness, train: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": backbone,
-        "type": f"image classifier predicting {fairness['target']} from a face crop",
+        "type": f"image classifier predicting {fairness.target} from a face crop",
         "options": train["options"],
         "parameters": train["parameters"],
         "framework": f"TensorFlow {train['tensorflow']}",
@@ -138,55 +182,71 @@ def _model_details(backbone: str, fairness: Mapping[str, Any], train: Mapping[st
     }
 
 
-def _intended_use(fairness: Mapping[str, Any]) -> dict[str, list[str]]:
+def _attributes(fairness: Fairness) -> list[str]:
+    """The protected attributes, each once, in the order the partitions name them."""
+    return list(dict.fromkeys(a for partition in fairness.partitions.values() for a in partition.attributes))
+
+
+def _intended_use(fairness: Fairness) -> dict[str, list[str]]:
     return {
         "primary_uses": [
-            f"Auditing how a {fairness['target']} classifier's errors are distributed across demographic groups.",
+            f"Auditing how a {fairness.target} classifier's errors are distributed across demographic groups.",
             "Comparing backbones on fairness as well as accuracy before choosing one for further work.",
         ],
         "out_of_scope": [
             "Any decision about a real person (access, identity, eligibility, surveillance).",
-            f"Inferring anyone's {', '.join(dict.fromkeys([fairness['target'], *fairness['attributes']]))} "
+            f"Inferring anyone's {', '.join(dict.fromkeys([fairness.target, *_attributes(fairness)]))} "
             "from a photo outside this audit.",
         ],
     }
 
 
-def _factors(fairness: Mapping[str, Any], analyses: Mapping[str, Any]) -> dict[str, Any]:
+def _factors(fairness: Fairness) -> dict[str, Any]:
     return {
-        "target": fairness["target"],
-        "labels": fairness["labels"],
-        "favorable_label": fairness["favorable_label"],
-        "protected_attributes": list(analyses),
-        "privileged": {attribute: analysis["privileged"] for attribute, analysis in analyses.items()},
-        "groups": {attribute: list(analysis["groups"]) for attribute, analysis in analyses.items()},
+        "target": fairness.target,
+        "labels": list(fairness.labels),
+        "favorable_label": fairness.favorable_label,
+        "headline_outcome": fairness.headline.name,
+        "outcomes": [{"name": o.name, "description": o.description} for o in fairness.outcomes],
+        "protected_attributes": _attributes(fairness),
+        "partitions": {
+            name: {"attributes": list(partition.attributes), "reference": partition.reference,
+                   "reference_reason": partition.reference_reason,
+                   "groups": list(partition.outcomes[fairness.headline.name].groups)}
+            for name, partition in fairness.partitions.items()
+        },
     }
 
 
-def _metrics(fairness: Mapping[str, Any]) -> dict[str, Any]:
-    definitions = []
-    for name in METRIC_NAMES:
-        title, short, meaning = METRIC_TEXT[name]
-        tolerance = fairness["tolerance"].get(name)
-        definitions.append({
-            "name": name, "title": title, "short": short, "tolerance": tolerance,
-            "meaning": meaning.format(favorable=fairness["favorable_label"]),
-            "flagged_when": _flagged_when(name, tolerance),
-        })
+def _metrics(fairness: Fairness) -> dict[str, Any]:
+    """Each comparison from the audit's table (title, kind, parity) with its tolerance band and where it applies."""
+    settings = fairness.settings
+    used = {metric for framing in fairness.outcomes for metric in framing.metrics}
+    definitions = [
+        {
+            "name": name, "title": comparison.title, "short": comparison.short, "kind": comparison.kind,
+            "parity": comparison.parity, "tolerance": list(settings.tolerance[name]),
+            "built_from": [RATES[rate].title.lower() for rate in comparison.rates],
+            "outcomes": [framing.name for framing in fairness.outcomes if name in framing.metrics],
+        }
+        for name, comparison in COMPARISONS.items() if name in used
+    ]
     return {
         "performance": "accuracy, the share of test images whose predicted label is the true label",
-        "favorable_label": fairness["favorable_label"],
-        "min_group_size": fairness["min_group_size"],
+        "favorable_label": fairness.favorable_label,
+        "min_group_size": settings.min_group_size,
         "fairness": definitions,
+        "statuses": dict(STATUS_MEANING),
+        "intervals": {
+            "method": "bootstrap percentile interval, resampling within each group",
+            "resamples": settings.resamples,
+            "level": settings.level,
+            "stratified_by": settings.stratified_by,
+            "multiple_comparisons": settings.method,
+            "adjustment": ADJUSTMENT[settings.method],
+            "family": settings.family,
+        },
     }
-
-
-def _flagged_when(name: str, tolerance: float | None) -> str:
-    if tolerance is None:
-        return "never (no tolerance set)"
-    if name == "disparate_impact":
-        return f"below {tolerance:g} or above {1 / tolerance:.3g} (the four-fifths rule)" if tolerance else "never"
-    return f"further than {tolerance:g} from 0, in either direction"
 
 
 def _data_section(datasheet: Mapping[str, Any], split: str) -> dict[str, Any]:
@@ -202,30 +262,38 @@ def _data_section(datasheet: Mapping[str, Any], split: str) -> dict[str, Any]:
     }
 
 
-def _ethical_considerations(fairness: Mapping[str, Any]) -> list[str]:
+def _ethical_considerations(fairness: Fairness) -> list[str]:
     return [
         "Race, gender and age are annotators' perceptions of a face, not how the people pictured identify; "
         "the groups are coarse categories that hide variation within them.",
-        f"Predicting {fairness['target']} from a face can cause harm when wrong and when right; "
+        f"Predicting {fairness.target} from a face can cause harm when wrong and when right; "
         "this model exists to be audited, not deployed.",
-        "A group that is not flagged is not shown to be treated fairly: the metrics test only the "
-        "gaps listed above, at the tolerances chosen in params.yaml.",
+        "A group that passes is not shown to be treated fairly: the metrics test only the gaps listed above, "
+        "at the tolerances chosen in params.yaml, on one test split.",
     ]
 
 
-def _caveats(fairness: Mapping[str, Any], analyses: Mapping[str, Any]) -> list[str]:
+def _caveats(fairness: Fairness) -> list[str]:
+    settings = fairness.settings
     caveats = []
-    if fairness["dataset"] == "synthetic":  # no explicit flag exists; the built-in generator's name is the signal
+    if fairness.dataset == "synthetic":  # no explicit flag exists; the built-in generator's name is the signal
         caveats.append("The dataset is synthetic (generated images, possibly with a deliberately planted bias): "
                        "the numbers check the audit itself and say nothing about any real population.")
-    caveats.append("Every number is a point estimate on one test split, without confidence intervals yet; "
-                   "small groups' numbers can move a lot with a different sample.")
-    caveats.append(f"Groups with fewer than {fairness['min_group_size']} test images are reported but never "
-                   "flagged (too small to judge).")
-    for attribute, analysis in analyses.items():
-        if analysis["too_small"]:
-            caveats.append(f"Too small to judge for {attribute}: {', '.join(analysis['too_small'])}.")
-    references = ", ".join(f"{attribute}: {analysis['privileged']}" for attribute, analysis in analyses.items())
-    caveats.append(f"Each group is compared with one privileged group per attribute ({references}); "
-                   "intersections (e.g. race × age) are not audited.")
+    caveats.append(
+        f"Every rate and metric has a {settings.level:.0%} bootstrap interval ({settings.resamples} resamples of "
+        f"the test split within each group); the comparisons' intervals are "
+        f"{ADJUSTMENT[settings.method]}. The intervals cover the sampling of test images "
+        "only, not a different training seed or split.")
+    caveats.append("An inconclusive verdict means the interval straddles an edge of the tolerance band: the data "
+                   "cannot tell pass from fail, and more test images of that group are needed. It is not a pass.")
+    caveats.append(f"Groups with fewer than {settings.min_group_size} test images are listed with their size as "
+                   "“insufficient data” and not judged.")
+    headline = fairness.headline.name
+    for name, partition in fairness.partitions.items():
+        small = _with_status(partition.outcomes[headline], "insufficient_data")
+        if small:
+            caveats.append(f"Insufficient data for {name}: {', '.join(small)}.")
+    references = ", ".join(f"{name}: {partition.reference}" for name, partition in fairness.partitions.items())
+    caveats.append(f"Each group is compared with one reference group per partition ({references}) and with the "
+                   "rest of its partition; another reference can change the verdicts against it.")
     return caveats

@@ -1,9 +1,12 @@
 """Number formatting shared by the charts and the templates, so a value reads the same everywhere.
 
-Audit values may be null (a rate with an empty denominator); they read "n/a", never crash.
+Audit values may be null (a rate with an empty denominator, an interval a bootstrap could not
+bound); they read "n/a", never crash.
 """
 
 from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
 
 NOT_AVAILABLE = "n/a"
 
@@ -26,3 +29,24 @@ def count(value: int | None) -> str:
 def plain(value: object) -> str:
     """Any other value (a count, a tolerance) as written, or n/a when null."""
     return NOT_AVAILABLE if value is None else str(value)
+
+
+def sig(value: float | None, digits: int = 3) -> str:
+    """A value of any magnitude with ``digits`` significant digits: 0.000301 -> '0.000301', 1.8718 -> '1.87'."""
+    return NOT_AVAILABLE if value is None else f"{value:.{digits}g}"
+
+
+def interval(estimate: Mapping[str, Any] | None, digits: int = 2, *, significant: bool = False) -> str:
+    """A value with its interval, compactly: '0.81 [0.77, 0.85]'; 'n/a' when the value and interval are all null."""
+    if not estimate:
+        return NOT_AVAILABLE
+    show = (lambda x: sig(x, digits)) if significant else (lambda x: num(x, digits))
+    low, high = estimate["ci"]
+    if estimate["value"] is None and low is None and high is None:
+        return NOT_AVAILABLE
+    return f"{show(estimate['value'])} [{show(low)}, {show(high)}]"
+
+
+def band(bounds: Sequence[float] | None) -> str:
+    """A tolerance band as written in params.yaml: [-0.1, 0.1]."""
+    return "none" if bounds is None else f"[{bounds[0]:g}, {bounds[1]:g}]"

@@ -15,12 +15,13 @@ Row = Mapping[str, Any]
 
 
 def accuracy_grid(cards: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Row | None]]]:
-    """Attribute -> group -> backbone -> that card's row for the group (None where the backbone lacks it)."""
+    """Partition -> group -> backbone -> that card's headline row for the group (None where the backbone lacks it)."""
     grid: dict[str, dict[str, dict[str, Row | None]]] = {}
     for backbone, card in cards.items():
-        for attribute, analysis in card["quantitative_analyses"]["attributes"].items():
-            for group, row in analysis["groups"].items():
-                grid.setdefault(attribute, {}).setdefault(group, dict.fromkeys(cards))[backbone] = row
+        analyses = card["quantitative_analyses"]
+        for name, analysis in analyses["partitions"].items():
+            for group, row in analysis["outcomes"][analyses["headline_outcome"]]["groups"].items():
+                grid.setdefault(name, {}).setdefault(group, dict.fromkeys(cards))[backbone] = row
     return grid
 
 

@@ -20,15 +20,19 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from fairvision.audit.vocabulary import STATUSES
 from fairvision.report.fmt import NOT_AVAILABLE, pct
 
-# status -> (colour, hatch, legend label); the same palette as the page's badges.
+# status -> (colour, hatch, label); the same palette and words as the page's badges.
 STATUS_STYLE = {
-    "privileged": ("#2f5d8a", "", "privileged (reference)"),
-    "ok": ("#4f9d69", "", "ok"),
-    "flagged": ("#c62828", "", "FLAGGED"),
-    "too_small": ("#bdbdbd", "///", "too small to judge"),
+    "reference": ("#2f5d8a", "", "reference"),
+    "pass": ("#4f9d69", "", "pass"),
+    "fail": ("#c62828", "", "FAIL"),
+    "inconclusive": ("#d08c00", "", "inconclusive"),
+    "insufficient_data": ("#8c959f", "///", "insufficient data"),
 }
+assert tuple(STATUS_STYLE) == STATUSES, "one style per status of the audit's vocabulary"
+WIDE = 12  # beyond this many groups (an intersection), bars narrow and labels turn vertical
 _NO_METADATA = dict.fromkeys(("Creator", "Date", "Format", "Type"), None)  # no version, date or URL in the SVG
 # Namespace declarations are URLs; an SVG inlined in HTML5 needs none of them, nor the XML prolog.
 _XML_NAMESPACES = (' xmlns="http://www.w3.org/2000/svg"', ' xmlns:xlink="http://www.w3.org/1999/xlink"')
@@ -37,25 +41,23 @@ _XML_NAMESPACES = (' xmlns="http://www.w3.org/2000/svg"', ' xmlns:xlink="http://
 _COUNTER_ID = re.compile(r' id="[A-Za-z0-9.]+_[0-9]+"')
 
 
-def accuracy_chart(analysis: Mapping[str, Any], overall_accuracy: float | None, chart_id: str) -> str:
-    """Bars of per-group accuracy coloured by status (see STATUS_STYLE), overall accuracy as a dashed line."""
-    groups = analysis["groups"]
+def accuracy_chart(groups: Mapping[str, Mapping[str, Any]], overall_accuracy: float | None, chart_id: str) -> str:
+    """Bars of per-group accuracy with its interval, coloured by status vs the reference (see STATUS_STYLE).
+
+    ``groups`` are the card's rows of one table (``n``, ``status``, ``rates``); overall accuracy
+    is a dashed line. The interval whiskers show which gaps the data can and cannot resolve.
+    """
+    wide = len(groups) > WIDE
     with _style(chart_id):
-        figure = Figure(figsize=(max(4.5, 1.2 * len(groups) + 1.5), 3.2))
+        figure = Figure(figsize=(max(4.5, (0.32 if wide else 1.2) * len(groups) + 1.5), 4.2 if wide else 3.2))
         axes = figure.add_subplot()
-        for x, (name, row) in enumerate(groups.items()):
-            colour, hatch, _ = STATUS_STYLE[row["status"]]
-            accuracy = 0.0 if row["accuracy"] is None else row["accuracy"]
-            privileged = row["status"] == "privileged"
-            axes.bar(x, accuracy, color=colour, hatch=hatch, edgecolor="#222222" if privileged else "#666666",
-                     linewidth=1.6 if privileged else 0.6)
-            axes.annotate(pct(row["accuracy"]), (x, accuracy), xytext=(0, 2), textcoords="offset points",
-                          ha="center", va="bottom", fontsize=8,
-                          bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
-        axes.set_xticks(range(len(groups)), [_tick_label(name, row) for name, row in groups.items()])
-        handles = [Patch(facecolor=STATUS_STYLE[s][0], hatch=STATUS_STYLE[s][1], edgecolor="#666666",
-                         label=STATUS_STYLE[s][2])
-                   for s in STATUS_STYLE if any(row["status"] == s for row in groups.values())]
+        for x, row in enumerate(groups.values()):
+            _bar(axes, x, row, annotate=not wide)
+        labels = [_tick_label(name, row, wrap=not wide) for name, row in groups.items()]
+        axes.set_xticks(range(len(groups)), labels, rotation=90 if wide else 0, fontsize=7 if wide else None)
+        statuses = {row["status"]["reference"] for row in groups.values()}
+        handles = [Patch(facecolor=colour, hatch=hatch, edgecolor="#666666", label=label)
+                   for status, (colour, hatch, label) in STATUS_STYLE.items() if status in statuses]
         if overall_accuracy is not None:
             axes.axhline(overall_accuracy, color="#222222", linestyle="--", linewidth=1)
             handles.append(Line2D([], [], color="#222222", linestyle="--", label=f"overall {pct(overall_accuracy)}"))
@@ -65,6 +67,25 @@ def accuracy_chart(analysis: Mapping[str, Any], overall_accuracy: float | None, 
         axes.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),
                     frameon=False, fontsize=8)
         return _svg(figure)
+
+
+def _bar(axes: Axes, x: int, row: Mapping[str, Any], *, annotate: bool) -> None:
+    """One group's bar, outlined when it is the reference, with its interval as a whisker."""
+    status = row["status"]["reference"]
+    colour, hatch, _ = STATUS_STYLE[status]
+    estimate = row["rates"]["accuracy"]
+    accuracy = 0.0 if estimate["value"] is None else estimate["value"]
+    reference = status == "reference"
+    axes.bar(x, accuracy, color=colour, hatch=hatch, edgecolor="#222222" if reference else "#666666",
+             linewidth=1.6 if reference else 0.6)
+    low, high = estimate["ci"]
+    if estimate["value"] is not None and low is not None and high is not None:
+        axes.errorbar(x, accuracy, yerr=[[accuracy - low], [high - accuracy]], color="#222222", linewidth=0.8,
+                      capsize=2)
+    if annotate:
+        axes.annotate(pct(estimate["value"]), (x, accuracy), xytext=(6, 2), textcoords="offset points",
+                      ha="left", va="bottom", fontsize=8,
+                      bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
 
 
 def training_chart(history: Sequence[Mapping[str, float | None]], chart_id: str) -> str:
@@ -84,9 +105,10 @@ def training_chart(history: Sequence[Mapping[str, float | None]], chart_id: str)
         return _svg(figure)
 
 
-def _tick_label(name: str, row: Mapping[str, Any]) -> str:
-    note = "\n(privileged)" if row["status"] == "privileged" else ""
-    return f"{_wrap(name)}\nn={NOT_AVAILABLE if row['n'] is None else row['n']}{note}"
+def _tick_label(name: str, row: Mapping[str, Any], *, wrap: bool) -> str:
+    note = "\n(reference)" if row["status"]["reference"] == "reference" else ""
+    n = NOT_AVAILABLE if row["n"] is None else row["n"]
+    return f"{_wrap(name)}\nn={n}{note}" if wrap else f"{name} (n={n})"
 
 
 def _wrap(name: str, width: int = 12) -> str:

@@ -16,13 +16,15 @@ import jinja2
 from markupsafe import Markup
 
 import fairvision
+from fairvision.audit.measures import COMPARISONS, RATES
+from fairvision.audit.vocabulary import AGAINST
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, write_json, write_text
 from fairvision.report import fmt
-from fairvision.report.card import model_card
+from fairvision.report.card import STATUS_MEANING, model_card
 from fairvision.report.inputs import BackboneInputs, read_backbone, read_datasheet
 from fairvision.report.overview import accuracy_grid, dataset_counts
-from fairvision.report.plots import STATUS_STYLE, accuracy_chart, training_chart
+from fairvision.report.plots import STATUS_STYLE, WIDE, accuracy_chart, training_chart
 
 INDEX = "index"
 
@@ -70,11 +72,13 @@ def _check_backbones(backbones: Sequence[str]) -> None:
 def _charts(backbone: str, card: Mapping[str, Any], inputs: BackboneInputs) -> dict[str, Any]:
     """Inline SVG charts, marked safe: matplotlib already escapes the text it writes into them."""
     analyses = card["quantitative_analyses"]
+    headline = analyses["headline_outcome"]
     return {
         "training": Markup(training_chart(inputs.history, f"{backbone}:training")),
-        "attributes": {
-            attribute: Markup(accuracy_chart(analysis, analyses["overall_accuracy"], f"{backbone}:{attribute}"))
-            for attribute, analysis in analyses["attributes"].items()
+        "partitions": {
+            name: Markup(accuracy_chart(analysis["outcomes"][headline]["groups"], analyses["overall_accuracy"],
+                                        f"{backbone}:{name}"))
+            for name, analysis in analyses["partitions"].items()
         },
     }
 
@@ -90,9 +94,17 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(pct=fmt.pct, num=fmt.num, count=fmt.count, plain=fmt.plain)
-    # The CSS badges take the charts' colours, so a status looks the same in a table and in a chart.
+    environment.filters.update(pct=fmt.pct, num=fmt.num, count=fmt.count, plain=fmt.plain, sig=fmt.sig,
+                               interval=fmt.interval, band=fmt.band)
+    # The CSS badges take the charts' colours and words, so a status looks the same in a table and in a chart.
     environment.globals.update(
-        version=fairvision.__version__, status_colours={status: c for status, (c, _, _) in STATUS_STYLE.items()},
+        version=fairvision.__version__,
+        status_colours={status: colour for status, (colour, _, _) in STATUS_STYLE.items()},
+        status_text={status: text for status, (_, _, text) in STATUS_STYLE.items()},
+        status_meaning=STATUS_MEANING,
+        rate_titles={name: rate.title for name, rate in RATES.items()},
+        comparisons=COMPARISONS,
+        against_all=AGAINST,
+        wide_chart=WIDE,
     )
     return environment
