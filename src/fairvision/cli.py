@@ -85,6 +85,17 @@ def _report(params: Params, args: argparse.Namespace) -> None:
     logging.getLogger("fairvision").info("report: %s", os.path.join(out, "index.html"))
 
 
+def _check(params: Params, args: argparse.Namespace) -> int:
+    from fairvision.audit.check import CheckSettings, render, run_check
+
+    backbones = args.backbones or list(params.backbones)
+    for backbone in backbones:
+        _backbone_options(params, backbone)
+    result = run_check(backbones, args.baseline, CheckSettings.from_params(params))
+    sys.stdout.write(render(result, args.format))
+    return result.exit_status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fairvision", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -143,6 +154,26 @@ def build_parser() -> argparse.ArgumentParser:
                      "card per backbone) and reports/<B>.card.json from the audits, training summaries\n"
                      "and the datasheet. Self-contained HTML: no network fetches.")
     report.add_argument("--out", help="output folder (default: reports)")
+
+    check = command("check", _check, "fail when fairness regressed against a baseline audit (the CI gate)",
+                    "Compare audits/<B>/fairness.json (and predictions.parquet) in the working tree with a\n"
+                    "baseline: an audits folder holding <B>/fairness.json, or a git revision read through\n"
+                    "DVC. With both prediction tables, a paired bootstrap over the shared image ids gives an\n"
+                    "interval for each comparison's change in distance from parity; without them, the two\n"
+                    "audits' intervals are compared (unpaired, conservative). A change is a regression when\n"
+                    "its whole interval lies above the margin in params.yaml `check`.\n\n"
+                    "exit status:\n"
+                    "  0  no regression\n"
+                    "  1  a regression (at least one comparison's interval wholly above its margin)\n"
+                    "  2  inconclusive (no regression, but an interval straddles a margin), or a usage\n"
+                    "     error: bad arguments, a missing file, audits of different evaluation sets")
+    check.add_argument("backbones", nargs="*", metavar="BACKBONE",
+                       help="backbones to check (default: every one in params.yaml `backbones`)")
+    check.add_argument("--baseline", required=True, metavar="REV_OR_PATH",
+                       help="an audits folder holding <B>/fairness.json, or a git revision such as origin/main")
+    check.add_argument("--format", choices=("text", "markdown"), default="text",
+                       help="text for a terminal or CI log, markdown for a pull-request comment (default: text)")
+    check.set_defaults(error_status=2)  # check's usage errors exit 2; 1 means "regression"
     return parser
 
 
@@ -153,14 +184,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="fairvision: %(message)s", stream=sys.stderr)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # SavedModel export chatter
     try:
-        args.run(load_params(args.params), args)
+        status = args.run(load_params(args.params), args)
     except FairvisionError as error:
         print(f"fairvision: error: {error}", file=sys.stderr)
-        return 1
+        return getattr(args, "error_status", 1)
     except KeyboardInterrupt:
         print("fairvision: interrupted; no partial output was kept", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

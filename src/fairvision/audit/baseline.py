@@ -25,8 +25,12 @@ from fairvision import layout
 from fairvision.audit.serialize import SCHEMA_VERSION
 from fairvision.errors import FairvisionError
 
+__all__ = ["AuditFiles", "Paired", "baseline_audit", "current_audit", "pair", "require_same_evaluation_set"]
+
 FAIRNESS, PREDICTIONS = "fairness.json", "predictions.parquet"
 _SAME_SET_KEYS = ("dataset", "target", "labels")
+_NOT_IN_BASELINE = ("the baseline has no audit of this backbone; --baseline takes a folder holding "
+                    "<backbone>/fairness.json, or a git revision")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +59,8 @@ class Paired:
 
 def current_audit(backbone: str) -> AuditFiles:
     """The working tree's audit of ``backbone`` (relative to the current directory, like every stage)."""
-    return _load(_Folder(layout.audit_dir(backbone)), str(layout.audit_dir(backbone)), "current")
+    return _load(_Folder(layout.audit_dir(backbone)), str(layout.audit_dir(backbone)),
+                 f"run `dvc repro` or `fairvision audit {backbone}`")
 
 
 def baseline_audit(rev_or_path: str, backbone: str) -> AuditFiles:
@@ -69,9 +74,9 @@ def baseline_audit(rev_or_path: str, backbone: str) -> AuditFiles:
         if not folder.is_dir():
             raise FairvisionError(f"--baseline {rev_or_path}: not a folder (expected an audits folder holding "
                                   f"<backbone>/{FAIRNESS}, or a git revision)")
-        return _load(_Folder(folder / backbone), str(folder / backbone), "baseline")
+        return _load(_Folder(folder / backbone), str(folder / backbone), _NOT_IN_BASELINE)
     relative = layout.audit_dir(backbone).as_posix()
-    return _load(_Revision(rev_or_path, relative), f"{rev_or_path}:{relative}", "baseline")
+    return _load(_Revision(rev_or_path, relative), f"{rev_or_path}:{relative}", _NOT_IN_BASELINE)
 
 
 def require_same_evaluation_set(baseline: AuditFiles, current: AuditFiles) -> None:
@@ -138,9 +143,9 @@ class _Revision:
             return handle.read()
 
 
-def _load(source: _Folder | _Revision, where: str, side: str) -> AuditFiles:
-    fairness_file = f"{where}/{FAIRNESS}"
-    fairness = _parse(source.read, fairness_file, side)
+def _load(source: _Folder | _Revision, where: str, hint: str) -> AuditFiles:
+    """Read a side's fairness.json (required; ``hint`` says how to get it) and its predictions (optional)."""
+    fairness = _parse(source.read, f"{where}/{FAIRNESS}", hint)
     predictions, why = None, None
     try:
         predictions = pd.read_parquet(io.BytesIO(source.read(PREDICTIONS)))
@@ -151,11 +156,10 @@ def _load(source: _Folder | _Revision, where: str, side: str) -> AuditFiles:
     return AuditFiles(where, fairness, predictions, why)
 
 
-def _parse(read: Callable[[str], bytes], path: str, side: str) -> Mapping[str, Any]:
+def _parse(read: Callable[[str], bytes], path: str, hint: str) -> Mapping[str, Any]:
     try:
         data = json.loads(read(FAIRNESS))
     except FileNotFoundError:
-        hint = "run `dvc repro` or `fairvision audit <backbone>`" if side == "current" else "is the baseline right?"
         raise FairvisionError(f"{path}: no such file ({hint})") from None
     except json.JSONDecodeError as error:
         raise FairvisionError(f"{path}: not valid JSON ({error})") from None
@@ -165,7 +169,7 @@ def _parse(read: Callable[[str], bytes], path: str, side: str) -> Mapping[str, A
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != SCHEMA_VERSION:
         raise FairvisionError(f"{path}: schema_version {version!r}, but check reads version {SCHEMA_VERSION}; "
-                              f"re-run `fairvision audit` on the {side} model")
+                              "re-run `fairvision audit` with this version of fairvision to compare against it")
     return data
 
 

@@ -9,13 +9,16 @@ from parity (|d| for a difference, |ln r| for a ratio; ``summary.distances_from_
   with the audit's group-stratified bootstrap. Which images happen to be in the test set then
   moves both audits alike and cancels out of Δ; only images whose prediction changed make Δ
   uncertain. That is what lets a gate detect a regression smaller than either audit's own
-  interval, and stay quiet when a rerun flips a handful of predictions.
+  interval, and, for groups of a few thousand images, stay quiet when a rerun flips a handful
+  of predictions (small groups and ratios of small rates stay inconclusive: too little data).
 * **Unpaired** (a prediction table is missing): only the two fairness.json intervals are
   known, and their noise does not cancel, so the check is conservative: a regression must
   show even between the current interval's nearest and the baseline interval's farthest point.
 
-Judged as in the audit, by the interval: ``regression`` when the whole Δ interval lies above
-the margin (params.yaml `check`), ``inconclusive`` when it straddles it, ``ok`` otherwise; the
+Judged by the interval, as in the audit: ``regression`` when the whole Δ interval lies above
+the margin (params.yaml `check`); ``inconclusive`` when the point Δ is past the margin but its
+interval reaches below it (it looks worse, the data cannot tell); ``ok`` otherwise, so a rerun
+whose predictions barely moved is not held up by the width of a small group's interval. The
 intervals are simultaneous over a table (every judged group × metric of one partition and
 outcome framing). Groups below `audit.min_group_size` and undefined values are reported as
 not judged, with the reason, never dropped.
@@ -38,10 +41,13 @@ from fairvision.audit.engine import MAX_UNDEFINED_SHARE
 from fairvision.audit.intervals import Method, family_level, percentile_intervals
 from fairvision.audit.measures import COMPARISONS, compare, undefined_reason
 from fairvision.audit.outcomes import Outcome, outcomes_for
-from fairvision.audit.partitions import count_cells, group_keys, ordered_groups
+from fairvision.audit.partitions import category_codes, count_cells, group_keys, ordered_groups
 from fairvision.audit.summary import distances_from_parity
 from fairvision.errors import FairvisionError
 from fairvision.params import Params
+
+__all__ = ["CHANGES", "BackboneCheck", "Change", "CheckResult", "CheckSettings", "Finding", "render",
+           "render_markdown", "render_text", "run_check"]
 
 Change = Literal["regression", "inconclusive", "ok", "not_judged"]
 CHANGES: tuple[Change, ...] = ("regression", "inconclusive", "ok", "not_judged")
@@ -110,6 +116,8 @@ class BackboneCheck:
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
+    """The whole check: one ``BackboneCheck`` per backbone; ``outcome`` and ``exit_status`` sum it up."""
+
     baseline: str
     settings: CheckSettings
     backbones: tuple[BackboneCheck, ...]
@@ -171,7 +179,7 @@ def _paired(paired: Paired, baseline: AuditFiles, current: AuditFiles, settings:
             raise FairvisionError(f"{current.file(PREDICTIONS)}: no column {', '.join(absent)} for partition {name}")
         keys = group_keys(rows, attributes)
         groups = ordered_groups(attributes, [*keys.unique(), *entry["groups"]])
-        group_codes = pd.Categorical(keys, categories=groups).codes
+        group_codes = category_codes(keys, groups)
         joint = count_cells(group_codes, codes, len(groups), len(labels))  # (G, K, K, K): truth, before, after
         yield from _paired_partition(name, joint, groups, groups.index(entry["reference"]), labels, outcomes, settings)
 
@@ -203,9 +211,7 @@ def _paired_outcome(
     cells = {side: outcome.cells(c, labels) for side, c in confusion.items()}  # (G, 4)
     values = {side: _against_reference(c, ref, metrics) for side, c in cells.items()}  # (G, M)
     samples = {side: _against_reference(outcome.cells(c, labels), ref, metrics) for side, c in boot.items()}
-    with np.errstate(invalid="ignore"):  # inf - inf: a ratio of 0 on both sides; not judged below
-        delta = distances_from_parity(values["current"], metrics) - distances_from_parity(values["baseline"], metrics)
-        deltas = distances_from_parity(samples["current"], metrics) - distances_from_parity(samples["baseline"], metrics)
+    delta, deltas = _change(values, metrics), _change(samples, metrics)  # (G, M), (R, G, M)
 
     reasons: dict[tuple[int, int], str] = {}
     judged: list[tuple[int, int]] = []
@@ -232,14 +238,25 @@ def _paired_outcome(
                               math.nan, margin, reasons[g, m])
                 continue
             low, high = bounds[g, m]
-            change: Change = "regression" if low > margin else "ok" if high <= margin else "inconclusive"
+            change = judge_change(float(delta[g, m]), float(low), margin)
             yield Finding(name, outcome.name, group, metric, change, before, after, float(delta[g, m]),
                           float(low), float(high), margin)
 
 
+def judge_change(delta: float, low: float, margin: float) -> Change:
+    """``regression`` if the Δ interval's lower end is past the margin, ``inconclusive`` if only the point is."""
+    return "regression" if low > margin else "inconclusive" if delta > margin else "ok"
+
+
 def _against_reference(cells: np.ndarray, ref: int, metrics: tuple[str, ...]) -> np.ndarray:
-    """Every group's metrics against the reference group: cells ``(..., G, 4)`` -> ``(..., G, M)``, NaN where undefined."""
+    """Every group's metrics against the reference group: cells ``(..., G, 4)`` -> ``(..., G, M)``; NaN if undefined."""
     return compare(cells, cells[..., ref:ref + 1, :], metrics, strict=True)
+
+
+def _change(values: Mapping[str, np.ndarray], metrics: tuple[str, ...]) -> np.ndarray:
+    """Δ: the current distance from parity minus the baseline's (NaN where either is undefined, or both infinite)."""
+    with np.errstate(invalid="ignore"):  # inf - inf: a ratio of 0 on both sides; not judged
+        return distances_from_parity(values["current"], metrics) - distances_from_parity(values["baseline"], metrics)
 
 
 def _paired_reason(
@@ -270,7 +287,7 @@ def _one_hot(index: np.ndarray, width: int) -> np.ndarray:
 
 
 def _label_codes(column: pd.Series, labels: Sequence[str], name: str, file: str) -> np.ndarray:
-    codes = pd.Categorical(column, categories=list(labels)).codes
+    codes = category_codes(column, labels)
     if (codes < 0).any():
         unknown = sorted(set(column[codes < 0].astype(str)))
         raise FairvisionError(f"{file}: column `{name.split('_')[0]}` holds values that are not labels "
@@ -335,7 +352,7 @@ def _unpaired_finding(
     delta, low, high = float(point[0] - point[1]), near_after - far_before, far_after - near_before
     if not math.isfinite(delta):
         return not_judged("a ratio of 0 is infinitely far from parity, so the change has no size", before, after)
-    change: Change = "regression" if low > margin else "inconclusive" if delta > margin else "ok"
+    change = judge_change(delta, low, margin)
     return Finding(partition, outcome, group, metric, change, before, after, delta, low, high, margin)
 
 
@@ -400,21 +417,23 @@ def render_markdown(result: CheckResult) -> str:
     not_judged = _not_judged_groups(result)
     if not_judged:
         out += ["", f"<details><summary>Not judged ({len(result.of('not_judged'))} comparisons)</summary>", "",
-                "| Backbone | Partition | Outcome | Group | Metrics | Reason |", "|---|---|---|---|---:|---|"]
-        out += [_row(*key, count, reason) for (*key, reason), count in not_judged.items()]
+                "| Backbone | Partition | Outcome | Group | Metrics | Reason |", "|---|---|---|---|---|---|"]
+        out += [_row(*key, metrics[0] if len(metrics) == 1 else f"{len(metrics)} metrics", reason)
+                for (*key, reason), metrics in not_judged.items()]
         out += ["", "</details>"]
     out += ["", DELTA_NOTE]
     return "\n".join(out) + "\n"
 
 
 def _mode(check: BackboneCheck, settings: CheckSettings) -> str:
+    """How a backbone was compared, in one sentence (the unpaired case says why and what it costs)."""
     if check.paired is not None:
         p = check.paired
         return (f"paired bootstrap on {p.shared} shared image ids ({p.only_baseline} only in the baseline, "
                 f"{p.only_current} only in the current audit), {settings.resamples} resamples, "
                 f"{settings.level:.0%} simultaneous intervals")
-    return (f"unpaired ({check.unpaired_reason}): compared the two audits' intervals, which is conservative "
-            "(a regression must show between the intervals' far ends)")
+    return (f"unpaired ({check.unpaired_reason}): compared the two audits' intervals, which is conservative: "
+            "a regression must show between the intervals' far ends, so smaller ones go unnoticed")
 
 
 def _counts(result: CheckResult) -> str:
@@ -423,12 +442,11 @@ def _counts(result: CheckResult) -> str:
             f"of {n['regression'] + n['inconclusive'] + n['ok']} comparisons checked; {n['not_judged']} not judged")
 
 
-def _not_judged_groups(result: CheckResult) -> dict[tuple[str, ...], int]:
-    """Not-judged comparisons, counted per (backbone, partition, outcome, group, reason), in report order."""
-    grouped: dict[tuple[str, ...], int] = {}
+def _not_judged_groups(result: CheckResult) -> dict[tuple[str, ...], list[str]]:
+    """Not-judged metrics per (backbone, partition, outcome, group, reason), in report order: one row each."""
+    grouped: dict[tuple[str, ...], list[str]] = {}
     for backbone, f in result.of("not_judged"):
-        key = (backbone, f.partition, f.outcome, f.group, f.reason or "")
-        grouped[key] = grouped.get(key, 0) + 1
+        grouped.setdefault((backbone, f.partition, f.outcome, f.group, f.reason or ""), []).append(f.metric)
     return grouped
 
 

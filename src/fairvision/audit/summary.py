@@ -20,7 +20,7 @@ def distance_from_parity(metric: str, value: float) -> float:
 
 
 def distances_from_parity(values: np.ndarray, metrics: Sequence[str]) -> np.ndarray:
-    """``distance_from_parity`` over an array whose last axis runs over ``metrics`` (e.g. replicates × groups × metrics).
+    """``distance_from_parity`` of an array whose last axis runs over ``metrics`` (e.g. resamples × groups × metrics).
 
     A ratio <= 0 is infinitely far (ln 0); NaN (undefined) stays NaN. Vectorised so that the
     regression check can take the distance of every bootstrap replicate at once.

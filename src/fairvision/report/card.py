@@ -96,7 +96,10 @@ def _verdict(fairness: Fairness) -> dict[str, Any]:
         "overall": fairness.verdict,
         "headline_outcome": headline,
         "failing": failing,
-        "headline_failing": {name: [group for group, tables in groups.items() if headline in tables]
+        # The headline: failing against the reference in the headline outcome. Against the rest, groups that
+        # merely do better than a population holding a failing group can fail too; the banner lists those.
+        "headline_failing": {name: [group for group, tables in groups.items()
+                                    if "reference" in tables.get(headline, [])]
                              for name, groups in failing.items()},
         "insufficient_data": {name: _with_status(partition.outcomes[headline], "insufficient_data")
                               for name, partition in fairness.partitions.items()},

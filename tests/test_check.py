@@ -1,0 +1,280 @@
+"""`fairvision check`, the fairness-regression gate, end to end: real audits, real CLI, real git + DVC.
+
+The fixtures are simulated prediction tables audited by the real audit stage (once per module:
+it cross-checks against AIF360, slow to import). 5,000 test images per race and ages drawn
+uniformly keep every audited group large enough that a 1% "rerun" flip cannot move a metric
+past the margin, so the false-alarm test is not a matter of luck (at 3,000 per race, about one
+rerun seed in three leaves a ratio metric of an age group inconclusive). Intersections are left
+out of the test params for the same reason: their groups of ~500 could not be decided.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from fairvision.audit.simulate import simulate_predictions
+from fairvision.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+RACES = ("White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern")
+AGES = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")
+BACKBONE = "small_cnn"
+WORSENED = "Black"
+
+
+def _params() -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["backbones"] = {BACKBONE: {"width": 16}}
+    params["audit"]["bootstrap"]["resamples"] = 200
+    params["audit"]["intersections"] = []
+    return params
+
+
+def _flip(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    flipped = table.copy()
+    flipped.loc[mask, "pred"] = np.where(flipped.loc[mask, "pred"] == "Female", "Male", "Female")
+    return flipped
+
+
+@pytest.fixture(scope="module")
+def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Audit folders (``<name>/small_cnn/{predictions.parquet,fairness.json}``) for every scenario."""
+    from fairvision.audit.stage import audit
+    from fairvision.params import load_params
+
+    root = tmp_path_factory.mktemp("audits")
+    (root / "params.yaml").write_text(yaml.safe_dump(_params()), encoding="utf-8")
+    params = load_params(root / "params.yaml")
+    errors = {race: 0.2 for race in RACES} | {"Latino_Hispanic": 0.3}
+    base = simulate_predictions({race: 5000 for race in RACES}, errors, seed=1)
+    rng = np.random.default_rng(7)
+    base["age"] = rng.choice(AGES, len(base))
+    prepared = root / "prepared"
+    prepared.mkdir()
+    pd.concat([base.assign(split="train"), base.assign(split="test")]).to_parquet(prepared / "manifest.parquet")
+    (prepared / "datasheet.json").write_text(
+        json.dumps({"dataset": "sim", "target": "gender", "labels": ["Female", "Male"]}), encoding="utf-8")
+
+    right_in_group = (base["pred"] == base["label"]) & (base["race"] == WORSENED)
+    tables = {
+        "base": base,
+        "rerun": _flip(base, rng.random(len(base)) < 0.01),  # the same model on another machine
+        "worse": _flip(base, right_in_group.to_numpy() & (rng.random(len(base)) < 0.3)),
+    }
+    folders = {}
+    for name, table in tables.items():
+        folder = root / name / BACKBONE
+        folder.mkdir(parents=True)
+        table.to_parquet(folder / "predictions.parquet")
+        audit(BACKBONE, folder / "predictions.parquet", prepared, ("race", "age"), params.audit,
+              folder / "fairness.json")
+        folders[name] = root / name
+    folders["params"] = root / "params.yaml"
+    return folders
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, audits: dict[str, Path]) -> Path:
+    """A project folder with params.yaml; ``_use`` puts a scenario's audit in its ``audits/``."""
+    shutil.copy(audits["params"], tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _use(workdir: Path, audits: dict[str, Path], name: str, *, predictions: bool = True) -> None:
+    target = workdir / "audits" / BACKBONE
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for file in ("fairness.json", "predictions.parquet") if predictions else ("fairness.json",):
+        shutil.copy(audits[name] / BACKBONE / file, target / file)
+
+
+def _baseline_copy(workdir: Path, audits: dict[str, Path], name: str, *, predictions: bool = True) -> str:
+    target = workdir / "baseline" / BACKBONE
+    target.mkdir(parents=True)
+    for file in ("fairness.json", "predictions.parquet") if predictions else ("fairness.json",):
+        shutil.copy(audits[name] / BACKBONE / file, target / file)
+    return "baseline"
+
+
+def test_against_itself_nothing_regresses(workdir: Path, audits: dict[str, Path],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "base")
+    assert main(["check", "--baseline", str(audits["base"])]) == 0
+    out = capsys.readouterr().out
+    assert "paired bootstrap on 35000 shared image ids (0 only in the baseline, 0 only in the current" in out
+    assert "REGRESSION" not in out and "INCONCLUSIVE" not in out
+    assert "0 regressed, 0 inconclusive" in out
+
+
+def test_rerun_with_a_few_flipped_predictions_passes(workdir: Path, audits: dict[str, Path],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "rerun")
+    assert main(["check", BACKBONE, "--baseline", str(audits["base"])]) == 0
+    assert "0 regressed, 0 inconclusive" in capsys.readouterr().out
+
+
+def test_a_worsened_group_is_a_regression_named_in_the_output(workdir: Path, audits: dict[str, Path],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "worse")
+    assert main(["check", "--baseline", str(audits["base"])]) == 1
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("REGRESSION")]
+    assert any(f"{BACKBONE} · race · correct · {WORSENED} · error_rate_difference" in line for line in lines)
+    assert all(f"· {WORSENED} ·" in line for line in lines if "· race ·" in line)  # no other race regressed
+    assert out.splitlines()[-1].startswith("fairvision check: regression:")
+    # Deterministic: the same inputs give the same report, byte for byte.
+    assert main(["check", "--baseline", str(audits["base"])]) == 1
+    assert capsys.readouterr().out == out
+
+
+def test_paired_values_are_the_audits_values(workdir: Path, audits: dict[str, Path]) -> None:
+    """The joint counts, marginalised, give back each audit's own point values (all ids shared)."""
+    from fairvision.audit.check import CheckSettings, run_check
+    from fairvision.params import load_params
+
+    _use(workdir, audits, "worse")
+    result = run_check([BACKBONE], str(audits["base"]), CheckSettings.from_params(load_params()))
+    sides = {side: json.loads((audits[name] / BACKBONE / "fairness.json").read_text(encoding="utf-8"))
+             for side, name in (("baseline", "base"), ("current", "worse"))}
+    compared = 0
+    for finding in result.backbones[0].findings:
+        for side, audit in sides.items():
+            group = audit["partitions"][finding.partition]["outcomes"][finding.outcome]["groups"][finding.group]
+            expected = group.get("vs_reference", {}).get(finding.metric, {}).get("value")
+            if expected is not None and np.isfinite(getattr(finding, side)):
+                assert getattr(finding, side) == pytest.approx(expected, abs=1e-6), (side, finding)
+                compared += 1
+    assert compared > 400
+
+
+def test_markdown_has_a_table_row_for_the_regression(workdir: Path, audits: dict[str, Path],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "worse")
+    assert main(["check", "--baseline", str(audits["base"]), "--format", "markdown"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("## ❌ Fairness check: regression")
+    assert "### Regressions" in out
+    assert f"| {BACKBONE} | race | correct | {WORSENED} | error_rate_difference |" in out
+    assert "paired bootstrap" in out
+
+
+def test_unpaired_without_baseline_predictions_still_flags_a_large_regression(
+        workdir: Path, audits: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "worse")
+    baseline = _baseline_copy(workdir, audits, "base", predictions=False)
+    assert main(["check", "--baseline", baseline]) == 1
+    out = capsys.readouterr().out
+    assert "unpaired" in out and "conservative" in out
+    assert "baseline/small_cnn/predictions.parquet does not exist" in out
+    assert f"· race · correct · {WORSENED} · error_rate_difference" in out
+    # ...and an unpaired check of a model against itself finds nothing.
+    _use(workdir, audits, "base", predictions=False)
+    assert main(["check", "--baseline", str(audits["base"])]) == 0
+
+
+def test_usage_errors_exit_2_naming_the_file(workdir: Path, audits: dict[str, Path],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "base")
+    empty = workdir / "empty"
+    empty.mkdir()
+    assert main(["check", "--baseline", str(empty)]) == 2
+    assert f"fairvision: error: {empty}/{BACKBONE}/fairness.json: no such file" in capsys.readouterr().err
+
+    assert main(["check", "--baseline", "no-such-revision-or-folder"]) == 2
+    assert f"no-such-revision-or-folder:audits/{BACKBONE}/fairness.json" in capsys.readouterr().err
+
+    other = _baseline_copy(workdir, audits, "base")
+    audit = json.loads((workdir / other / BACKBONE / "fairness.json").read_text(encoding="utf-8"))
+    (workdir / other / BACKBONE / "fairness.json").write_text(json.dumps(audit | {"target": "race"}),
+                                                             encoding="utf-8")
+    assert main(["check", "--baseline", other]) == 2
+    err = capsys.readouterr().err
+    assert f"{other}/{BACKBONE}/fairness.json and audits/{BACKBONE}/fairness.json audit different evaluation" in err
+    assert "`target`" in err
+
+    assert main(["check", "mobilenet_v2", "--baseline", str(audits["base"])]) == 2  # not in params.yaml
+    assert "mobilenet_v2" in capsys.readouterr().err
+    shutil.rmtree(workdir / "audits")
+    assert main(["check", "--baseline", str(audits["base"])]) == 2
+    assert f"audits/{BACKBONE}/fairness.json: no such file" in capsys.readouterr().err
+
+
+def test_predictions_sharing_no_id_are_a_usage_error(workdir: Path, audits: dict[str, Path],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "base")
+    baseline = _baseline_copy(workdir, audits, "base")
+    table = pd.read_parquet(workdir / baseline / BACKBONE / "predictions.parquet")
+    table.assign(id="other/" + table["id"]).to_parquet(workdir / baseline / BACKBONE / "predictions.parquet")
+    assert main(["check", "--baseline", baseline]) == 2
+    assert "share no image id" in capsys.readouterr().err
+
+
+def test_partial_overlap_is_reported(workdir: Path, audits: dict[str, Path],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "base")
+    baseline = _baseline_copy(workdir, audits, "base")
+    table = pd.read_parquet(workdir / baseline / BACKBONE / "predictions.parquet")
+    table.iloc[100:].to_parquet(workdir / baseline / BACKBONE / "predictions.parquet")
+    assert main(["check", "--baseline", baseline]) == 0
+    assert "paired bootstrap on 34900 shared image ids (0 only in the baseline, 100 only in the current" in (
+        capsys.readouterr().out)
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_git_revision_baseline_through_dvc(workdir: Path, audits: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    for variable, value in {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+                            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+                            "DVC_NO_ANALYTICS": "1"}.items():
+        monkeypatch.setenv(variable, value)
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    _use(workdir, audits, "base")
+    _git(workdir, "init", "-q")
+    subprocess.run([dvc, "init", "-q"], cwd=workdir, check=True, capture_output=True)
+    subprocess.run([dvc, "add", "-q", f"audits/{BACKBONE}/predictions.parquet"], cwd=workdir, check=True,
+                   capture_output=True)
+    _git(workdir, "add", "-A")
+    _git(workdir, "commit", "-q", "-m", "baseline audit")
+    _use(workdir, audits, "worse")  # the working tree now holds a worse model's audit
+
+    assert main(["check", "--baseline", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    assert "paired bootstrap on 35000 shared image ids" in out  # predictions came from the DVC cache
+    assert f"· race · correct · {WORSENED} · error_rate_difference" in out
+
+    shutil.rmtree(workdir / ".dvc" / "cache")  # no cache, no remote: the baseline predictions are unobtainable
+    assert main(["check", "--baseline", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    assert f"unpaired (HEAD:audits/{BACKBONE}/predictions.parquet could not be read" in out
+
+
+def test_check_imports_neither_aif360_nor_tensorflow(workdir: Path, audits: dict[str, Path]) -> None:
+    _use(workdir, audits, "base")
+    script = ("import sys; from fairvision.cli import main; status = main(['check', '--baseline', sys.argv[1]]); "
+              "heavy = [m for m in ('aif360', 'tensorflow', 'keras') if m in sys.modules]; "
+              "print('heavy:', heavy); sys.exit(status or (3 if heavy else 0))")
+    done = subprocess.run([sys.executable, "-c", script, str(audits["base"])], cwd=workdir, capture_output=True,
+                          text=True, env=os.environ | {"PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "heavy: []" in done.stdout
+
+
+def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out and "1  a regression" in out and "2  inconclusive" in out
