@@ -25,9 +25,10 @@ The pipeline (run it all with `dvc repro`; each stage is also a sub-command here
   prepare   -> data/prepared/<dataset>/     manifest.parquet, shards/*.tfrecord, datasheet.json, rejected.csv
   train B   -> models/<B>/                  SavedModel (bytes in, probabilities out), labels.txt, history.csv, train.json
   evaluate B-> audits/<B>/predictions.parquet
-  audit B   -> audits/<B>/fairness.json     AIF360 metrics per protected group, flagged against tolerances
+  audit B   -> audits/<B>/fairness.json     AIF360 metrics per group, bootstrap intervals, pass/fail/inconclusive
   report    -> reports/                     index.html, <B>.html, <B>.card.json
 
+After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed.
 Every knob lives in params.yaml (see its comments)."""
 
 
@@ -142,11 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "protected attributes.")
     evaluate.add_argument("backbone", help="backbone name")
 
-    audit = command("audit", _audit, "measure per-group performance and bias with AIF360",
-                    "Compute, with AIF360, per-group accuracy and rates and, for every group against the\n"
-                    "privileged one, statistical parity difference, disparate impact, equal opportunity\n"
-                    "difference, average odds difference and error rate difference; flag each against\n"
-                    "params.yaml `audit.tolerance` and write audits/<B>/fairness.json (a DVC metrics file).")
+    audit = command("audit", _audit, "per-group metrics with intervals and verdicts (AIF360)",
+                    "Audit audits/<B>/predictions.parquet for every protected attribute and configured\n"
+                    "intersection: each group's rates, and 14 AIF360 metrics against the reference group\n"
+                    "and against the rest (statistical parity, disparate impact, equal opportunity, odds,\n"
+                    "error/FPR/FNR rates, ...), with group-stratified bootstrap intervals made simultaneous\n"
+                    "per table and a verdict each: pass (interval within params.yaml `audit.tolerance`),\n"
+                    "fail (wholly beyond) or inconclusive. Groups below `audit.min_group_size` are\n"
+                    "reported as insufficient data. Point values are cross-checked against AIF360.\n"
+                    "Writes audits/<B>/fairness.json (a DVC metrics file).")
     audit.add_argument("backbone", help="backbone name")
 
     report = command("report", _report, "render the HTML fairness report cards",
