@@ -424,3 +424,14 @@ def test_renders_what_the_real_audit_writes(tmp_path: Path, monkeypatch: pytest.
     assert "Latino_Hispanic" in _banner(page) and 'class="badge fail"' in _row(page, "Latino_Hispanic")
     assert 'class="badge insufficient_data"' in _row(page, MALICIOUS)
     assert "race × age" in page and "<script>alert" not in page
+
+
+def test_report_does_not_import_aif360_or_tensorflow() -> None:
+    """The report reads fairness.json; it must not pay AIF360's import (which loads TensorFlow)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fairvision.report.render; "
+            "heavy = [m for m in ('aif360', 'tensorflow', 'keras') if m in sys.modules]; assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
