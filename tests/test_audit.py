@@ -44,7 +44,7 @@ def settings(**changes) -> Settings:
 def audit_params(**changes) -> Audit:
     tolerance = {name: (band.low, band.high) for name, band in BANDS.items()}
     base = dict(reference={"race": "auto", "age": "auto"}, favorable_label="auto", intersections=(),
-                min_group_size=5, bootstrap=Bootstrap(resamples=200, seed=0, level=0.95),
+                min_group_size=5, min_events=0, bootstrap=Bootstrap(resamples=200, seed=0, level=0.95),
                 multiple_comparisons="simultaneous", tolerance=tolerance)
     return Audit(**(base | changes))
 
@@ -135,7 +135,8 @@ def test_infinite_disparate_impact_is_named_and_never_pass(tmp_path: Path) -> No
     table = pd.DataFrame({"race": ["A"] * 60 + ["B"] * 60, "label": [F, M] * 60,
                           "pred": [M] * 60 + [F, M] * 30})  # A selects nobody: its selection rate is 0
     partition = build_partition(table, ["race"], [F, M])
-    result = audit_partition(partition, outcomes_for([F, M], F), "A", "t", {}, settings(min_group_size=50))
+    result = audit_partition(partition, outcomes_for([F, M], F), "A", "t", {},
+                             settings(min_group_size=50, min_events=0))
     b = result.outcomes[F].groups["B"]
     disparate_impact = b.comparisons["reference"]["disparate_impact"]
     assert disparate_impact.value == np.inf and disparate_impact.verdict == "inconclusive"
@@ -145,6 +146,21 @@ def test_infinite_disparate_impact_is_named_and_never_pass(tmp_path: Path) -> No
     assert "no predicted positives" in ppv.undefined and ppv.verdict == "inconclusive"  # AIF360 reports 0 here
     from fairvision.audit.serialize import judged
     assert judged(disparate_impact)["value"] is None and json.dumps(judged(disparate_impact), allow_nan=False)
+
+
+def test_rates_resting_on_too_few_events_are_not_judged() -> None:
+    """A group with no false positives has FPR 0 in every bootstrap replicate: an interval [0, 0] to distrust."""
+    table = pd.DataFrame({"race": ["A"] * 200 + ["B"] * 60,
+                          "label": [F, M] * 100 + [F] * 30 + [M] * 30,
+                          "pred": ([F, F] + [F, M] * 4) * 20 + [F] * 30 + [M] * 30})  # B: every prediction right
+    partition = build_partition(table, ["race"], [F, M])
+    result = audit_partition(partition, outcomes_for([F, M], F), "A", "t", {}, settings(min_group_size=50))
+    b = result.outcomes[F].groups["B"].comparisons["reference"]
+    ratio = b["false_positive_rate_ratio"]
+    assert (ratio.value, ratio.low, ratio.high) == (0.0, 0.0, 0.0) and ratio.verdict == "inconclusive"
+    assert "rests on 0 of 30 actual negatives; at least 5" in ratio.explanation
+    assert b["statistical_parity_difference"].verdict != "inconclusive" or "rests on" not in b[
+        "statistical_parity_difference"].explanation  # selection rate has events on both sides
 
 
 def test_zero_tolerance_judges_without_dividing_by_zero(stage_files) -> None:

@@ -411,7 +411,7 @@ def test_renders_what_the_real_audit_writes(tmp_path: Path, monkeypatch: pytest.
     predictions.to_parquet(tmp_path / "predictions.parquet")
     predictions.assign(split="train").to_parquet(prepared / "manifest.parquet")
     (prepared / "datasheet.json").write_text(json.dumps(_datasheet()))
-    params = Audit(reference={}, favorable_label="auto", intersections=(("race", "age"),), min_group_size=30,
+    params = Audit(reference={}, favorable_label="auto", intersections=(("race", "age"),), min_group_size=30, min_events=5,
                    bootstrap=Bootstrap(resamples=50, seed=0, level=0.95), multiple_comparisons="simultaneous",
                    tolerance={name: (0.8, 1.25) if c.kind == "ratio" else (-0.1, 0.1)
                               for name, c in COMPARISONS.items()})

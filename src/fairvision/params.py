@@ -93,6 +93,7 @@ class Audit:
     favorable_label: str
     intersections: tuple[tuple[str, ...], ...]
     min_group_size: int
+    min_events: int
     bootstrap: Bootstrap
     multiple_comparisons: str
     tolerance: Mapping[str, tuple[float, float]]  # every comparison metric -> its tolerated [low, high]
@@ -210,6 +211,7 @@ def _audit(root: _Section, protected: tuple[str, ...]) -> Audit:
         favorable_label=root.text("favorable_label"),
         intersections=intersections,
         min_group_size=root.integer("min_group_size"),
+        min_events=root.integer("min_events", 0),
         bootstrap=Bootstrap(
             resamples=bootstrap.integer("resamples", 1),
             seed=bootstrap.integer("seed", 0),

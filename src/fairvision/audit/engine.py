@@ -19,7 +19,8 @@ import pandas as pd
 from fairvision.audit.bootstrap import generator, stratified_resample
 from fairvision.audit.intervals import Method, family_level, percentile_intervals
 from fairvision.audit.measures import (
-    COMPARISONS, RATES, between_group_theil_index, compare, group_rates, theil_index, undefined_reason,
+    COMPARISONS, RATES, between_group_theil_index, compare, fewest_events, group_rates, sparse_reason, theil_index,
+    undefined_reason,
 )
 from fairvision.audit.outcomes import Outcome, outcomes_for
 from fairvision.audit.partitions import Partition, build_partition, group_keys
@@ -42,6 +43,7 @@ class Settings:
     level: float
     multiple_comparisons: Method
     bands: Mapping[str, Band]
+    min_events: int = 5  # fewest events and non-events behind a rate for its comparisons to be judged
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +183,7 @@ def _audit_outcome(
         judged = [g for g in compared if min(sizes[g], other_sizes[g]) >= settings.min_group_size]
         values = compare(cells, other, outcome.metrics)  # (G, M), AIF360's conventions
         undefined = ~np.isfinite(compare(cells, other, outcome.metrics, strict=True))  # any empty denominator
+        sparse = fewest_events(cells, other, outcome.metrics) < settings.min_events
         samples = compare(boot, other_boot, outcome.metrics, strict=True)  # (R, G, M)
         levels[against] = family_level(samples[:, judged].reshape(len(boot), -1), settings.level,
                                        settings.multiple_comparisons)
@@ -192,6 +195,8 @@ def _audit_outcome(
                 metric: _judge(metric, values[g, m], bounds[g, m], undefined_share[g, m],
                                undefined_reason(metric, cells[g], other_cells, _OTHER[against])
                                if undefined[g, m] else None,
+                               sparse_reason(metric, cells[g], other_cells, _OTHER[against], settings.min_events)
+                               if sparse[g, m] else None,
                                settings, levels[against], too_small=g not in judged,
                                sizes=(int(sizes[g]), int(other_sizes[g])), other=_OTHER[against])
                 for m, metric in enumerate(outcome.metrics)
@@ -230,7 +235,8 @@ def _estimate(point: np.ndarray, samples: np.ndarray, level: float) -> Estimate:
 
 
 def _judge(
-    metric: str, value: float, bounds: np.ndarray, undefined_share: float, reason: str | None, settings: Settings,
+    metric: str, value: float, bounds: np.ndarray, undefined_share: float, reason: str | None, sparse: str | None,
+    settings: Settings,
     level: float, *, too_small: bool, sizes: tuple[int, int], other: str,
 ) -> Judged:
     low, high, value = float(bounds[0]), float(bounds[1]), float(value)
@@ -241,6 +247,8 @@ def _judge(
         return Judged(value, low, high, "inconclusive", explanation, reason)
     if reason is not None:
         return Judged(value, low, high, "inconclusive", f"Not judged: {reason}.", reason)
+    if sparse is not None:
+        return Judged(value, low, high, "inconclusive", f"Not judged: {sparse}.", None)
     if undefined_share > MAX_UNDEFINED_SHARE:
         explanation = (f"Not judged: {title.lower()} is undefined in {undefined_share:.0%} of the bootstrap "
                        "resamples (too few images in a cell it divides by).")

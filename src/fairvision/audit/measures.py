@@ -204,6 +204,37 @@ def undefined_reason(name: str, group_cells: np.ndarray, other_cells: np.ndarray
     return None
 
 
+def fewest_events(group_cells: np.ndarray, other_cells: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Per comparison, the fewest images on either side of any rate it uses (events or non-events), both groups.
+
+    A bootstrap cannot resample an event it never saw: a group with 0 false positives gets an
+    FPR of exactly 0 in every replicate, an interval [0, 0] however few negatives it has. Below
+    a handful on either side of a rate, its interval is not to be trusted. Shape ``(..., len(names))``.
+    """
+    fewest = []
+    for name in names:
+        sides = []
+        for rate_name in COMPARISONS[name].rates:
+            rate = RATES[rate_name]
+            for cells in (group_cells, other_cells):
+                events, total = _sum(cells, rate.numerator), _sum(cells, rate.denominator)
+                sides.append(np.minimum(events, total - events))
+        fewest.append(np.minimum.reduce(np.broadcast_arrays(*sides)))
+    return np.stack(fewest, axis=-1)
+
+
+def sparse_reason(name: str, group_cells: np.ndarray, other_cells: np.ndarray, other: str, minimum: int) -> str:
+    """Which rate of comparison ``name`` rests on fewer than ``minimum`` events or non-events, in words."""
+    for rate_name in COMPARISONS[name].rates:
+        rate = RATES[rate_name]
+        for cells, who in ((group_cells, "the group"), (other_cells, other)):
+            events, total = float(_sum(cells, rate.numerator)), float(_sum(cells, rate.denominator))
+            if min(events, total - events) < minimum:
+                return (f"{who}'s {rate.title.lower()} rests on {events:.0f} of {total:.0f} {rate.population}; "
+                        f"at least {minimum} on each side are needed for a trustworthy interval")
+    raise ValueError(f"{name} has enough events")
+
+
 def theil_index(cells: np.ndarray) -> np.ndarray:
     """AIF360's Theil index (generalized entropy, alpha = 1) of the benefit b = y_pred - y_true + 1.
 

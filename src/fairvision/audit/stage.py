@@ -75,6 +75,7 @@ def audit(
         "accuracy": serialize.number(float((predictions["label"] == predictions["pred"]).mean())),
         "settings": {
             "min_group_size": params.min_group_size,
+            "min_events": params.min_events,
             "bootstrap": {"resamples": params.bootstrap.resamples, "seed": params.bootstrap.seed,
                           "level": params.bootstrap.level, "stratified_by": "group (each group keeps its size)"},
             "multiple_comparisons": {"method": params.multiple_comparisons, "family": MULTIPLE_COMPARISONS_FAMILY},
@@ -95,6 +96,7 @@ def _settings(params: Audit) -> Settings:
         resamples=params.bootstrap.resamples,
         seed=params.bootstrap.seed,
         level=params.bootstrap.level,
+        min_events=params.min_events,
         multiple_comparisons=params.multiple_comparisons,  # type: ignore[arg-type]  # validated in params
         bands={name: Band(*params.tolerance[name]) for name in COMPARISONS},
     )
