@@ -17,12 +17,12 @@ import dataclasses
 import io
 import json
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 import pandas as pd
 
 from fairvision import layout
-from fairvision.audit.serialize import SCHEMA_VERSION
+from fairvision.audit.record import Fairness, parse_fairness
 from fairvision.errors import FairvisionError
 
 __all__ = ["AuditFiles", "Paired", "baseline_audit", "current_audit", "pair", "require_same_evaluation_set"]
@@ -38,7 +38,7 @@ class AuditFiles:
     """One side of the comparison: its fairness.json and, where obtainable, its prediction table."""
 
     where: str  # how messages name this side's folder: "audits/small_cnn" or "origin/main:audits/small_cnn"
-    fairness: Mapping[str, Any]
+    fairness: Fairness
     predictions: pd.DataFrame | None
     no_predictions: str | None  # why ``predictions`` is None
 
@@ -82,10 +82,11 @@ def baseline_audit(rev_or_path: str, backbone: str) -> AuditFiles:
 def require_same_evaluation_set(baseline: AuditFiles, current: AuditFiles) -> None:
     """Raises FairvisionError naming both files when the audits describe different evaluation sets."""
     for key in _SAME_SET_KEYS:
-        if baseline.fairness.get(key) != current.fairness.get(key):
+        before, now = getattr(baseline.fairness, key), getattr(current.fairness, key)
+        if before != now:
             raise FairvisionError(
                 f"{baseline.file(FAIRNESS)} and {current.file(FAIRNESS)} audit different evaluation sets: "
-                f"`{key}` is {baseline.fairness.get(key)!r} in the baseline but {current.fairness.get(key)!r} now; "
+                f"`{key}` is {before!r} in the baseline but {now!r} now; "
                 "a regression check needs the same dataset, target and labels")
 
 
@@ -156,7 +157,7 @@ def _load(source: _Folder | _Revision, where: str, hint: str) -> AuditFiles:
     return AuditFiles(where, fairness, predictions, why)
 
 
-def _parse(read: Callable[[str], bytes], path: str, hint: str) -> Mapping[str, Any]:
+def _parse(read: Callable[[str], bytes], path: str, hint: str) -> Fairness:
     try:
         data = json.loads(read(FAIRNESS))
     except FileNotFoundError:
@@ -166,11 +167,7 @@ def _parse(read: Callable[[str], bytes], path: str, hint: str) -> Mapping[str, A
     except Exception as error:  # noqa: BLE001  e.g. an unknown git revision, reported by DVC or scmrepo
         raise FairvisionError(f"{path}: cannot be read: {type(error).__name__}: {_first_line(error)} "
                               "(--baseline is neither an existing folder nor a revision holding this file)") from None
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
-        raise FairvisionError(f"{path}: schema_version {version!r}, but check reads version {SCHEMA_VERSION}; "
-                              "re-run `fairvision audit` with this version of fairvision to compare against it")
-    return data
+    return parse_fairness(data, path)
 
 
 def _first_line(error: Exception) -> str:

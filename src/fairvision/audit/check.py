@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ from fairvision.audit.intervals import Method, family_level, percentile_interval
 from fairvision.audit.measures import COMPARISONS, compare, undefined_reason
 from fairvision.audit.outcomes import Outcome, outcomes_for
 from fairvision.audit.partitions import category_codes, count_cells, group_keys, ordered_groups
+from fairvision.audit.record import GroupAudit, PartitionAudit
 from fairvision.audit.summary import distances_from_parity
 from fairvision.errors import FairvisionError
 from fairvision.params import Params
@@ -167,21 +168,21 @@ def run_check(backbones: Sequence[str], rev_or_path: str, settings: CheckSetting
 
 def _paired(paired: Paired, baseline: AuditFiles, current: AuditFiles, settings: CheckSettings) -> Iterable[Finding]:
     audit = current.fairness
-    labels = list(audit["labels"])
-    outcomes = outcomes_for(labels, audit["favorable_label"])
+    labels = list(audit.labels)
+    outcomes = outcomes_for(labels, audit.favorable_label)
     rows = paired.rows
     codes = [_label_codes(rows[column], labels, column, files.file(PREDICTIONS)) for column, files in
              (("label", current), ("pred_baseline", baseline), ("pred_current", current))]
-    for name, entry in audit["partitions"].items():
-        attributes = list(entry["attributes"])
+    for name, entry in audit.partitions.items():
+        attributes = list(entry.attributes)
         absent = [a for a in attributes if a not in rows.columns]
         if absent:
             raise FairvisionError(f"{current.file(PREDICTIONS)}: no column {', '.join(absent)} for partition {name}")
         keys = group_keys(rows, attributes)
-        groups = ordered_groups(attributes, [*keys.unique(), *entry["groups"]])
+        groups = ordered_groups(attributes, [*keys.unique(), *entry.groups])
         group_codes = category_codes(keys, groups)
         joint = count_cells(group_codes, codes, len(groups), len(labels))  # (G, K, K, K): truth, before, after
-        yield from _paired_partition(name, joint, groups, groups.index(entry["reference"]), labels, outcomes, settings)
+        yield from _paired_partition(name, joint, groups, groups.index(entry.reference), labels, outcomes, settings)
 
 
 def _paired_partition(
@@ -298,33 +299,31 @@ def _label_codes(column: pd.Series, labels: Sequence[str], name: str, file: str)
 # -- unpaired: the two audits' intervals, compared conservatively --------------------------------------------
 
 def _unpaired(baseline: AuditFiles, current: AuditFiles, settings: CheckSettings) -> Iterable[Finding]:
-    before_partitions = baseline.fairness["partitions"]
-    for name, entry in current.fairness["partitions"].items():
-        before_entry = before_partitions.get(name)
-        for outcome in current.fairness["outcomes"]:
-            groups = entry["outcomes"][outcome["name"]]["groups"]
-            for group, now in groups.items():
-                if now["status"].get("reference") == "reference":
+    for name, entry in current.fairness.partitions.items():
+        before_entry = baseline.fairness.partitions.get(name)
+        for outcome in current.fairness.outcomes:
+            for group, now in entry.outcomes[outcome.name].groups.items():
+                if now.status["reference"] == "reference":
                     continue
-                then = _baseline_group(before_entry, entry, outcome["name"], group)
-                for metric in outcome["metrics"]:
-                    yield _unpaired_finding(name, outcome["name"], group, metric, then, now, settings)
+                then = _baseline_group(before_entry, entry, outcome.name, group)
+                for metric in outcome.metrics:
+                    yield _unpaired_finding(name, outcome.name, group, metric, then, now, settings)
 
 
-def _baseline_group(before: Mapping[str, Any] | None, now: Mapping[str, Any], outcome: str,
-                    group: str) -> Mapping[str, Any] | str:
+def _baseline_group(before: PartitionAudit | None, now: PartitionAudit, outcome: str, group: str) -> GroupAudit | str:
     """The baseline's entry for a group, or why there is none to compare with."""
     if before is None:
         return "the baseline audit has no such partition"
-    if before["reference"] != now["reference"]:
-        return f"the reference group differs (baseline {before['reference']}, now {now['reference']})"
-    entry = before["outcomes"].get(outcome, {}).get("groups", {}).get(group)
+    if before.reference != now.reference:
+        return f"the reference group differs (baseline {before.reference}, now {now.reference})"
+    table = before.outcomes.get(outcome)
+    entry = table.groups.get(group) if table is not None else None
     return entry if entry is not None else "the baseline audit has no such group or outcome"
 
 
 def _unpaired_finding(
-    partition: str, outcome: str, group: str, metric: str, then: Mapping[str, Any] | str,
-    now: Mapping[str, Any], settings: CheckSettings,
+    partition: str, outcome: str, group: str, metric: str, then: GroupAudit | str, now: GroupAudit,
+    settings: CheckSettings,
 ) -> Finding:
     margin = settings.margin(metric)
 
@@ -336,18 +335,19 @@ def _unpaired_finding(
         return not_judged(then)
     sides = {"baseline": then, "current": now}
     for side, entry in sides.items():
-        if entry["status"].get("reference") == "insufficient_data":
-            return not_judged(f"{side}: insufficient data (n = {entry['n']})")
-    judged = {side: entry.get("vs_reference", {}).get(metric) for side, entry in sides.items()}
-    before, after = (_number((judged[side] or {}).get("value")) for side in sides)
+        if entry.status["reference"] == "insufficient_data":
+            return not_judged(f"{side}: insufficient data (n = {entry.n})")
+    judged = {side: entry.comparisons.get("reference", {}).get(metric) for side, entry in sides.items()}
+    before, after = (math.nan if result is None else _number(result.estimate.value) for result in judged.values())
+    bounds = {}
     for side, result in judged.items():
         if result is None:
             return not_judged(f"{side}: the audit has no value for this metric", before, after)
-        if not all(math.isfinite(x) for x in (_number(result["value"]), *map(_number, result["ci"]))):
-            return not_judged(f"{side}: {result.get('undefined') or 'undefined, or no finite interval'}",
-                              before, after)
-    near_before, far_before = _distance_bounds(metric, *map(_number, judged["baseline"]["ci"]))
-    near_after, far_after = _distance_bounds(metric, *map(_number, judged["current"]["ci"]))
+        interval = _number(result.estimate.low), _number(result.estimate.high)
+        if not all(math.isfinite(x) for x in (_number(result.estimate.value), *interval)):
+            return not_judged(f"{side}: {result.undefined or 'undefined, or no finite interval'}", before, after)
+        bounds[side] = _distance_bounds(metric, *interval)
+    (near_before, far_before), (near_after, far_after) = bounds["baseline"], bounds["current"]
     point = distances_from_parity(np.array([after, before]), (metric,))
     delta, low, high = float(point[0] - point[1]), near_after - far_before, far_after - near_before
     if not math.isfinite(delta):
@@ -364,7 +364,7 @@ def _distance_bounds(metric: str, low: float, high: float) -> tuple[float, float
     return nearest, float(ends.max())
 
 
-def _number(value: Any) -> float:
+def _number(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 

@@ -1,4 +1,5 @@
-"""``fairness.json``: the serialization of an audit, and the one schema audit, check and report share.
+"""``fairness.json``: the serialization of an audit, and the one schema audit, check and report share
+(read back by ``record``, which also holds its ``SCHEMA_VERSION``).
 
 Intervals sit beside their values (``{"value": …, "ci": [low, high]}``); undefined
 numbers are ``null`` with a reason, never NaN (not JSON) and never silently 0.
@@ -11,7 +12,6 @@ from typing import Any
 
 from fairvision.audit.engine import Estimate, GroupResult, Judged, OutcomeResult, PartitionResult
 
-SCHEMA_VERSION = 2
 DIGITS = 6
 
 

@@ -23,6 +23,7 @@ from fairvision.audit.intervals import percentile_intervals
 from fairvision.audit.measures import COMPARISONS, smoothed_edf
 from fairvision.audit.outcomes import Outcome
 from fairvision.audit.partitions import build_partition
+from fairvision.audit.record import SCHEMA_VERSION
 from fairvision.audit.summary import summarize
 from fairvision.audit.verdicts import Band
 from fairvision.errors import FairvisionError
@@ -65,7 +66,7 @@ def audit(
     outcomes = run.outcomes
 
     report: dict[str, Any] = {
-        "schema_version": serialize.SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "backbone": backbone,
         "dataset": datasheet["dataset"],
         "target": datasheet["target"],

@@ -15,10 +15,9 @@ from typing import Any, Mapping
 from fairvision.audit.intervals import METHODS
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.audit.partitions import natural_order
+from fairvision.audit.record import Estimate, Fairness, Framing, GroupAudit, Judged, OutcomeAudit
 from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS
-from fairvision.report.inputs import (
-    BackboneInputs, Estimate, Fairness, Framing, GroupAudit, Judged, OutcomeAudit,
-)
+from fairvision.report.inputs import BackboneInputs
 
 # The headline table's columns: the rates most readers know, then the comparisons the
 # fairness literature leads with. Every other rate and comparison is in the card too.

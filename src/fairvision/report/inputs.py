@@ -1,25 +1,21 @@
 """Read the report's inputs, failing with the file (and key) at fault instead of a KeyError later.
 
 The report is the last stage of the pipeline, so its inputs are written by other
-stages. ``fairness.json`` is parsed here into small frozen records (``Fairness`` and the
-records it holds), checking every key the report relies on: later modules get typed
-values and no defensive code, and the user gets a message naming the file to regenerate.
-Training outputs and the datasheet keep their plain-dict form; only their keys are checked.
+stages. ``fairness.json`` is parsed by the audit's own reader (``fairvision.audit.record``,
+shared with `fairvision check`) into typed records: later modules get typed values and no
+defensive code. Training outputs and the datasheet keep their plain-dict form; only their
+keys are checked, and the user gets a message naming the file to regenerate.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-from fairvision.audit.intervals import METHODS
-from fairvision.audit.measures import COMPARISONS, RATES
-from fairvision.audit.serialize import SCHEMA_VERSION
-from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS, Status, Verdict
+from fairvision.audit.record import Fairness, read_fairness, read_json
 from fairvision.errors import FairvisionError
 
 TRAIN_KEYS = ("options", "seed", "epochs", "batch_size", "learning_rate", "image_size", "n_train", "n_val",
@@ -29,124 +25,6 @@ DATASHEET_KEYS = ("dataset", "format", "source", "source_sha256", "target", "lab
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 
 History = list[dict[str, float | None]]
-
-
-@dataclasses.dataclass(frozen=True)
-class Estimate:
-    """A value with its interval; any of the three is None where the audit found it undefined."""
-
-    value: float | None
-    low: float | None
-    high: float | None
-
-    def as_json(self) -> dict[str, Any]:
-        """The audit's own form, ``{"value", "ci": [low, high]}``, so card.json reads like fairness.json."""
-        return {"value": self.value, "ci": [self.low, self.high]}
-
-
-@dataclasses.dataclass(frozen=True)
-class Judged:
-    """One comparison of a group: its estimate, verdict, the verdict's one-sentence reason, and why undefined."""
-
-    estimate: Estimate
-    verdict: Verdict
-    explanation: str
-    undefined: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class GroupAudit:
-    """One group in one outcome table: size, status per comparison, rates, comparisons (absent when not judged)."""
-
-    n: int
-    status: Mapping[str, Status]
-    rates: Mapping[str, Estimate]
-    comparisons: Mapping[str, Mapping[str, Judged]]  # against -> metric -> judged
-
-
-@dataclasses.dataclass(frozen=True)
-class OutcomeAudit:
-    """One partition under one outcome framing: its groups and the partition-wide inequality indices."""
-
-    interval_level: Mapping[str, float | None]
-    theil_index: Estimate
-    between_group_theil_index: Estimate
-    groups: Mapping[str, GroupAudit]
-
-
-@dataclasses.dataclass(frozen=True)
-class PartitionAudit:
-    """One attribute or intersection: its reference group (and why), one table per outcome framing."""
-
-    attributes: tuple[str, ...]
-    reference: str
-    reference_reason: str
-    outcomes: Mapping[str, OutcomeAudit]
-
-
-@dataclasses.dataclass(frozen=True)
-class Framing:
-    """An outcome framing of the target (``Female`` one-vs-rest, ``correct``) and the metrics that apply to it."""
-
-    name: str
-    description: str
-    metrics: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Failing:
-    """A group that fails at least one metric in one table (partition, outcome, against)."""
-
-    partition: str
-    outcome: str
-    against: str
-    group: str
-    metrics: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class AuditSettings:
-    """How intervals and verdicts were made, for the report to state next to them."""
-
-    min_group_size: int
-    resamples: int
-    level: float
-    stratified_by: str
-    method: str
-    family: str
-    tolerance: Mapping[str, tuple[float, float]]
-
-
-@dataclasses.dataclass(frozen=True)
-class DifferentialFairness:
-    """Smoothed empirical differential fairness over the intersections of ``attributes``, per outcome."""
-
-    attributes: tuple[str, ...]
-    groups: int
-    concentration: float
-    outcomes: Mapping[str, Estimate]
-
-
-@dataclasses.dataclass(frozen=True)
-class Fairness:
-    """``audits/<B>/fairness.json`` (schema_version 2), checked and typed. ``outcomes[0]`` is the headline."""
-
-    dataset: str
-    target: str
-    labels: tuple[str, ...]
-    favorable_label: str
-    n: int
-    accuracy: float | None
-    settings: AuditSettings
-    outcomes: tuple[Framing, ...]
-    verdict: Verdict
-    failing: tuple[Failing, ...]
-    partitions: Mapping[str, PartitionAudit]
-    differential_fairness: DifferentialFairness
-
-    @property
-    def headline(self) -> Framing:
-        return self.outcomes[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,30 +53,6 @@ def read_datasheet(path: str | os.PathLike[str]) -> dict[str, Any]:
     return read_json(Path(path), DATASHEET_KEYS)
 
 
-def read_fairness(path: Path) -> Fairness:
-    """Parse fairness.json; an older schema is refused with the command that rewrites it."""
-    data = read_json(path, ())
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise FairvisionError(f"{path}: `schema_version` is {version!r}, the report needs {SCHEMA_VERSION}; "
-                              "rerun `fairvision audit` (or `dvc repro`) to rewrite it")
-    return _FairnessReader(path).fairness(data)
-
-
-def read_json(path: Path, keys: Iterable[str]) -> dict[str, Any]:
-    """Parse a JSON object and check it has ``keys``; NaN/Infinity are rejected since they are not JSON."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
-    except FileNotFoundError:
-        raise FairvisionError(f"{path}: not found; run the stage that writes it first") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise FairvisionError(f"{path}: cannot read: {error}") from None
-    except ValueError as error:
-        raise FairvisionError(f"{path}: not valid JSON: {error}") from None
-    _require(data, keys, path, "")
-    return data
-
-
 def read_history(path: Path) -> History:
     """Parse the per-epoch training history; an empty cell becomes None (shown as n/a)."""
     try:
@@ -222,147 +76,3 @@ def _history_row(row: Mapping[str, str | None], path: Path, line: int) -> dict[s
         return {c: float(row[c]) if row[c] else None for c in HISTORY_COLUMNS}
     except ValueError as error:
         raise FairvisionError(f"{path}, line {line}: {error}") from None
-
-
-class _FairnessReader:
-    """Walks fairness.json once; every error names the file and the dotted key at fault."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fairness(self, data: dict[str, Any]) -> Fairness:
-        _require(data, ("dataset", "target", "labels", "favorable_label", "n", "accuracy", "settings", "outcomes",
-                        "summary", "partitions", "differential_fairness"), self.path, "")
-        settings = self.settings(data["settings"])
-        outcomes = tuple(self.framing(outcome, f"outcomes.{i}", settings)
-                         for i, outcome in enumerate(self.sequence(data, "outcomes")))
-        if not outcomes:
-            raise FairvisionError(f"{self.path}: `outcomes` is empty; the first outcome is the report's headline")
-        summary = self.mapping(data["summary"], "summary", ("verdict", "failing"))
-        return Fairness(
-            dataset=data["dataset"], target=data["target"], labels=tuple(data["labels"]),
-            favorable_label=data["favorable_label"], n=data["n"], accuracy=data["accuracy"],
-            settings=settings, outcomes=outcomes,
-            verdict=self.word(summary["verdict"], VERDICTS, "summary.verdict"),
-            failing=tuple(self.failing(failing, f"summary.failing.{i}")
-                          for i, failing in enumerate(self.sequence(summary, "failing"))),
-            partitions={name: self.partition(p, f"partitions.{name}", outcomes)
-                        for name, p in self.mapping(data["partitions"], "partitions").items()},
-            differential_fairness=self.differential_fairness(data["differential_fairness"], outcomes),
-        )
-
-    def settings(self, data: Any) -> AuditSettings:
-        data = self.mapping(data, "settings", ("min_group_size", "bootstrap", "multiple_comparisons", "tolerance"))
-        bootstrap = self.mapping(data["bootstrap"], "settings.bootstrap", ("resamples", "level", "stratified_by"))
-        multiple = self.mapping(data["multiple_comparisons"], "settings.multiple_comparisons", ("method", "family"))
-        tolerance = self.mapping(data["tolerance"], "settings.tolerance")
-        for metric in tolerance:
-            self.word(metric, tuple(COMPARISONS), "settings.tolerance")
-        return AuditSettings(
-            min_group_size=data["min_group_size"], resamples=bootstrap["resamples"], level=bootstrap["level"],
-            stratified_by=bootstrap["stratified_by"],
-            method=self.word(multiple["method"], METHODS, "settings.multiple_comparisons.method"),
-            family=multiple["family"],
-            tolerance={metric: (band[0], band[1]) for metric, band in tolerance.items()},
-        )
-
-    def framing(self, data: Any, where: str, settings: AuditSettings) -> Framing:
-        data = self.mapping(data, where, ("name", "description", "metrics"))
-        metrics = tuple(self.sequence(data, "metrics", where))
-        for metric in metrics:
-            self.word(metric, tuple(settings.tolerance), f"{where}.metrics (metrics with a tolerance)")
-        return Framing(name=data["name"], description=data["description"], metrics=metrics)
-
-    def failing(self, data: Any, where: str) -> Failing:
-        data = self.mapping(data, where, ("partition", "outcome", "against", "group", "metrics"))
-        return Failing(partition=data["partition"], outcome=data["outcome"],
-                       against=self.word(data["against"], AGAINST, f"{where}.against"),
-                       group=data["group"], metrics=tuple(self.sequence(data, "metrics", where)))
-
-    def partition(self, data: Any, where: str, framings: tuple[Framing, ...]) -> PartitionAudit:
-        data = self.mapping(data, where, ("attributes", "reference", "reference_reason", "outcomes"))
-        outcomes = self.mapping(data["outcomes"], f"{where}.outcomes", tuple(f.name for f in framings))
-        return PartitionAudit(
-            attributes=tuple(data["attributes"]), reference=data["reference"],
-            reference_reason=data["reference_reason"],
-            outcomes={f.name: self.outcome(outcomes[f.name], f"{where}.outcomes.{f.name}", f, data["reference"])
-                      for f in framings},
-        )
-
-    def outcome(self, data: Any, where: str, framing: Framing, reference: str) -> OutcomeAudit:
-        data = self.mapping(data, where, ("interval_level", "theil_index", "between_group_theil_index", "groups"))
-        groups = self.mapping(data["groups"], f"{where}.groups", (reference,))
-        return OutcomeAudit(
-            interval_level=dict(self.mapping(data["interval_level"], f"{where}.interval_level", AGAINST)),
-            theil_index=self.estimate(data["theil_index"], f"{where}.theil_index"),
-            between_group_theil_index=self.estimate(data["between_group_theil_index"],
-                                                    f"{where}.between_group_theil_index"),
-            groups={name: self.group(group, f"{where}.groups.{name}", framing) for name, group in groups.items()},
-        )
-
-    def group(self, data: Any, where: str, framing: Framing) -> GroupAudit:
-        data = self.mapping(data, where, ("n", "status", "rates"))
-        status = self.mapping(data["status"], f"{where}.status", AGAINST)
-        status = {against: self.word(status[against], STATUSES, f"{where}.status.{against}") for against in AGAINST}
-        rates = self.mapping(data["rates"], f"{where}.rates", tuple(RATES))
-        judged = [against for against in AGAINST if status[against] not in ("reference", "insufficient_data")]
-        return GroupAudit(
-            n=data["n"], status=status,
-            rates={name: self.estimate(rates[name], f"{where}.rates.{name}") for name in RATES},
-            comparisons={against: self.comparisons(data, f"vs_{against}", where, framing) for against in judged},
-        )
-
-    def comparisons(self, data: dict[str, Any], key: str, where: str, framing: Framing) -> dict[str, Judged]:
-        _require(data, (key,), self.path, where)
-        metrics = self.mapping(data[key], f"{where}.{key}", framing.metrics)
-        return {metric: self.judged(metrics[metric], f"{where}.{key}.{metric}") for metric in framing.metrics}
-
-    def judged(self, data: Any, where: str) -> Judged:
-        data = self.mapping(data, where, ("verdict", "explanation"))
-        return Judged(estimate=self.estimate(data, where),
-                      verdict=self.word(data["verdict"], VERDICTS, f"{where}.verdict"),
-                      explanation=data["explanation"], undefined=data.get("undefined"))
-
-    def estimate(self, data: Any, where: str) -> Estimate:
-        data = self.mapping(data, where, ("value", "ci"))
-        ci = data["ci"]
-        if not (isinstance(ci, list) and len(ci) == 2):
-            raise FairvisionError(f"{self.path}: `{where}.ci` must be a [low, high] pair, got {ci!r}")
-        return Estimate(value=data["value"], low=ci[0], high=ci[1])
-
-    def differential_fairness(self, data: Any, framings: tuple[Framing, ...]) -> DifferentialFairness:
-        where = "differential_fairness"
-        data = self.mapping(data, where, ("attributes", "groups", "concentration", "outcomes"))
-        outcomes = self.mapping(data["outcomes"], f"{where}.outcomes", (framings[0].name,))
-        return DifferentialFairness(
-            attributes=tuple(data["attributes"]), groups=data["groups"], concentration=data["concentration"],
-            outcomes={name: self.estimate(value, f"{where}.outcomes.{name}") for name, value in outcomes.items()},
-        )
-
-    def mapping(self, data: Any, where: str, keys: Iterable[str] = ()) -> dict[str, Any]:
-        _require(data, keys, self.path, where)
-        return data
-
-    def sequence(self, data: dict[str, Any], key: str, where: str = "") -> list[Any]:
-        value = data[key]
-        if not isinstance(value, list):
-            raise FairvisionError(f"{self.path}: `{f'{where}.' if where else ''}{key}` must be a JSON list")
-        return value
-
-    def word(self, value: Any, allowed: tuple[str, ...], where: str) -> Any:
-        if value not in allowed:
-            raise FairvisionError(f"{self.path}: `{where}` must be one of {', '.join(allowed)}, got {value!r}")
-        return value
-
-
-def _require(data: Any, keys: Iterable[str], path: Path, where: str) -> None:
-    if not isinstance(data, dict):
-        raise FairvisionError(f"{path}: `{where or 'top level'}` must be a JSON object")
-    missing = [key for key in keys if key not in data]
-    if missing:
-        names = ", ".join(f"`{where}.{key}`" if where else f"`{key}`" for key in missing)
-        raise FairvisionError(f"{path}: missing {names}")
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
