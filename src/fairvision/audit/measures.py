@@ -16,6 +16,7 @@ from the table; no code branches on a metric's name.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Callable, Literal, Mapping
 
@@ -48,9 +49,14 @@ class Rate:
 
 def _sum(cells: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """The sum of the named cells, as one matrix product (no copy of the replicates per sum)."""
+    return np.asarray(cells, dtype=np.float64) @ _mask(names)
+
+
+@functools.cache
+def _mask(names: tuple[str, ...]) -> np.ndarray:
     mask = np.zeros(len(CELLS))
     mask[[_INDEX[name] for name in names]] = 1.0
-    return np.asarray(cells, dtype=np.float64) @ mask
+    return mask
 
 
 _ALL = CELLS
@@ -211,16 +217,16 @@ def fewest_events(group_cells: np.ndarray, other_cells: np.ndarray, names: tuple
     FPR of exactly 0 in every replicate, an interval [0, 0] however few negatives it has. Below
     a handful on either side of a rate, its interval is not to be trusted. Shape ``(..., len(names))``.
     """
-    fewest = []
-    for name in names:
+    thinnest = {}  # per rate: fewer of events and non-events, over both groups
+    for rate_name in {rate for name in names for rate in COMPARISONS[name].rates}:
+        rate = RATES[rate_name]
         sides = []
-        for rate_name in COMPARISONS[name].rates:
-            rate = RATES[rate_name]
-            for cells in (group_cells, other_cells):
-                events, total = _sum(cells, rate.numerator), _sum(cells, rate.denominator)
-                sides.append(np.minimum(events, total - events))
-        fewest.append(np.minimum.reduce(np.broadcast_arrays(*sides)))
-    return np.stack(fewest, axis=-1)
+        for cells in (group_cells, other_cells):
+            events, total = _sum(cells, rate.numerator), _sum(cells, rate.denominator)
+            sides.append(np.minimum(events, total - events))
+        thinnest[rate_name] = np.minimum(*np.broadcast_arrays(*sides))
+    return np.stack([np.minimum.reduce([thinnest[rate] for rate in COMPARISONS[name].rates]) for name in names],
+                    axis=-1)
 
 
 def sparse_reason(name: str, group_cells: np.ndarray, other_cells: np.ndarray, other: str, minimum: int) -> str:
