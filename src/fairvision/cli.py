@@ -170,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "exit status:\n"
                     "  0  no regression\n"
                     "  1  a regression (at least one comparison's interval wholly above its margin)\n"
-                    "  2  inconclusive (no regression, but an interval straddles a margin), or a usage\n"
-                    "     error: bad arguments, a missing file, audits of different evaluation sets")
+                    "  2  inconclusive (no regression shown, but a gap grew past a margin with an interval\n"
+                    "     reaching below it), or a usage error: bad arguments, a missing file, audits of\n"
+                    "     different evaluation sets")
     check.add_argument("backbones", nargs="*", metavar="BACKBONE",
                        help="backbones to check (default: every one in params.yaml `backbones`)")
     check.add_argument("--baseline", required=True, metavar="REV_OR_PATH",
