@@ -41,7 +41,7 @@ from fairvision.audit.engine import MAX_UNDEFINED_SHARE
 from fairvision.audit.intervals import Method, family_level, percentile_intervals
 from fairvision.audit.measures import COMPARISONS, compare, undefined_reason
 from fairvision.audit.outcomes import Outcome, outcomes_for
-from fairvision.audit.partitions import category_codes, count_cells, group_keys, ordered_groups
+from fairvision.audit.partitions import category_codes, count_cells, group_keys, label_codes, ordered_groups
 from fairvision.audit.record import GroupAudit, PartitionAudit
 from fairvision.audit.summary import distances_from_parity
 from fairvision.errors import FairvisionError
@@ -171,8 +171,11 @@ def _paired(paired: Paired, baseline: AuditFiles, current: AuditFiles, settings:
     labels = list(audit.labels)
     outcomes = outcomes_for(labels, audit.favorable_label)
     rows = paired.rows
-    codes = [_label_codes(rows[column], labels, column, files.file(PREDICTIONS)) for column, files in
-             (("label", current), ("pred_baseline", baseline), ("pred_current", current))]
+    try:
+        codes = label_codes(rows, labels, ("label", "pred_baseline", "pred_current"))
+    except ValueError as error:
+        raise FairvisionError(f"{baseline.file(PREDICTIONS)} or {current.file(PREDICTIONS)}: {error} "
+                              "(`_baseline` / `_current` say which table)") from None
     for name, entry in audit.partitions.items():
         attributes = list(entry.attributes)
         absent = [a for a in attributes if a not in rows.columns]
@@ -285,15 +288,6 @@ def _one_hot(index: np.ndarray, width: int) -> np.ndarray:
     out = np.zeros((len(index), width))
     out[np.arange(len(index)), index] = 1.0
     return out
-
-
-def _label_codes(column: pd.Series, labels: Sequence[str], name: str, file: str) -> np.ndarray:
-    codes = category_codes(column, labels)
-    if (codes < 0).any():
-        unknown = sorted(set(column[codes < 0].astype(str)))
-        raise FairvisionError(f"{file}: column `{name.split('_')[0]}` holds values that are not labels "
-                              f"of the audit: {', '.join(unknown)}")
-    return codes
 
 
 # -- unpaired: the two audits' intervals, compared conservatively --------------------------------------------

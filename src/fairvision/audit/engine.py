@@ -23,7 +23,7 @@ from fairvision.audit.measures import (
     undefined_reason,
 )
 from fairvision.audit.outcomes import Outcome, outcomes_for
-from fairvision.audit.partitions import Partition, build_partition, group_keys
+from fairvision.audit.partitions import Partition, build_partition, group_keys, label_codes
 from fairvision.audit.verdicts import Band, verdict
 from fairvision.audit.vocabulary import AGAINST, Status, Verdict, partition_name, worst
 
@@ -128,11 +128,12 @@ def audit_table(
     group that does not exist.
     """
     outcomes = outcomes_for(labels, favorable)
+    codes = label_codes(predictions, labels)
     partitions, results = [], []
     for attributes in [(attribute,) for attribute in protected] + [tuple(i) for i in intersections]:
         name = partition_name(attributes)
         counted = group_keys(train, attributes).value_counts().to_dict()
-        partition = build_partition(predictions, attributes, labels, known_groups=counted)
+        partition = build_partition(predictions, attributes, labels, known_groups=counted, codes=codes)
         train_sizes = {group: int(counted.get(group, 0)) for group in partition.groups}
         reference, reason = resolve_reference(references.get(name, "auto"), name, train_sizes)
         try:

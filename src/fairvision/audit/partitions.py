@@ -63,15 +63,17 @@ def ordered_groups(attributes: Sequence[str], values: Iterable[str]) -> tuple[st
 
 def build_partition(
     predictions: pd.DataFrame, attributes: Sequence[str], labels: Sequence[str], known_groups: Iterable[str] = (),
+    *, codes: tuple[np.ndarray, ...] | None = None,
 ) -> Partition:
     """Count (group, true label, predicted label) over ``predictions``; ``known_groups`` are kept even when absent.
 
+    ``codes`` are the rows' ``label_codes``, when already known (one table, many partitions).
     Raises ValueError naming the column when a label or prediction is not one of ``labels``.
     """
     keys = group_keys(predictions, attributes)
     groups = ordered_groups(attributes, [*keys.unique(), *known_groups])
     group_codes = category_codes(keys, groups)
-    truth, predicted = (_label_codes(predictions[column], labels, column) for column in ("label", "pred"))
+    truth, predicted = codes if codes is not None else label_codes(predictions, labels)
     counts = count_cells(group_codes, [truth, predicted], len(groups), len(labels))
     return Partition(partition_name(attributes), tuple(attributes), groups, tuple(labels), counts)
 
@@ -82,12 +84,17 @@ def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
     return pd.Index(list(categories)).get_indexer(uniques)[row_codes]
 
 
-def _label_codes(column: pd.Series, labels: Sequence[str], name: str) -> np.ndarray:
-    codes = category_codes(column, labels)
-    if (codes < 0).any():
-        unknown = sorted(set(column[codes < 0].astype(str)))
-        raise ValueError(f"column `{name}` holds values that are not labels of the model: {', '.join(unknown)}")
-    return codes
+def label_codes(
+    predictions: pd.DataFrame, labels: Sequence[str], columns: Sequence[str] = ("label", "pred")
+) -> tuple[np.ndarray, ...]:
+    """Each row's label in each of ``columns`` as positions in ``labels``; ValueError naming an unknown value's column."""
+    def codes_of(name: str) -> np.ndarray:
+        codes = category_codes(predictions[name], labels)
+        if (codes < 0).any():
+            unknown = sorted(set(predictions[name][codes < 0].astype(str)))
+            raise ValueError(f"column `{name}` holds values that are not labels of the model: {', '.join(unknown)}")
+        return codes
+    return tuple(codes_of(name) for name in columns)
 
 
 def count_cells(group_codes: np.ndarray, label_codes: Sequence[np.ndarray], n_groups: int, n_labels: int) -> np.ndarray:
