@@ -35,7 +35,7 @@ Every knob lives in params.yaml (see its comments)."""
 def _synth(params: Params, args: argparse.Namespace) -> None:
     from fairvision.data.synthetic import generate
 
-    generate(params.synth, args.out or params.dataset.path, padding=params.dataset.padding)
+    generate(params.synth, args.out or layout.SYNTHETIC_DIR, padding=params.dataset.padding)
 
 
 def _prepare(params: Params, args: argparse.Namespace) -> None:
@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "fairface-img-margin025-trainval.zip with train/<n>.jpg and val/<n>.jpg.\n"
                     "Procedural face-like images; the bias planted per params.yaml `synth.bias` is the\n"
                     "audit's ground truth. Deterministic for `synth.seed`.")
-    synth.add_argument("--out", help="output folder (default: params.yaml `dataset.path`)")
+    synth.add_argument("--out", help=f"output folder (default: {layout.SYNTHETIC_DIR}); an existing folder is "
+                                     "replaced only if synth wrote it")
 
     prepare = command("prepare", _prepare, "validate the dataset; write manifest, shards, datasheet",
                       "Read a FairFace-format dataset (label CSVs + image zip or extracted folders) from\n"

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
+SYNTHETIC_DIR = Path("data/raw/synthetic")  # the synth stage's own output: never a user's dataset.path
+
+
 def prepared_dir(dataset_name: str) -> Path:
     return Path("data/prepared") / dataset_name
 
