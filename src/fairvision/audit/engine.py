@@ -186,8 +186,11 @@ def _audit_outcome(
         undefined = ~np.isfinite(compare(cells, other, outcome.metrics, strict=True))  # any empty denominator
         sparse = fewest_events(cells, other, outcome.metrics) < settings.min_events
         samples = compare(boot, other_boot, outcome.metrics, strict=True)  # (R, G, M)
-        levels[against] = family_level(samples[:, judged].reshape(len(boot), -1), settings.level,
-                                       settings.multiple_comparisons)
+        # The family is what gets a verdict from its interval: judged groups, defined and well-populated metrics.
+        in_family = np.zeros(values.shape, dtype=bool)
+        in_family[judged] = True
+        in_family &= ~undefined & ~sparse
+        levels[against] = family_level(samples[:, in_family], settings.level, settings.multiple_comparisons)
         bounds = percentile_intervals(samples.reshape(len(boot), -1), levels[against]).reshape(*values.shape, 2)
         undefined_share = (~np.isfinite(samples)).mean(axis=0)
         for g in compared:

@@ -32,8 +32,9 @@ from fairvision.params import Audit
 
 log = logging.getLogger(__name__)
 
-MULTIPLE_COMPARISONS_FAMILY = ("one table: every judged group × metric of one partition, outcome framing and "
-                               "comparison (against the reference group, or against the rest)")
+MULTIPLE_COMPARISONS_FAMILY = ("one table: every comparison judged by its interval (groups and metrics with "
+                               "enough data) of one partition, outcome framing and kind of comparison "
+                               "(against the reference group, or against the rest)")
 
 
 def audit(
