@@ -1,0 +1,262 @@
+"""Where a dataset source lives: a local folder or ``s3://bucket/prefix``, read the same way.
+
+Source readers (FairFace, Cloud Annotations) should not care whether their files sit on disk
+or in an S3 bucket, so they read through a :class:`Root`: sorted relative keys, bytes, a
+seekable file object (for zips), and an existence test. Local folders go through ``os``;
+``s3://`` goes through fsspec's s3fs, imported only when an ``s3://`` location is opened so
+local runs never pay for it.
+
+Rules that hold for both kinds of root:
+
+* **Credentials and endpoint come from the usual AWS places only** (``AWS_ACCESS_KEY_ID`` /
+  ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``, ``AWS_PROFILE``, ``AWS_ENDPOINT_URL`` or
+  ``AWS_ENDPOINT_URL_S3``, ``AWS_MAX_ATTEMPTS``, ...), resolved by botocore. They are never
+  taken from params.yaml or from the location (``s3://key:secret@bucket`` is refused), and no
+  message ever includes them: errors name the location, the key and, for an unreachable
+  server, the endpoint without any user part.
+* **Keys stay under the root.** A key is a relative POSIX path: no leading ``/``, no ``..``,
+  ``.`` or empty parts, no backslashes. A local root also refuses a key whose symlinks resolve
+  outside it, because keys usually come from data files (label CSVs, ``_annotations.json``)
+  that the user did not write.
+* **Failures are FairvisionErrors** naming the location (missing folder, bucket or prefix,
+  access denied, unreachable endpoint, missing credentials), never a raw botocore traceback:
+  the original exception is deliberately not chained, since its text can carry request URLs.
+
+Listing a local root does not descend into symlinked folders (they could form cycles);
+reading a key through one that stays inside the root works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Iterator
+from urllib.parse import urlsplit
+
+from fairvision.errors import FairvisionError
+
+__all__ = ["Root", "open_root", "check_key"]
+
+S3_SCHEME = "s3://"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a relative POSIX path that cannot leave its root.
+
+    Raises:
+        FairvisionError: naming the key, when it is absolute, has ``..``/``.``/empty parts, or
+            contains a backslash (a Windows separator that would mean something else on S3).
+    """
+    if not isinstance(key, str) or not key:
+        raise FairvisionError(f"file key must be a non-empty relative path, got {key!r}")
+    if "\\" in key:
+        raise FairvisionError(f"file key {key!r} contains a backslash; use '/' between folders")
+    if key.startswith("/"):
+        raise FairvisionError(f"file key {key!r} is absolute; keys are relative to the dataset root")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise FairvisionError(f"file key {key!r} has an empty, '.' or '..' part; keys must stay under the dataset root")
+    return key
+
+
+class Root:
+    """A folder of files, local or on S3, read by relative key.
+
+    Build one with :func:`open_root`, which checks that the location exists before any work.
+
+    Attributes:
+        location: the location as given (a local path, or ``s3://bucket[/prefix]`` without a
+            trailing slash); it is what every error message names.
+        is_remote: True for S3.
+    """
+
+    def __init__(self, location: str, *, base: str, fs: Any | None) -> None:
+        self.location = location
+        self.is_remote = fs is not None
+        self._base = base  # local: resolved absolute path; S3: "bucket[/prefix]"
+        self._fs = fs
+
+    def __repr__(self) -> str:
+        return f"Root({self.location!r})"
+
+    def list_files(self) -> list[str]:
+        """Every file under the root, recursively, as sorted relative ``/``-separated keys."""
+        if self._fs is None:
+            keys = []
+            try:
+                for folder, _dirs, files in os.walk(self._base, onerror=_raise):
+                    relative = os.path.relpath(folder, self._base)
+                    prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+                    keys.extend(prefix + name for name in files)
+            except OSError as error:
+                raise _local_error(self.location, error) from None
+            return sorted(keys)
+        with self._s3_errors():
+            found = self._fs.find(self._base)
+        start = self._base + "/"  # skips a folder-marker object named like the prefix itself
+        return sorted(path[len(start) :] for path in found if path.startswith(start) and len(path) > len(start))
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is a file under the root (a folder or prefix is not)."""
+        path = self._path(key)
+        if self._fs is None:
+            return Path(path).is_file()
+        with self._s3_errors(key):
+            return bool(self._fs.isfile(path))
+
+    def read(self, key: str) -> bytes:
+        """The whole content of ``key``; a missing key is a FairvisionError naming it."""
+        with self.open(key) as handle:
+            return handle.read()
+
+    @contextlib.contextmanager
+    def open(self, key: str) -> Iterator[IO[bytes]]:
+        """A seekable binary file object for ``key`` (``zipfile`` reads members without a full download)."""
+        path = self._path(key)
+        if self._fs is None:
+            try:
+                handle: IO[bytes] = open(path, "rb")
+            except OSError as error:
+                raise _local_error(self.location, error, key) from None
+            with handle:
+                yield handle
+            return
+        with self._s3_errors(key):
+            handle = self._fs.open(path, "rb")
+        with handle, self._s3_errors(key):
+            yield handle
+
+    def _path(self, key: str) -> str:
+        check_key(key)
+        if self._fs is not None:
+            return f"{self._base}/{key}"
+        path = os.path.join(self._base, *key.split("/"))
+        resolved = os.path.realpath(path)
+        if os.path.commonpath([resolved, self._base]) != self._base:
+            raise FairvisionError(f"{self.location}: file key {key!r} resolves (through a symlink) outside the dataset root")
+        return path
+
+    @contextlib.contextmanager
+    def _s3_errors(self, key: str | None = None) -> Iterator[None]:
+        """Turn s3fs/botocore failures into FairvisionErrors that name the location, not secrets."""
+        import botocore.exceptions
+
+        try:
+            yield
+        except (OSError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            raise _s3_error(self.location, error, key) from None
+
+
+def open_root(location: str | os.PathLike[str]) -> Root:
+    """Open a dataset source: a local folder, or ``s3://bucket`` / ``s3://bucket/prefix``.
+
+    Args:
+        location: a local path, or an ``s3://`` URL; S3 credentials and endpoint come from the
+            usual AWS environment variables or profile, never from the location.
+
+    Returns:
+        A :class:`Root` whose folder (local), bucket, or prefix (at least one object under it)
+        exists.
+
+    Raises:
+        FairvisionError: for an unsupported scheme, credentials in the URL, a missing folder,
+            bucket or prefix, access denied, missing credentials or an unreachable endpoint.
+    """
+    text = os.fspath(location)
+    if not isinstance(text, str):
+        raise FairvisionError(f"dataset location must be a path or s3:// URL, got {text!r}")
+    if text[: len(S3_SCHEME)].lower() == S3_SCHEME:
+        return _open_s3(text)
+    if _SCHEME.match(text):
+        raise FairvisionError(f"dataset location {text!r}: only local folders and s3://bucket/prefix are supported")
+    base = os.path.realpath(text)
+    if not os.path.exists(base):
+        raise FairvisionError(f"dataset folder {text} does not exist")
+    if not os.path.isdir(base):
+        raise FairvisionError(f"dataset location {text} is not a folder")
+    return Root(text, base=base, fs=None)
+
+
+def _open_s3(text: str) -> Root:
+    netloc = text[len(S3_SCHEME) :].split("/", 1)[0]
+    if "@" in netloc or ":" in netloc:
+        # Do not echo the location: it may hold a secret.
+        raise FairvisionError(
+            "an s3:// dataset location must not carry credentials or a port; set AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_ENDPOINT_URL for a non-AWS server"
+        )
+    bucket, _, prefix = text[len(S3_SCHEME) :].partition("/")
+    prefix = prefix.strip("/")
+    if len(bucket) < 3:
+        raise FairvisionError(f"dataset location {text!r}: an S3 bucket name has at least 3 characters")
+    if prefix:
+        try:
+            check_key(prefix)
+        except FairvisionError:
+            raise FairvisionError(f"dataset location {text!r}: the prefix must be a plain relative path") from None
+    base = f"{bucket}/{prefix}" if prefix else bucket
+    location = f"{S3_SCHEME}{base}"
+
+    import s3fs  # imported here so that local-only use never loads botocore
+
+    # Our own instance (not fsspec's shared cache) without a listings cache: a Root sees the
+    # bucket as it is now, and other code's filesystem settings cannot leak into it.
+    root = Root(location, base=base, fs=s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False))
+    with root._s3_errors():
+        found = root._fs.isdir(base)
+    if not found:
+        with root._s3_errors():
+            bucket_found = root._fs.isdir(bucket) if prefix else False
+        if bucket_found:
+            raise FairvisionError(f"{location}: no objects under this prefix (is the prefix spelled right?)")
+        raise FairvisionError(f"{location}: bucket {bucket!r} does not exist (or is not visible to these credentials)")
+    return root
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def _local_error(location: str, error: OSError, key: str | None = None) -> FairvisionError:
+    what = f"{location}: file {key!r}" if key is not None else location
+    if isinstance(error, FileNotFoundError):
+        return FairvisionError(f"{what} does not exist")
+    if isinstance(error, IsADirectoryError):
+        return FairvisionError(f"{what} is a folder, not a file")
+    if isinstance(error, PermissionError):
+        return FairvisionError(f"{what}: permission denied")
+    return FairvisionError(f"{what}: {error.strerror or type(error).__name__}")
+
+
+def _s3_error(location: str, error: Exception, key: str | None) -> FairvisionError:
+    """A message from the error's kind only: botocore's text can carry request URLs."""
+    import botocore.exceptions
+
+    what = f"{location}: file {key!r}" if key is not None else location
+    if isinstance(error, FileNotFoundError):
+        return FairvisionError(f"{what} does not exist")
+    if isinstance(error, PermissionError):
+        return FairvisionError(f"{what}: access denied by S3 (check the credentials and the bucket policy)")
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return FairvisionError(
+            f"{location}: no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+        )
+    if isinstance(error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)):
+        return FairvisionError(f"{location}: cannot reach the S3 endpoint {_endpoint()}")
+    if isinstance(error, botocore.exceptions.ClientError):
+        code = error.response.get("Error", {}).get("Code", "unknown")
+        return FairvisionError(f"{what}: S3 refused the request ({code})")
+    return FairvisionError(f"{what}: S3 request failed ({type(error).__name__})")
+
+
+def _endpoint() -> str:
+    """The endpoint botocore will use, as configured in the environment, minus any user part."""
+    url = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not url:
+        return "(AWS default for the region)"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
