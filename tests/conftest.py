@@ -128,3 +128,26 @@ def s3_server(_moto_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     return _moto_server
+
+
+def encode_array(pixels, image_format: str = "PNG", **options) -> bytes:
+    """Encode a numpy array (any Pillow-supported dtype/shape) or a PIL image as ``image_format``."""
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR claiming ``width`` x ``height`` with no pixel data: a decompression-bomb stand-in."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    iend = b"IEND"
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", 0) + iend + struct.pack(">I", zlib.crc32(iend))
+    )

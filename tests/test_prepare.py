@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import csv
+import io
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from PIL import Image
 
-from conftest import encode_image, valid_rows, write_fairface
+from conftest import encode_array, encode_image, png_header_only, valid_rows, write_fairface
 from fairvision.data.prepare import MANIFEST_COLUMNS, prepare
-from fairvision.data.shards import read_records, shard_paths
+from fairvision.data.shards import read_records, shard_paths, write_shards
 from fairvision.errors import FairvisionError
-from fairvision.params import Dataset, Prepare
+from fairvision.params import Dataset, Prepare, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATASET = Dataset(name="t", format="fairface", path="", padding=0.25, target="gender", protected=("race", "age"))
 
 
-def run_prepare(root: Path, out: Path, val_fraction: float = 0.25, shard_size: int = 16) -> None:
+def run_prepare(
+    root: Path, out: Path, val_fraction: float = 0.25, shard_size: int = 16, max_image_pixels: int = 40_000_000
+) -> None:
     dataset = Dataset(**{**DATASET.__dict__, "path": str(root)})
-    prepare(dataset, Prepare(val_fraction=val_fraction, shard_size=shard_size), out)
+    prepare(dataset, Prepare(val_fraction=val_fraction, shard_size=shard_size, max_image_pixels=max_image_pixels), out)
 
 
 def read_rejected(out: Path) -> list[dict[str, str]]:
@@ -115,3 +124,209 @@ def test_extracted_folder_and_non_jpeg_images(tmp_path: Path) -> None:
 def test_missing_dataset_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FairvisionError, match="dataset folder not found"):
         run_prepare(tmp_path / "nowhere", tmp_path / "out")
+
+
+def shard_images(out: Path, split: str = "train") -> dict[str, bytes]:
+    return {r["id"].numpy().decode(): r["image"].numpy() for r in read_records(shard_paths(out / "shards", split))}
+
+
+def test_keys_outside_the_dataset_folder_are_rejected(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.jpg"
+    outside.write_bytes(encode_image((9, 9, 9)))
+    rows, images = valid_rows("train", 6)
+    images["extra/inside.jpg"] = encode_image((250, 1, 1))
+    bad = {
+        "train/70.jpg": str(outside),  # absolute path
+        "train/71.jpg": "train/../../secret.jpg",
+        "train/72.jpg": "train\\..\\..\\secret.jpg",
+        "train/73.jpg": "C:/secret.jpg",
+        "train/74.jpg": "train/./1.jpg",
+        "train/75.jpg": "train//1.jpg",
+    }
+    rows += [[key, "20-29", "Male", "White", "True"] for key in bad.values()]
+    rows += [["train/80.jpg", "20-29", "Male", "White", "True"], ["train/81.jpg", "20-29", "Male", "White", "True"]]
+    root = write_fairface(tmp_path / "ff", {"train": rows, "val": valid_rows("val", 2)[0]},
+                          images | valid_rows("val", 2)[1], as_zip=False)
+    (root / "train/80.jpg").symlink_to(outside)  # leaves the root
+    (root / "train/81.jpg").symlink_to(root / "extra/inside.jpg")  # stays inside: fine
+    out = tmp_path / "prepared"
+    run_prepare(root, out, val_fraction=0.0)
+
+    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    assert "is an absolute path" in rejected[str(outside)]
+    assert "'..' part" in rejected["train/../../secret.jpg"]
+    assert "backslash" in rejected["train\\..\\..\\secret.jpg"]
+    assert "is an absolute path" in rejected["C:/secret.jpg"]
+    assert "'.' part" in rejected["train/./1.jpg"] and "empty" in rejected["train//1.jpg"]
+    assert "resolves outside the dataset folder" in rejected["train/80.jpg"]
+    assert set(rejected) == set(bad.values()) | {"train/80.jpg"}
+    assert shard_images(out)["train/81"] == images["extra/inside.jpg"]
+    assert outside.read_bytes() not in shard_images(out).values()
+
+
+def test_zip_keys_follow_the_same_rule(tmp_path: Path) -> None:
+    rows, images = valid_rows("train", 4)
+    rows += [["../evil.jpg", "20-29", "Male", "White", "True"], ["/train/9.jpg", "20-29", "Male", "White", "True"]]
+    images |= {"../evil.jpg": encode_image((7, 7, 7)), "/train/9.jpg": encode_image((8, 8, 8))}
+    root = write_fairface(tmp_path / "ff", {"train": rows}, images)
+    with zipfile.ZipFile(root / "fairface-img-margin025-trainval.zip") as archive:
+        assert "../evil.jpg" in archive.namelist()  # the crafted entry really is there
+    out = tmp_path / "prepared"
+    run_prepare(root, out, val_fraction=0.0)
+    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    assert "'..' part" in rejected["../evil.jpg"] and "absolute path" in rejected["/train/9.jpg"]
+
+
+def test_bom_crlf_and_wrong_field_counts(tmp_path: Path) -> None:
+    rows, images = valid_rows("train", 6)
+    root = write_fairface(tmp_path / "ff", {}, images)
+    lines = [",".join(("file", "age", "gender", "race", "service_test"))] + [",".join(row) for row in rows]
+    lines += ["train/1.jpg,20-29,Male,White,True,extra", "train/2.jpg,20-29,Male"]
+    (root / "fairface_label_train.csv").write_bytes("\ufeff".encode() + "\r\n".join(lines).encode() + b"\r\n")
+    out = tmp_path / "prepared"
+    run_prepare(root, out, val_fraction=0.0)
+    rejected = {r["line"]: r["reason"] for r in read_rejected(out)}
+    assert rejected == {"8": "expected 5 fields (file,age,gender,race,service_test), found 6",
+                        "9": "expected 5 fields (file,age,gender,race,service_test), found 3"}
+    assert len(pd.read_parquet(out / "manifest.parquet")) == 6
+
+
+def test_missing_label_csv_is_a_clear_error(tmp_path: Path) -> None:
+    rows, images = valid_rows("train", 4)
+    root = write_fairface(tmp_path / "ff", {"train": rows}, images)
+    (root / "fairface_label_val.csv").unlink()
+    with pytest.raises(FairvisionError, match=r"fairface_label_val\.csv: FairFace label file not found"):
+        run_prepare(root, tmp_path / "prepared")
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_pixel_limit_and_decompression_bombs_are_rejected(tmp_path: Path) -> None:
+    rows, images = valid_rows("train", 6)
+    extra = {
+        "train/60.png": encode_image((1, 2, 3), image_format="PNG", size=80),  # 6,400 pixels > the limit
+        "train/61.png": png_header_only(30_000, 30_000),  # 900 M pixels: Pillow's DecompressionBombError
+        "train/62.png": png_header_only(10_000, 10_000),  # 100 M pixels: Pillow's DecompressionBombWarning
+    }
+    rows += [[key, "20-29", "Male", "White", "True"] for key in extra]
+    root = write_fairface(tmp_path / "ff", {"train": rows}, images | extra)
+    out = tmp_path / "prepared"
+    run_prepare(root, out, val_fraction=0.0, max_image_pixels=5_000)
+    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    assert rejected["train/60.png"] == "image is 80x80 = 6,400 pixels, above prepare.max_image_pixels (5,000)"
+    assert rejected["train/61.png"].startswith("image too large to decode safely")
+    assert rejected["train/62.png"].startswith("image too large to decode safely")
+
+
+@pytest.mark.parametrize("value", [0, 10**9, "big"])
+def test_max_image_pixels_is_validated(tmp_path: Path, value: object) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["prepare"]["max_image_pixels"] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(FairvisionError, match=r"`params\.prepare\.max_image_pixels` must be an integer"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_colour_modes_and_formats_are_converted_not_rejected(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    extra = {
+        "train/60.jpg": encode_array(rgb[..., 0], "JPEG"),  # greyscale JPEG: kept
+        "train/61.png": encode_array(np.dstack([rgb, np.full((16, 16), 128, np.uint8)])),  # RGBA
+        "train/62.png": encode_array(Image.fromarray(rgb).convert("P")),  # palette
+        "train/63.jpg": encode_array(Image.fromarray(rgb).convert("CMYK"), "JPEG"),  # CMYK
+        "train/64.png": encode_array(np.full((16, 16), 60_000, np.uint16)),  # 16-bit grey
+        "train/65.tif": encode_array(rgb, "TIFF"),
+        "train/66.webp": encode_array(rgb, "WEBP", lossless=True),
+        "train/67.gif": encode_array(rgb, "GIF"),
+        "train/68.ppm": encode_array(rgb, "PPM"),  # not an accepted format
+    }
+    rows, images = valid_rows("train", 4)
+    rows += [[key, "20-29", "Male", "White", "True"] for key in extra]
+    root = write_fairface(tmp_path / "ff", {"train": rows}, images | extra)
+    out = tmp_path / "prepared"
+    run_prepare(root, out, val_fraction=0.0)
+    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    assert rejected == {"train/68.ppm": "cannot decode image: not a JPEG, PNG, BMP, GIF, TIFF, WEBP file"}
+    stored = shard_images(out)
+    assert stored["train/60"] == extra["train/60.jpg"]
+    for record_id in ("train/61", "train/62", "train/63", "train/64", "train/65", "train/66", "train/67"):
+        assert stored[record_id].startswith(b"\x89PNG") and stored[record_id][24] == 8, record_id
+        with Image.open(io.BytesIO(stored[record_id])) as image:
+            assert image.mode == "RGB", record_id
+    with Image.open(io.BytesIO(stored["train/64"])) as image:
+        assert image.getpixel((0, 0)) == (234, 234, 234)  # 60000 >> 8, not clipped to white
+    with Image.open(io.BytesIO(stored["train/66"])) as image:
+        assert np.array_equal(np.asarray(image), rgb)  # lossless WEBP round-trips exactly
+
+
+def test_ids_that_collide_and_byte_identical_images_are_rejected(tmp_path: Path) -> None:
+    rows, images = valid_rows("train", 6)
+    extra = {"train/3.png": encode_image((3, 3, 3), image_format="PNG"), "train/20.jpg": images["train/2.jpg"]}
+    rows += [[key, "20-29", "Male", "White", "True"] for key in extra]
+    root = write_fairface(tmp_path / "ff", {"train": rows}, images | extra)
+    out = tmp_path / "prepared"
+    run_prepare(root, out, val_fraction=0.0)
+    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    assert rejected == {
+        "train/3.png": "duplicate of image id 'train/3' (already used by train/3.jpg)",
+        "train/20.jpg": "duplicate image: same bytes as train/2.jpg",
+    }
+
+
+def test_shards_hold_the_same_records_in_manifest_order(tmp_path: Path) -> None:
+    """Streaming writes exactly what writing from an in-memory list wrote, byte for byte."""
+    rows, images = valid_rows("train", 30)
+    rows.append(["train/50.bmp", "more than 70", "Female", "Indian", "False"])
+    images["train/50.bmp"] = encode_image((10, 20, 30), image_format="BMP")
+    val_rows, val_images = valid_rows("val", 7)
+    root = write_fairface(tmp_path / "ff", {"train": rows, "val": val_rows}, images | val_images)
+    out = tmp_path / "prepared"
+    run_prepare(root, out, shard_size=8)
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    labels = {"Female": 0, "Male": 1}
+    sources = images | val_images | {"train/50.bmp": encode_array(Image.open(io.BytesIO(images["train/50.bmp"])).convert("RGB"))}
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for split in ("train", "val", "test"):
+        part = manifest[manifest["split"] == split]
+        assert len(part) > 0
+        expected = [(i, sources[key], labels[label]) for i, key, label in zip(part["id"], part["image"], part["label"])]
+        write_shards(reference, split, expected, 8)
+    produced = sorted(p.name for p in (out / "shards").iterdir())
+    assert produced == sorted(p.name for p in reference.iterdir())
+    for name in produced:
+        assert (out / "shards" / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_examples_serialize_their_features_in_name_order() -> None:
+    """Protobuf writes map entries in a per-process hash order unless asked to be deterministic,
+    which made the same records give different shard bytes from one run to the next."""
+    from fairvision.data.shards import _example
+
+    serialized = _example("train/1", b"\xff\xd8 bytes", 1)
+    positions = [serialized.index(b"\n" + bytes([len(name)]) + name) for name in (b"id", b"image", b"label")]
+    assert positions == sorted(positions)
+
+
+def test_image_bytes_are_not_all_held_in_memory(tmp_path: Path) -> None:
+    """Two passes keep one image at a time: peak traced memory stays well below the data's size."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    rows, images = [], {}
+    for n in range(1, 25):
+        key = f"train/{n}.png"
+        images[key] = encode_array(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))  # ~200 kB, incompressible
+        rows.append([key, "20-29", ("Male", "Female")[n % 2], "White", "True"])
+    root = write_fairface(tmp_path / "ff", {"train": rows}, images)
+    total = sum(len(data) for data in images.values())
+    del images
+    run_prepare(root, tmp_path / "warm-up", val_fraction=0.0)  # imports and first-call caches
+    tracemalloc.start()
+    try:
+        run_prepare(root, tmp_path / "prepared", val_fraction=0.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total > 4_000_000
+    assert peak < total / 3, (peak, total)

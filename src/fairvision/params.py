@@ -63,6 +63,7 @@ class Dataset:
 class Prepare:
     val_fraction: float
     shard_size: int
+    max_image_pixels: int = 40_000_000  # larger images are rejected, read from the header before decoding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +177,19 @@ def _bias(root: _Section) -> Bias | None:
         contrast=bias.number("contrast", 0.0, 1.0),
         label_noise=bias.number("label_noise", 0.0, 0.5),
     )
+
+
+# prepare.max_image_pixels: Pillow's own decompression-bomb threshold (PIL.Image.MAX_IMAGE_PIXELS),
+# above which prepare treats its warning as an error, so a higher limit could never be honoured.
+MAX_IMAGE_PIXELS_CEILING = 89_478_485
+
+
+def _prepare(root: _Section) -> Prepare:
+    val_fraction, shard_size = root.number("val_fraction", 0.0, 0.9), root.integer("shard_size")
+    pixels = root.integer("max_image_pixels")
+    if pixels > MAX_IMAGE_PIXELS_CEILING:
+        raise root._fail("max_image_pixels", f"an integer in [1, {MAX_IMAGE_PIXELS_CEILING}]", pixels)
+    return Prepare(val_fraction=val_fraction, shard_size=shard_size, max_image_pixels=pixels)
 
 
 def _dataset(root: _Section) -> Dataset:
@@ -312,7 +326,7 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
             bias=_bias(synth),
         ),
         dataset=dataset,
-        prepare=Prepare(val_fraction=prepare.number("val_fraction", 0.0, 0.9), shard_size=prepare.integer("shard_size")),
+        prepare=_prepare(prepare),
         train=Train(
             seed=train.integer("seed", 0),
             image_size=train.integer("image_size", 16),

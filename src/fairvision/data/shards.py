@@ -7,9 +7,10 @@ client would send.
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sized
 
 SHARD_PATTERN = "{split}-{index:05d}-of-{count:05d}.tfrecord"
 
@@ -19,16 +20,37 @@ def shard_paths(shards_dir: str | Path, split: str) -> list[Path]:
     return sorted(Path(shards_dir).glob(f"{split}-*-of-*.tfrecord"))
 
 
-def write_shards(shards_dir: Path, split: str, records: Sequence[tuple[str, bytes, int]], shard_size: int) -> None:
-    """Write (id, encoded image, label index) records in the given order, ``shard_size`` per file."""
+def write_shards(
+    shards_dir: Path,
+    split: str,
+    records: Iterable[tuple[str, bytes, int]],
+    shard_size: int,
+    *,
+    total: int | None = None,
+) -> None:
+    """Write (id, encoded image, label index) records in the given order, ``shard_size`` per file.
+
+    ``records`` may be a lazy iterable (then ``total``, its length, is required), so a
+    caller can stream images from disk and only one image is held at a time; the file
+    names carry the shard count, which is why the length must be known up front.
+    """
     import tensorflow as tf
 
-    count = max(1, math.ceil(len(records) / shard_size))
+    if total is None:
+        if not isinstance(records, Sized):
+            raise TypeError("write_shards: `total` is required when `records` has no length")
+        total = len(records)
+    count = max(1, math.ceil(total / shard_size))
+    iterator = iter(records)
+    written = 0
     for index in range(count):
         path = shards_dir / SHARD_PATTERN.format(split=split, index=index, count=count)
         with tf.io.TFRecordWriter(str(path)) as writer:
-            for record_id, image, label in records[index * shard_size : (index + 1) * shard_size]:
+            for record_id, image, label in itertools.islice(iterator, shard_size):
                 writer.write(_example(record_id, image, label))
+                written += 1
+    if written != total or next(iterator, None) is not None:
+        raise ValueError(f"write_shards: {split} was announced with {total} records but had a different count")
 
 
 def _example(record_id: str, image: bytes, label: int) -> bytes:
@@ -39,7 +61,9 @@ def _example(record_id: str, image: bytes, label: int) -> bytes:
         "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic=True sorts the feature map by name: without it protobuf writes map entries
+    # in a per-process hash order, so the same records gave different shard bytes run to run.
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def parse_example(serialized):  # tf.Tensor -> dict of tf.Tensor
