@@ -70,6 +70,7 @@ def test_bias_none_plants_nothing(tmp_path: Path) -> None:
     ({"audit.bootstrap.level": 1.5}, "`params.audit.bootstrap.level` must be a number in [0.5, 0.999], got 1.5"),
     ({"audit.multiple_comparisons": "holm"}, "`params.audit.multiple_comparisons` must be one of simultaneous"),
     ({"check.difference_margin": "big"}, "`params.check.difference_margin` must be a number"),
+    ({"prepare.max_reject_fraction": 1.5}, "`params.prepare.max_reject_fraction` must be a number in [0.0, 1.0]"),
     ({"backbones.vgg99": {}}, "unknown backbone `backbones.vgg99`"),
     ({"prepare": None}, "`params.prepare` must be a mapping"),
 ])

@@ -25,10 +25,12 @@ DATASET = Dataset(name="t", format="fairface", path="", padding=0.25, target="ge
 
 
 def run_prepare(
-    root: Path, out: Path, val_fraction: float = 0.25, shard_size: int = 16, max_image_pixels: int = 40_000_000
+    root: Path, out: Path, val_fraction: float = 0.25, shard_size: int = 16, max_image_pixels: int = 40_000_000,
+    max_reject_fraction: float = 1.0,  # these tests plant many bad rows on purpose
 ) -> None:
     dataset = Dataset(**{**DATASET.__dict__, "path": str(root)})
-    prepare(dataset, Prepare(val_fraction=val_fraction, shard_size=shard_size, max_image_pixels=max_image_pixels), out)
+    prepare(dataset, Prepare(val_fraction=val_fraction, shard_size=shard_size, max_image_pixels=max_image_pixels,
+                             max_reject_fraction=max_reject_fraction), out)
 
 
 def read_rejected(out: Path) -> list[dict[str, str]]:
@@ -330,3 +332,19 @@ def test_image_bytes_are_not_all_held_in_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert total > 4_000_000
     assert peak < total / 3, (peak, total)
+
+
+def test_too_many_rejections_stop_prepare_naming_the_commonest_reasons(tmp_path: Path) -> None:
+    rows, images = valid_rows("train", 40)
+    val_rows, val_images = valid_rows("val", 12)
+    rows[0][2] = rows[1][2] = "Robot"  # 2 bad genders
+    rows[2][0] = "train/missing.jpg"  # 1 missing image
+    root = write_fairface(tmp_path / "ff", {"train": rows, "val": val_rows}, images | val_images)
+    with pytest.raises(FairvisionError) as error:
+        run_prepare(root, tmp_path / "out", max_reject_fraction=0.05)  # 3 of 52 rows is 5.8 %
+    message = str(error.value)
+    assert "3 of 52 rows rejected (5.8%), more than params.yaml `prepare.max_reject_fraction` (0.05)" in message
+    assert "gender (2); image not found in the dataset (1)" in message
+    assert not (tmp_path / "out").exists()
+    run_prepare(root, tmp_path / "out", max_reject_fraction=0.06)  # at or under the limit: listed and skipped
+    assert len(read_rejected(tmp_path / "out")) == 3

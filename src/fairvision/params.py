@@ -64,6 +64,7 @@ class Prepare:
     val_fraction: float
     shard_size: int
     max_image_pixels: int = 40_000_000  # larger images are rejected, read from the header before decoding
+    max_reject_fraction: float = 0.01  # above this share of rejected rows, prepare fails instead of going on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +190,8 @@ def _prepare(root: _Section) -> Prepare:
     pixels = root.integer("max_image_pixels")
     if pixels > MAX_IMAGE_PIXELS_CEILING:
         raise root._fail("max_image_pixels", f"an integer in [1, {MAX_IMAGE_PIXELS_CEILING}]", pixels)
-    return Prepare(val_fraction=val_fraction, shard_size=shard_size, max_image_pixels=pixels)
+    return Prepare(val_fraction=val_fraction, shard_size=shard_size, max_image_pixels=pixels,
+                   max_reject_fraction=root.number("max_reject_fraction", 0.0, 1.0))
 
 
 def _dataset(root: _Section) -> Dataset:

@@ -19,6 +19,7 @@ JPEG or PNG. Anything else is rejected.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 import dataclasses
 import hashlib
 import io
@@ -83,6 +84,7 @@ def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path) -> None:
         rows, accepted, rejected, source_hash = _validate(root, store, options.max_image_pixels)
         if not rows:
             raise FairvisionError(f"{root}: no usable images ({len(rejected)} rejected; see the reasons above)")
+        _check_reject_share(root, len(rows), rejected, options.max_reject_fraction)
         manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
         manifest["label"] = manifest[dataset.target]
         _carve_validation(manifest, options.val_fraction)
@@ -261,6 +263,19 @@ def _carve_validation(manifest: pd.DataFrame, fraction: float) -> None:
 
     is_val = (manifest["split"] == "train") & manifest["id"].map(unit).lt(fraction)
     manifest.loc[is_val, "split"] = "val"
+
+
+def _check_reject_share(root: Path, accepted: int, rejected: list[dict], limit: float) -> None:
+    """A few bad rows are listed and skipped; many mean a wrong folder or format, so stop and say why."""
+    total = accepted + len(rejected)
+    if len(rejected) <= limit * total:
+        return
+    kinds = Counter(row["reason"].split(":")[0].split(" (")[0] for row in rejected)
+    commonest = "; ".join(f"{reason} ({n})" for reason, n in kinds.most_common(3))
+    raise FairvisionError(
+        f"{root}: {len(rejected)} of {total} rows rejected ({len(rejected) / total:.1%}), more than "
+        f"params.yaml `prepare.max_reject_fraction` ({limit:g}); commonest reasons: {commonest}. "
+        "Each row is listed in the warnings above; raise the fraction to keep going without them.")
 
 
 def _write_rejected(path: Path, rejected: list[dict]) -> None:
