@@ -3,6 +3,7 @@
 #   scripts/measure_prepare.sh 16000 4000 /tmp/prep20k     # 20,000 images
 #   scripts/measure_prepare.sh 80000 20000 /tmp/prep100k   # 100,000 images
 # Writes into the scratch folder (never into the project); prints images, wall time and peak RSS.
+# Needs GNU time (/usr/bin/time; Debian package `time`).
 set -euo pipefail
 n_train=$1 n_val=$2 scratch=$3
 project=$(cd "$(dirname "$0")/.." && pwd)
