@@ -19,11 +19,11 @@ import dataclasses
 import io
 import json
 import math
-from pathlib import PurePosixPath
 from typing import Any, Iterable, Literal
 
 from PIL import Image
 
+from fairvision.data.storage import key_problem
 from fairvision.errors import FairvisionError
 
 ANNOTATIONS_FILE = "_annotations.json"
@@ -109,10 +109,10 @@ def _header(data: Any, source: str) -> tuple[str, tuple[str, ...], dict[str, Any
 
 
 def _key_problem(key: str, images: set[str]) -> str | None:
-    """Only relative keys that stay under the root, naming an image that is there."""
-    path = PurePosixPath(key)
-    if not key or key.startswith(("/", "\\")) or "\\" in key or path.is_absolute() or ".." in path.parts:
-        return "image key must be a relative path under the dataset root"
+    """Only relative keys that stay under the root (the storage layer's rule), naming an image that is there."""
+    problem = key_problem(key)
+    if problem is not None:
+        return f"image key {problem}"
     if key not in images:
         return "image not found next to _annotations.json"
     return None

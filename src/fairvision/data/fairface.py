@@ -23,11 +23,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import re
 import zipfile
 from pathlib import Path
 from typing import Iterator
 
+from fairvision.data.storage import key_problem
 from fairvision.errors import FairvisionError
 
 CSV_HEADER = ("file", "age", "gender", "race", "service_test")
@@ -46,8 +46,6 @@ ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
     "age": ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70"),
 }
 SERVICE_TEST_VALUES = ("True", "False")
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def zip_name(padding: float) -> str:
@@ -108,22 +106,10 @@ def read_label_rows(root: Path, csv_split: str) -> Iterator[LabelRow]:
         raise FairvisionError(f"{path} line {line + 1}: unreadable CSV ({error})") from None
 
 
-def key_problem(key: str) -> str | None:
-    """Why ``key`` is not a plain relative path under the dataset root, or None."""
-    if not key:
-        return "file: empty"
-    if _CONTROL.search(key):
-        return f"file: {key!r} contains a control character"
-    if "\\" in key:
-        return f"file: {key!r} contains a backslash; keys use forward slashes"
-    if key.startswith("/") or _DRIVE.match(key):
-        return f"file: {key!r} is an absolute path; keys are relative to the dataset folder"
-    parts = key.split("/")
-    if ".." in parts:
-        return f"file: {key!r} has a '..' part, which would leave the dataset folder"
-    if "." in parts or "" in parts:
-        return f"file: {key!r} has an empty or '.' part; keys are plain relative paths"
-    return None
+def file_problem(key: str) -> str | None:
+    """Why a CSV ``file`` value cannot name an image under the dataset root, or None."""
+    problem = key_problem(key)
+    return None if problem is None else f"file: {problem}"
 
 
 def image_id(key: str) -> str:
@@ -142,7 +128,7 @@ def row_problem(row: LabelRow) -> str | None:
             return f"{attribute}: {row.values[attribute]!r} is not one of {', '.join(allowed)}"
     if row.values["service_test"] not in SERVICE_TEST_VALUES:
         return f"service_test: {row.values['service_test']!r} is not True or False"
-    return key_problem(row.values["file"])
+    return file_problem(row.values["file"])
 
 
 class MissingImage(Exception):
@@ -175,7 +161,7 @@ class ImageStore:
 
     def read(self, key: str) -> bytes:
         """The image's bytes; raises MissingImage with the reason when it cannot be read."""
-        problem = key_problem(key)  # again here, so no caller can bypass the rule
+        problem = file_problem(key)  # again here, so no caller can bypass the rule
         if problem is not None:
             raise MissingImage(problem)
         if self._zip is not None:

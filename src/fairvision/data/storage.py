@@ -37,27 +37,46 @@ from urllib.parse import urlsplit
 
 from fairvision.errors import FairvisionError
 
-__all__ = ["Root", "open_root", "check_key"]
+__all__ = ["Root", "open_root", "check_key", "key_problem"]
 
 S3_SCHEME = "s3://"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` is not a plain relative POSIX path that stays under its root, or None.
+
+    The one rule for every source (CSV ``file`` values, zip entries, ``_annotations.json`` keys,
+    S3 objects): no absolute path or drive letter, no ``..``/``.``/empty part, no backslash (a
+    Windows separator that means something else on S3), no control character.
+    """
+    if not isinstance(key, str) or not key:
+        return f"{key!r} is empty"
+    if _CONTROL.search(key):
+        return f"{key!r} contains a control character"
+    if "\\" in key:
+        return f"{key!r} contains a backslash; keys use forward slashes"
+    if key.startswith("/") or _DRIVE.match(key):
+        return f"{key!r} is an absolute path; keys are relative to the dataset folder"
+    parts = key.split("/")
+    if ".." in parts:
+        return f"{key!r} has a '..' part, which would leave the dataset folder"
+    if "." in parts or "" in parts:
+        return f"{key!r} has an empty or '.' part; keys are plain relative paths"
+    return None
 
 
 def check_key(key: str) -> str:
-    """Return ``key`` if it is a relative POSIX path that cannot leave its root.
+    """Return ``key`` if ``key_problem`` finds nothing wrong with it.
 
     Raises:
-        FairvisionError: naming the key, when it is absolute, has ``..``/``.``/empty parts, or
-            contains a backslash (a Windows separator that would mean something else on S3).
+        FairvisionError: naming the key and what is wrong with it.
     """
-    if not isinstance(key, str) or not key:
-        raise FairvisionError(f"file key must be a non-empty relative path, got {key!r}")
-    if "\\" in key:
-        raise FairvisionError(f"file key {key!r} contains a backslash; use '/' between folders")
-    if key.startswith("/"):
-        raise FairvisionError(f"file key {key!r} is absolute; keys are relative to the dataset root")
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise FairvisionError(f"file key {key!r} has an empty, '.' or '..' part; keys must stay under the dataset root")
+    problem = key_problem(key)
+    if problem is not None:
+        raise FairvisionError(f"file key {problem}")
     return key
 
 
