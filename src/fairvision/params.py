@@ -19,14 +19,6 @@ from fairvision.audit.vocabulary import partition_name
 from fairvision.data.fairface import ATTRIBUTE_VALUES
 from fairvision.errors import FairvisionError
 
-METRIC_NAMES = (
-    "statistical_parity_difference",
-    "disparate_impact",
-    "equal_opportunity_difference",
-    "average_odds_difference",
-    "error_rate_difference",
-)
-
 MAX_AMBIGUITY = 0.45  # synth.ambiguity: at 0.5 hair length would say nothing about gender, leaving no cue to learn
 
 
