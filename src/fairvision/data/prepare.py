@@ -66,7 +66,7 @@ FAIRFACE_SPLITS = {"train": "train", "val": "test"}
 
 
 @dataclasses.dataclass(frozen=True)
-class _Accepted:
+class Accepted:
     """What pass 2 needs to reproduce an accepted image's stored bytes without keeping them."""
 
     key: str
@@ -81,7 +81,7 @@ def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path) -> None:
         raise FairvisionError(f"{root}: dataset folder not found (params.yaml `dataset.path`)")
     store = ImageStore(root, dataset.padding)
     try:
-        rows, accepted, rejected, source_hash = _validate(root, store, options.max_image_pixels)
+        rows, accepted, rejected, source_hash = validate_source(root, store, options.max_image_pixels)
         if not rows:
             raise FairvisionError(f"{root}: no usable images ({len(rejected)} rejected; see the reasons above)")
         _check_reject_share(root, len(rows), rejected, options.max_reject_fraction)
@@ -114,7 +114,7 @@ def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path) -> None:
             (tmp / "shards").mkdir()
             for split in ("train", "val", "test"):
                 part = manifest[manifest["split"] == split]
-                records = _records(store, accepted, part["id"].tolist(), [label_index[x] for x in part["label"]])
+                records = stored_images(store, accepted, part["id"].tolist(), [label_index[x] for x in part["label"]])
                 write_shards(tmp / "shards", split, records, options.shard_size, total=len(part))
     finally:
         store.close()
@@ -127,15 +127,15 @@ def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path) -> None:
     )
 
 
-def _validate(
+def validate_source(
     root: Path, store: ImageStore, max_pixels: int
-) -> tuple[list[dict], dict[str, _Accepted], list[dict], str]:
+) -> tuple[list[dict], dict[str, Accepted], list[dict], str]:
     """Check every row; return accepted rows, how to re-read them, rejections and a content hash.
 
     No image bytes outlive their row: memory grows with the number of rows, not their size.
     """
     rows: list[dict] = []
-    accepted: dict[str, _Accepted] = {}
+    accepted: dict[str, Accepted] = {}
     by_source_sha: dict[str, str] = {}  # sha256 of the source bytes -> first key accepted with them
     rejected: list[dict] = []
     source_hash = hashlib.sha256()
@@ -151,7 +151,7 @@ def _validate(
             source_sha, digest = digests
             record_id = image_id(key)
             source_hash.update(digest.encode())
-            accepted[record_id] = _Accepted(key=key, reencode=digest != source_sha, sha256=digest)
+            accepted[record_id] = Accepted(key=key, reencode=digest != source_sha, sha256=digest)
             by_source_sha[source_sha] = key
             rows.append(
                 {"id": record_id, "image": key, "split": split, "sha256": digest}
@@ -161,7 +161,7 @@ def _validate(
 
 
 def _row_image(
-    row: LabelRow, store: ImageStore, accepted: dict[str, _Accepted], by_source_sha: dict[str, str], max_pixels: int
+    row: LabelRow, store: ImageStore, accepted: dict[str, Accepted], by_source_sha: dict[str, str], max_pixels: int
 ) -> tuple[str, None] | tuple[None, tuple[str, str]]:
     """(reason, None) for an unusable row, else (None, (sha256 of the source bytes, of the stored bytes))."""
     problem = row_problem(row)
@@ -184,8 +184,8 @@ def _row_image(
     return None, (source_sha, source_sha if stored is data else hashlib.sha256(stored).hexdigest())
 
 
-def _records(
-    store: ImageStore, accepted: dict[str, _Accepted], ids: list[str], labels: list[int]
+def stored_images(
+    store: ImageStore, accepted: dict[str, Accepted], ids: list[str], labels: list[int]
 ) -> Iterator[tuple[str, bytes, int]]:
     """Pass 2: re-read each image, reproduce its stored bytes and check them against the manifest."""
     for record_id, label in zip(ids, labels):
