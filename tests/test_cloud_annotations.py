@@ -8,7 +8,9 @@ import json
 import pytest
 from PIL import Image
 
-from fairvision.data.cloud_annotations import Example, Rejection, crop, parse_annotations
+from fairvision.data.cloud_annotations import Example, parse_annotations
+from fairvision.data.images import stored_image
+from fairvision.data.source import Rejection
 from fairvision.errors import FairvisionError
 
 IMAGES = ("a.jpg", "b.jpg", "c.jpg", "d.jpg")
@@ -31,7 +33,8 @@ def test_several_labels_follow_the_policy() -> None:
                                           "b.jpg": [{"label": "dog"}, {"label": "dog"}]})
     rejected = parse_annotations(text, "x", IMAGES)
     assert rejected.examples == (Example("b.jpg", "dog"),)  # the same label twice is one label
-    assert rejected.rejected == (Rejection("a.jpg", "2 different labels (cat, dog); multi_label policy is reject"),)
+    reason = "2 different labels (cat, dog); multi_label policy is reject"
+    assert rejected.rejected == (Rejection("_annotations.json", None, "a.jpg", reason),)
     assert parse_annotations(text, "x", IMAGES, multi_label="first").examples[0] == Example("a.jpg", "cat")
 
 
@@ -55,13 +58,13 @@ def test_localization_one_example_per_box_extra_keys_ignored() -> None:
 def test_bad_boxes_are_rejected_with_a_reason(entry: dict, reason: str) -> None:
     parsed = parse_annotations(annotations("localization", {"a.jpg": [entry]}), "x", IMAGES)
     assert parsed.examples == () and len(parsed.rejected) == 1
-    assert parsed.rejected[0].key == "a.jpg" and reason in parsed.rejected[0].reason
+    assert parsed.rejected[0].image == "a.jpg" and reason in parsed.rejected[0].reason
 
 
 @pytest.mark.parametrize("key", ["/etc/passwd", "../outside.jpg", "sub/../../x.jpg", "C:\\x.jpg", "missing.jpg", ""])
 def test_keys_outside_the_root_or_missing_are_rejected(key: str) -> None:
     parsed = parse_annotations(annotations("classification", {key: [{"label": "cat"}]}), "x", IMAGES)
-    assert parsed.examples == () and parsed.rejected[0].key == key
+    assert parsed.examples == () and parsed.rejected[0].image == key
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -78,12 +81,17 @@ def test_malformed_file_is_fatal_naming_it(text: str, message: str) -> None:
         parse_annotations(text, "bucket/_annotations.json", IMAGES)
 
 
+def crop(data: bytes, box: tuple[float, float, float, float]) -> Image.Image:
+    problem, stored = stored_image(data, max_pixels=10_000, box=box)
+    assert problem is None and stored is not None and stored.startswith(b"\x89PNG")
+    return Image.open(io.BytesIO(stored))
+
+
 def test_crop_takes_the_box_in_pixels() -> None:
     image = Image.new("RGB", (100, 50), (255, 0, 0))
     image.paste((0, 0, 255), (50, 0, 100, 50))  # right half blue
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    cropped = Image.open(io.BytesIO(crop(buffer.getvalue(), (0.5, 0.0, 1.0, 1.0))))
+    cropped = crop(buffer.getvalue(), (0.5, 0.0, 1.0, 1.0))
     assert cropped.size == (50, 50) and cropped.getpixel((0, 0)) == (0, 0, 255)
-    tiny = Image.open(io.BytesIO(crop(buffer.getvalue(), (0.999, 0.999, 1.0, 1.0))))
-    assert tiny.size == (1, 1)
+    assert crop(buffer.getvalue(), (0.999, 0.999, 1.0, 1.0)).size == (1, 1)

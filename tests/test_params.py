@@ -43,10 +43,10 @@ def test_tolerance_overrides_apply_per_metric_kind(tmp_path: Path) -> None:
 
 
 def test_intersections_get_a_reference_setting(tmp_path: Path) -> None:
-    change = {"audit.intersections": [["race", "gender"]], "audit.reference": {"race × gender": "White × Female"}}
+    change = {"audit.intersections": [["age", "race"]], "audit.reference": {"age × race": "20-29 × White"}}
     audit = load_params(write_params(tmp_path, change)).audit
-    assert audit.intersections == (("race", "gender"),)
-    assert audit.reference["race × gender"] == "White × Female" and audit.reference["age"] == "auto"
+    assert audit.intersections == (("age", "race"),)
+    assert audit.reference["age × race"] == "20-29 × White" and audit.reference["age"] == "auto"
 
 
 def test_bias_none_plants_nothing(tmp_path: Path) -> None:
@@ -58,7 +58,18 @@ def test_bias_none_plants_nothing(tmp_path: Path) -> None:
     ({"synth.ambiguity": 0.5}, "`params.synth.ambiguity` must be a number in [0.0, 0.45], got 0.5"),
     ({"synth.bias.group": "Martian"}, "`params.synth.bias.group` must be one of"),
     ({"dataset.target": "income"}, "`params.dataset.target` must be one of"),
-    ({"dataset.protected": ["race", "height"]}, "`params.dataset.protected` must be a non-empty list"),
+    ({"dataset.protected": ["race", "height"]}, "`params.dataset.protected` must be a list drawn from race, age"),
+    ({"dataset.protected": ["race", "gender"]}, "`params.dataset.protected` must be a list drawn from race, age"),
+    ({"audit.intersections": [["race", "gender"]]}, "`params.audit.intersections` must be a list of lists of two "
+                                                    "or more distinct attributes of `dataset.protected` (race, age)"),
+    ({"dataset.format": "coco"}, "`params.dataset.format` must be one of fairface, cloud_annotations, image_folder"),
+    ({"dataset.format": "image_folder"}, "`params.dataset.target` must be one of label, got 'gender'"),
+    ({"dataset.attributes": "attributes.csv"}, "`params.dataset.attributes` must be absent for fairface"),
+    ({"dataset.format": "image_folder", "dataset.target": "label", "dataset.attributes": "../a.csv"},
+     "`params.dataset.attributes` must be null or the key of a CSV in the dataset folder"),
+    ({"dataset.format": "image_folder", "dataset.target": "label"},
+     "`params.dataset.protected` must be [] when `dataset.attributes` names no attribute table"),
+    ({"prepare.test_fraction": 0.9}, "`params.prepare.test_fraction` must be a number in [0.05, 0.5]"),
     ({"train.learning_rate": "fast"}, "`params.train.learning_rate` must be a number"),
     ({"audit.reference.race": "Martian"}, "`params.audit.reference.race` must be `auto` or one of"),
     ({"audit.tolerance.difference": -0.1}, "`params.audit.tolerance.difference` must be a number in [0.0, 1.0]"),

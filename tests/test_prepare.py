@@ -14,7 +14,8 @@ import yaml
 from PIL import Image
 
 from conftest import encode_array, encode_image, png_header_only, valid_rows, write_fairface
-from fairvision.data.prepare import MANIFEST_COLUMNS, prepare
+from fairvision.data.manifest import manifest_columns
+from fairvision.data.prepare import prepare
 from fairvision.data.shards import read_records, shard_paths, write_shards
 from fairvision.errors import FairvisionError
 from fairvision.params import Dataset, Prepare, load_params
@@ -42,7 +43,7 @@ def test_manifest_shards_and_datasheet(small_fairface: Path, tmp_path: Path) -> 
     out = tmp_path / "prepared"
     run_prepare(small_fairface, out)
     manifest = pd.read_parquet(out / "manifest.parquet")
-    assert tuple(manifest.columns) == MANIFEST_COLUMNS
+    assert list(manifest.columns) == manifest_columns(("race", "gender", "age"), boxes=False)
     assert (manifest["label"] == manifest["gender"]).all()
     assert set(manifest.loc[manifest["image"].str.startswith("val/"), "split"]) == {"test"}
     assert set(manifest.loc[manifest["image"].str.startswith("train/"), "split"]) == {"train", "val"}
@@ -88,9 +89,9 @@ def test_bad_rows_are_rejected_with_reasons(tmp_path: Path) -> None:
     out = tmp_path / "prepared"
     run_prepare(root, out)
 
-    rejected = {r["file"] + "@" + r["line"]: r["reason"] for r in read_rejected(out)}
+    rejected = {r["image"] + "@" + r["line"]: r["reason"] for r in read_rejected(out)}
     assert "is not one of" in rejected["train/90.jpg@12"] and "race: 'Martian'" in rejected["train/90.jpg@12"]
-    assert rejected["train/91.jpg@13"] == "image not found in the dataset"
+    assert rejected["train/91.jpg@13"] == "does not exist"
     assert rejected["train/92.jpg@14"] == "image file is empty"
     assert rejected["train/93.jpg@15"].startswith("cannot decode image")
     assert "duplicate" in rejected["train/1.jpg@16"]
@@ -124,7 +125,7 @@ def test_extracted_folder_and_non_jpeg_images(tmp_path: Path) -> None:
 
 
 def test_missing_dataset_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FairvisionError, match="dataset folder not found"):
+    with pytest.raises(FairvisionError, match=r"nowhere does not exist \(params.yaml `dataset.path`\)"):
         run_prepare(tmp_path / "nowhere", tmp_path / "out")
 
 
@@ -154,13 +155,13 @@ def test_keys_outside_the_dataset_folder_are_rejected(tmp_path: Path) -> None:
     out = tmp_path / "prepared"
     run_prepare(root, out, val_fraction=0.0)
 
-    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    rejected = {r["image"]: r["reason"] for r in read_rejected(out)}
     assert "is an absolute path" in rejected[str(outside)]
     assert "'..' part" in rejected["train/../../secret.jpg"]
     assert "backslash" in rejected["train\\..\\..\\secret.jpg"]
     assert "is an absolute path" in rejected["C:/secret.jpg"]
     assert "'.' part" in rejected["train/./1.jpg"] and "empty" in rejected["train//1.jpg"]
-    assert "resolves outside the dataset folder" in rejected["train/80.jpg"]
+    assert "resolves (through a symlink) outside the dataset root" in rejected["train/80.jpg"]
     assert set(rejected) == set(bad.values()) | {"train/80.jpg"}
     assert shard_images(out)["train/81"] == images["extra/inside.jpg"]
     assert outside.read_bytes() not in shard_images(out).values()
@@ -175,7 +176,7 @@ def test_zip_keys_follow_the_same_rule(tmp_path: Path) -> None:
         assert "../evil.jpg" in archive.namelist()  # the crafted entry really is there
     out = tmp_path / "prepared"
     run_prepare(root, out, val_fraction=0.0)
-    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    rejected = {r["image"]: r["reason"] for r in read_rejected(out)}
     assert "'..' part" in rejected["../evil.jpg"] and "absolute path" in rejected["/train/9.jpg"]
 
 
@@ -213,7 +214,7 @@ def test_pixel_limit_and_decompression_bombs_are_rejected(tmp_path: Path) -> Non
     root = write_fairface(tmp_path / "ff", {"train": rows}, images | extra)
     out = tmp_path / "prepared"
     run_prepare(root, out, val_fraction=0.0, max_image_pixels=5_000)
-    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    rejected = {r["image"]: r["reason"] for r in read_rejected(out)}
     assert rejected["train/60.png"] == "image is 80x80 = 6,400 pixels, above prepare.max_image_pixels (5,000)"
     assert rejected["train/61.png"].startswith("image too large to decode safely")
     assert rejected["train/62.png"].startswith("image too large to decode safely")
@@ -247,7 +248,7 @@ def test_colour_modes_and_formats_are_converted_not_rejected(tmp_path: Path) -> 
     root = write_fairface(tmp_path / "ff", {"train": rows}, images | extra)
     out = tmp_path / "prepared"
     run_prepare(root, out, val_fraction=0.0)
-    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    rejected = {r["image"]: r["reason"] for r in read_rejected(out)}
     assert rejected == {"train/68.ppm": "cannot decode image: not a JPEG, PNG, BMP, GIF, TIFF, WEBP file"}
     stored = shard_images(out)
     assert stored["train/60"] == extra["train/60.jpg"]
@@ -268,7 +269,7 @@ def test_ids_that_collide_and_byte_identical_images_are_rejected(tmp_path: Path)
     root = write_fairface(tmp_path / "ff", {"train": rows}, images | extra)
     out = tmp_path / "prepared"
     run_prepare(root, out, val_fraction=0.0)
-    rejected = {r["file"]: r["reason"] for r in read_rejected(out)}
+    rejected = {r["image"]: r["reason"] for r in read_rejected(out)}
     assert rejected == {
         "train/3.png": "duplicate of image id 'train/3' (already used by train/3.jpg)",
         "train/20.jpg": "duplicate image: same bytes as train/2.jpg",
@@ -344,7 +345,7 @@ def test_too_many_rejections_stop_prepare_naming_the_commonest_reasons(tmp_path:
         run_prepare(root, tmp_path / "out", max_reject_fraction=0.05)  # 3 of 52 rows is 5.8 %
     message = str(error.value)
     assert "3 of 52 rows rejected (5.8%), more than params.yaml `prepare.max_reject_fraction` (0.05)" in message
-    assert "gender (2); image not found in the dataset (1)" in message
+    assert "gender (2); does not exist (1)" in message
     assert not (tmp_path / "out").exists()
     run_prepare(root, tmp_path / "out", max_reject_fraction=0.06)  # at or under the limit: listed and skipped
     assert len(read_rejected(tmp_path / "out")) == 3

@@ -41,7 +41,8 @@ def _synth(params: Params, args: argparse.Namespace) -> None:
 def _prepare(params: Params, args: argparse.Namespace) -> None:
     from fairvision.data.prepare import prepare
 
-    prepare(params.dataset, params.prepare, args.out or layout.prepared_dir(params.dataset.name))
+    prepare(params.dataset, params.prepare, args.out or layout.prepared_dir(params.dataset.name),
+            min_group_size=params.audit.min_group_size)
 
 
 def _backbone_options(params: Params, backbone: str) -> dict:

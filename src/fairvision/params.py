@@ -17,6 +17,8 @@ from fairvision.audit.intervals import METHODS
 from fairvision.audit.measures import COMPARISONS
 from fairvision.audit.vocabulary import partition_name
 from fairvision.data.fairface import ATTRIBUTE_VALUES
+from fairvision.data.source import FORMATS, MULTI_LABEL_POLICIES
+from fairvision.data.storage import key_problem
 from fairvision.errors import FairvisionError
 
 MAX_AMBIGUITY = 0.45  # synth.ambiguity: at 0.5 hair length would say nothing about gender, leaving no cue to learn
@@ -44,11 +46,16 @@ class Synth:
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     name: str
-    format: str
-    path: str
-    padding: float
-    target: str
-    protected: tuple[str, ...]
+    format: str  # one of data.source.FORMATS
+    path: str  # a local folder or s3://bucket/prefix
+    padding: float  # FairFace only: which image zip
+    target: str  # FairFace: race, gender or age; other formats: "label"
+    protected: tuple[str, ...]  # may be empty: then the audit reports per-label performance only
+    attributes: str | None = None  # side CSV key under `path` (cloud_annotations, image_folder)
+    multi_label: str = "reject"  # cloud_annotations classification: an image with several labels
+
+
+LABEL_TARGET = "label"  # dataset.target for formats whose label is the annotation or folder, not an attribute
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +64,7 @@ class Prepare:
     shard_size: int
     max_image_pixels: int = 40_000_000  # larger images are rejected, read from the header before decoding
     max_reject_fraction: float = 0.01  # above this share of rejected rows, prepare fails instead of going on
+    test_fraction: float = 0.2  # share carved out as test when the source has no test split of its own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,35 +191,54 @@ def _prepare(root: _Section) -> Prepare:
     if pixels > MAX_IMAGE_PIXELS_CEILING:
         raise root._fail("max_image_pixels", f"an integer in [1, {MAX_IMAGE_PIXELS_CEILING}]", pixels)
     return Prepare(val_fraction=val_fraction, shard_size=shard_size, max_image_pixels=pixels,
-                   max_reject_fraction=root.number("max_reject_fraction", 0.0, 1.0))
+                   max_reject_fraction=root.number("max_reject_fraction", 0.0, 1.0),
+                   test_fraction=root.number("test_fraction", 0.05, 0.5))
 
 
 def _dataset(root: _Section) -> Dataset:
-    target = root.choice("target", tuple(ATTRIBUTE_VALUES))
+    data_format = root.choice("format", FORMATS)
+    fairface = data_format == "fairface"
+    target = root.choice("target", tuple(ATTRIBUTE_VALUES) if fairface else (LABEL_TARGET,))
     protected = root.raw("protected")
-    if not isinstance(protected, list) or not protected or any(p not in ATTRIBUTE_VALUES for p in protected):
-        raise root._fail("protected", f"a non-empty list drawn from {', '.join(ATTRIBUTE_VALUES)}", protected)
+    if fairface:
+        allowed = f"a list drawn from {', '.join(a for a in ATTRIBUTE_VALUES if a != target)}"
+        valid = isinstance(protected, list) and all(p in ATTRIBUTE_VALUES and p != target for p in protected)
+    else:
+        allowed = "a list of attribute names from the `dataset.attributes` CSV (or [] for none)"
+        valid = isinstance(protected, list) and all(isinstance(p, str) and p for p in protected)
+    if not valid or len(set(protected)) != len(protected):
+        raise root._fail("protected", f"{allowed}, without repeats", protected)
+    attributes = root.data.get("attributes")
+    if attributes is not None and (fairface or not isinstance(attributes, str) or key_problem(attributes)):
+        expected = ("absent for fairface (its CSVs hold the attributes)" if fairface
+                    else "null or the key of a CSV in the dataset folder, e.g. attributes.csv")
+        raise root._fail("attributes", expected, attributes)
+    if protected and not fairface and attributes is None:
+        raise root._fail("protected", "[] when `dataset.attributes` names no attribute table", protected)
     return Dataset(
         name=root.text("name"),
-        format=root.choice("format", ("fairface",)),
+        format=data_format,
         path=root.text("path"),
         padding=float(root.choice("padding", (0.25, 1.25))),
         target=target,
         protected=tuple(protected),
+        attributes=attributes,
+        multi_label=root.choice("multi_label", MULTI_LABEL_POLICIES) if "multi_label" in root.data else "reject",
     )
 
 
-def _audit(root: _Section, protected: tuple[str, ...]) -> Audit:
-    intersections = _intersections(root)
+def _audit(root: _Section, dataset: Dataset) -> Audit:
+    intersections = _intersections(root, dataset.protected)
     reference = root.section("reference")
     chosen = {}
-    for attributes in [(attribute,) for attribute in protected] + list(intersections):
+    for attributes in [(attribute,) for attribute in dataset.protected] + list(intersections):
         name = partition_name(attributes)
         value = reference.data.get(name, "auto")
         if not isinstance(value, str) or not value:
             raise reference._fail(name, "`auto` or a group of that partition", value)
-        if len(attributes) == 1 and value != "auto" and value not in ATTRIBUTE_VALUES[name]:
-            raise reference._fail(name, f"`auto` or one of {', '.join(ATTRIBUTE_VALUES[name])}", value)
+        known = ATTRIBUTE_VALUES.get(name) if dataset.format == "fairface" else None
+        if known and value != "auto" and value not in known:
+            raise reference._fail(name, f"`auto` or one of {', '.join(known)}", value)
         chosen[name] = value
     bootstrap = root.section("bootstrap")
     return Audit(
@@ -230,14 +257,15 @@ def _audit(root: _Section, protected: tuple[str, ...]) -> Audit:
     )
 
 
-def _intersections(root: _Section) -> tuple[tuple[str, ...], ...]:
+def _intersections(root: _Section, protected: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     value = root.raw("intersections")
-    expected = f"a list of lists of two or more distinct attributes ({', '.join(ATTRIBUTE_VALUES)})"
+    expected = (f"a list of lists of two or more distinct attributes of `dataset.protected` ({', '.join(protected)})"
+                if protected else "[] (`dataset.protected` is empty)")
     if value is None:
         return ()
     if not isinstance(value, list) or not all(
         isinstance(item, list) and len(item) >= 2 and len(set(item)) == len(item)
-        and all(a in ATTRIBUTE_VALUES for a in item) for item in value
+        and all(a in protected for a in item) for item in value
     ):
         raise root._fail("intersections", expected, value)
     return tuple(tuple(item) for item in value)
@@ -331,6 +359,6 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
         ),
         backbones=_backbones(root.section("backbones")),
         evaluate=Evaluate(batch_size=evaluate.integer("batch_size")),
-        audit=_audit(root.section("audit"), dataset.protected),
+        audit=_audit(root.section("audit"), dataset),
         check=_check(root.section("check")),
     )

@@ -14,6 +14,7 @@ import dataclasses
 import io
 from typing import Iterable
 
+from fairvision.data.manifest import RESERVED
 from fairvision.errors import FairvisionError
 
 KEY_COLUMN = "image"
@@ -37,9 +38,9 @@ def parse_attribute_csv(data: bytes, source: str, image_keys: Iterable[str]) -> 
     header = next(reader, [])
     attributes = tuple(header[1:])
     if not header or header[0] != KEY_COLUMN or not attributes or not all(attributes) \
-            or len(set(attributes)) != len(attributes):
+            or len(set(attributes)) != len(attributes) or set(attributes) & set(RESERVED):
         raise FairvisionError(f"{source}: header must be `{KEY_COLUMN},<attribute>,...` with distinct, non-empty "
-                              f"attribute names; got {','.join(header)!r}")
+                              f"attribute names other than {', '.join(RESERVED)}; got {','.join(header)!r}")
     images = set(image_keys)
     values: dict[str, dict[str, str]] = {}
     rejected = []

@@ -6,7 +6,7 @@ as normalised ``x, y, x2, y2`` (0-1) and may carry extra keys (``id``, ...), whi
 
 Every image becomes zero or more labelled examples: classification gives one per image
 (several labels on one image follow ``multi_label``: ``reject`` it, listed, by default; or keep
-the ``first``), localization one per box, cropped later by ``crop``. Nothing is dropped
+the ``first``), localization one per box, which `prepare` crops. Nothing is dropped
 silently: a bad entry is a rejection with its reason, and an image absent from
 ``annotations`` is counted as unlabelled. Label names are data (any Unicode, markup
 included) and are kept exactly as written. A malformed file (not JSON, wrong shape) is fatal,
@@ -16,21 +16,18 @@ naming the file and the key at fault.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 from typing import Any, Iterable, Literal
 
-from PIL import Image
-
-from fairvision.data.storage import key_problem
+from fairvision.data.images import IMAGE_SUFFIXES, NOT_AN_IMAGE
+from fairvision.data.source import FOLDER_LISTING, MULTI_LABEL_POLICIES, Box, Candidate, Rejection, Source
+from fairvision.data.storage import Root, key_problem
 from fairvision.errors import FairvisionError
 
 ANNOTATIONS_FILE = "_annotations.json"
 TYPES = ("classification", "localization")
-MULTI_LABEL_POLICIES = ("reject", "first")
 BOX_KEYS = ("x", "y", "x2", "y2")
-Box = tuple[float, float, float, float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,12 +43,6 @@ class Example:
     def id(self) -> str:
         """Stable and unique: the key for a whole image, ``key#index`` for a box."""
         return self.key if self.box is None else f"{self.key}#{self.index}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Rejection:
-    key: str
-    reason: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +78,7 @@ def parse_annotations(
             found, problem = _examples(kind, key, entries, labels, multi_label)
             examples.extend(found)
         if problem is not None:
-            rejected.append(Rejection(key, problem))
+            rejected.append(Rejection(ANNOTATIONS_FILE, None, key, problem))
     unlabelled = tuple(sorted(images - set(annotations)))
     return Annotations(kind, labels, tuple(examples), tuple(rejected), unlabelled)
 
@@ -158,13 +149,16 @@ def _box(entry: dict[str, Any]) -> tuple[Box | None, str | None]:
     return (x, y, x2, y2), None
 
 
-def crop(image_bytes: bytes, box: Box) -> bytes:
-    """The box's pixels (at least one pixel each way) as PNG; the box is normalised to the image size."""
-    with Image.open(io.BytesIO(image_bytes)) as image:
-        width, height = image.size
-        left, top = min(int(box[0] * width), width - 1), min(int(box[1] * height), height - 1)
-        right = max(left + 1, math.ceil(box[2] * width))
-        bottom = max(top + 1, math.ceil(box[3] * height))
-        buffer = io.BytesIO()
-        image.convert("RGB").crop((left, top, right, bottom)).save(buffer, format="PNG")
-        return buffer.getvalue()
+def cloud_annotations_source(root: Root, files: Iterable[str], multi_label: str) -> Source:
+    """A Cloud Annotations folder or bucket as a :class:`Source`; ``files``: its keys, metadata files left out."""
+    if not root.exists(ANNOTATIONS_FILE):
+        raise FairvisionError(f"{root.location}: no {ANNOTATIONS_FILE} (is this a Cloud Annotations export?)")
+    text = root.read(ANNOTATIONS_FILE)
+    files = [key for key in files if key != ANNOTATIONS_FILE]
+    images = [key for key in files if key.lower().endswith(IMAGE_SUFFIXES)]
+    parsed = parse_annotations(text, f"{root.location}/{ANNOTATIONS_FILE}", images, multi_label=multi_label)
+    not_images = [key for key in files if not key.lower().endswith(IMAGE_SUFFIXES)]
+    rejected = parsed.rejected + tuple(Rejection(FOLDER_LISTING, None, key, NOT_AN_IMAGE) for key in not_images)
+    candidates = tuple(Candidate(ANNOTATIONS_FILE, None, e.key, e.id, e.label, {}, box=e.box) for e in parsed.examples)
+    return Source(location=root.location, attributes=(), splits=frozenset(), candidates=candidates, rejected=rejected,
+                  unlabelled=len(parsed.unlabelled), metadata={ANNOTATIONS_FILE: text}, read=root.read)

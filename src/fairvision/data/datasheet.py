@@ -1,7 +1,8 @@
 """The datasheet: who is in the data, per split, label and protected group.
 
 It is the audit's denominator: a reader sees how many images each group has before
-reading any accuracy figure, and the rejected count says what validation removed.
+reading any accuracy figure; the rejected and unlabelled counts say what validation and the
+source left out, and a warning names every test group too small to be judged.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ def build_datasheet(
     protected: Sequence[str],
     labels: Sequence[str],
     rejected: int,
+    unlabelled: int,
+    min_group_size: int,
     header: dict[str, Any],
 ) -> dict[str, Any]:
-    """Counts per split x attribute value x label, and per pair of protected attributes."""
+    """Counts per split x attribute value x label, and per pair of protected attributes, with warnings."""
     sheet = dict(header)
     sheet.update(
         labels=list(labels),
@@ -31,8 +34,10 @@ def build_datasheet(
         protected=list(protected),
         n_images={split: int((manifest["split"] == split).sum()) for split in SPLITS},
         rejected=rejected,
+        unlabelled=unlabelled,
         counts={},
         intersections={},
+        warnings=small_group_warnings(manifest, protected, min_group_size),
     )
     for split in SPLITS:
         rows = manifest[manifest["split"] == split]
@@ -50,3 +55,23 @@ def build_datasheet(
             for a, b in itertools.combinations(protected, 2)
         }
     return sheet
+
+
+def small_group_warnings(manifest: pd.DataFrame, protected: Sequence[str], min_group_size: int) -> list[str]:
+    """One sentence per protected group (and pair of groups) with fewer test images than ``min_group_size``.
+
+    Groups are every value seen in any split, so a group missing from test is warned about with 0.
+    """
+    test = manifest[manifest["split"] == "test"]
+    partitions = [(a,) for a in protected] + list(itertools.combinations(protected, 2))
+    warnings = []
+    for attributes in partitions:
+        columns = list(attributes)
+        sizes = test.groupby(columns, sort=False).size()
+        for values in manifest[columns].drop_duplicates().sort_values(columns).itertuples(index=False):
+            n = int(sizes.get(tuple(values) if len(values) > 1 else values[0], 0))
+            if n < min_group_size:
+                group = " × ".join(f"{a} = {v}" for a, v in zip(attributes, values))
+                warnings.append(f"test group {group} has {n} images, fewer than audit.min_group_size "
+                                f"({min_group_size}): its metrics are reported but never judged")
+    return warnings

@@ -20,14 +20,16 @@ first row wins and the second is rejected with a reason naming the first key.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
-import os
+import io
 import zipfile
-from pathlib import Path
-from typing import Iterator
+from pathlib import PurePosixPath
+from typing import Callable, Iterator
 
-from fairvision.data.storage import key_problem
+from fairvision.data.source import Candidate, Source
+from fairvision.data.storage import Root, UnreadableFile, key_problem
 from fairvision.errors import FairvisionError
 
 CSV_HEADER = ("file", "age", "gender", "race", "service_test")
@@ -46,6 +48,9 @@ ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
     "age": ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70"),
 }
 SERVICE_TEST_VALUES = ("True", "False")
+# FairFace ships train/ and val/; its val is the held-out test split, and our validation
+# split is carved from its train.
+FAIRFACE_SPLITS = {"train": "train", "val": "test"}
 
 
 def zip_name(padding: float) -> str:
@@ -68,42 +73,39 @@ class LabelRow:
     field_count: int = len(CSV_HEADER)
 
 
-def label_csv(root: Path, csv_split: str) -> Path:
-    """The path of one label CSV; a missing file is fatal, naming it."""
-    path = root / LABEL_CSVS[csv_split]
-    if not path.is_file():
+def label_csv(root: Root, csv_split: str) -> bytes:
+    """The bytes of one label CSV; a missing file is fatal, naming it."""
+    name = LABEL_CSVS[csv_split]
+    if not root.exists(name):
         raise FairvisionError(
-            f"{path}: FairFace label file not found (expected {' and '.join(LABEL_CSVS.values())} in {root})"
+            f"{root.location}/{name}: FairFace label file not found "
+            f"(expected {' and '.join(LABEL_CSVS.values())} in {root.location})"
         )
-    return path
+    return root.read(name)
 
 
-def read_label_rows(root: Path, csv_split: str) -> Iterator[LabelRow]:
-    """Yield the rows of one label CSV; a missing file, wrong header or non-UTF-8 text is fatal.
+def read_label_rows(name: str, data: bytes) -> Iterator[LabelRow]:
+    """Yield the rows of one label CSV (``name`` for messages); a wrong header or non-UTF-8 text is fatal.
 
     A UTF-8 byte-order mark is skipped and CRLF line endings are accepted, as spreadsheet
     programs write both.
     """
-    path = label_csv(root, csv_split)
     line = 1
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = tuple(next(reader, ()))
-            if header != CSV_HEADER:
-                raise FairvisionError(
-                    f"{path}: header is {','.join(header)!r}, expected {','.join(CSV_HEADER)!r}"
-                )
-            for fields in reader:
-                line = reader.line_num
-                if not fields:
-                    continue
-                padded = fields + [""] * (len(CSV_HEADER) - len(fields))
-                yield LabelRow(path.name, line, dict(zip(CSV_HEADER, padded)), field_count=len(fields))
+        reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        header = tuple(next(reader, ()))
+        if header != CSV_HEADER:
+            raise FairvisionError(f"{name}: header is {','.join(header)!r}, expected {','.join(CSV_HEADER)!r}")
+        for fields in reader:
+            line = reader.line_num
+            if not fields:
+                continue
+            padded = fields + [""] * (len(CSV_HEADER) - len(fields))
+            yield LabelRow(PurePosixPath(name).name, line, dict(zip(CSV_HEADER, padded)), field_count=len(fields))
     except UnicodeDecodeError as error:
-        raise FairvisionError(f"{path}: not UTF-8 text ({error})") from None
+        raise FairvisionError(f"{name}: not UTF-8 text ({error})") from None
     except csv.Error as error:
-        raise FairvisionError(f"{path} line {line + 1}: unreadable CSV ({error})") from None
+        raise FairvisionError(f"{name} line {line + 1}: unreadable CSV ({error})") from None
 
 
 def file_problem(key: str) -> str | None:
@@ -131,53 +133,53 @@ def row_problem(row: LabelRow) -> str | None:
     return file_problem(row.values["file"])
 
 
-class MissingImage(Exception):
-    """An image a row names cannot be read; ``reason`` goes to rejected.csv."""
+@contextlib.contextmanager
+def fairface_source(root: Root, padding: float, target: str) -> Iterator[Source]:
+    """FairFace at ``root`` as a :class:`Source`: one candidate per CSV row, labelled by ``target``.
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+    FairFace's train is our train (validation is carved from it) and its val is our test.
+    """
+    metadata = {LABEL_CSVS[csv_split]: label_csv(root, csv_split) for csv_split in FAIRFACE_SPLITS}
+    candidates = []
+    for csv_split, split in FAIRFACE_SPLITS.items():
+        name = LABEL_CSVS[csv_split]
+        for row in read_label_rows(f"{root.location}/{name}", metadata[name]):
+            problem = row_problem(row)
+            candidates.append(Candidate(
+                listed_in=row.csv_name, line=row.line, image=row.values["file"], id=image_id(row.values["file"]),
+                label=row.values[target], attributes={a: row.values[a] for a in ATTRIBUTE_VALUES}, split=split,
+                problem=problem,
+            ))
+    with _image_reader(root, padding) as (location, read):
+        yield Source(location=location, attributes=tuple(ATTRIBUTE_VALUES),
+                     splits=frozenset(FAIRFACE_SPLITS.values()), candidates=tuple(candidates),
+                     rejected=(), unlabelled=0, metadata=metadata, read=read)
 
 
-class ImageStore:
-    """Reads image bytes by FairFace key (``train/1.jpg``) from the zip or an extracted folder."""
-
-    def __init__(self, root: Path, padding: float):
-        archive = root / zip_name(padding)
-        self._zip: zipfile.ZipFile | None = None
-        self._root = root
-        self._real_root = Path(os.path.realpath(root))
-        if archive.is_file():
+@contextlib.contextmanager
+def _image_reader(root: Root, padding: float) -> Iterator[tuple[str, Callable[[str], bytes]]]:
+    """Read images by key from the padding's zip (without extracting it) or from extracted folders."""
+    archive = zip_name(padding)
+    if root.exists(archive):
+        with root.open(archive) as handle:
             try:
-                self._zip = zipfile.ZipFile(archive)
-            except zipfile.BadZipFile as error:
-                raise FairvisionError(f"{archive}: not a readable zip file ({error})") from None
-            self._names = set(self._zip.namelist())
-            self.source = archive
-        elif (root / "train").is_dir() or (root / "val").is_dir():
-            self.source = root
-        else:
-            raise FairvisionError(f"{root}: neither {archive.name} nor extracted train/ and val/ folders found")
+                bundle = zipfile.ZipFile(handle)
+            except (zipfile.BadZipFile, OSError) as error:
+                raise FairvisionError(f"{root.location}/{archive}: not a readable zip file ({error})") from None
+            with bundle:
+                names = set(bundle.namelist())
+                location = f"{root.location}/{archive}"
 
-    def read(self, key: str) -> bytes:
-        """The image's bytes; raises MissingImage with the reason when it cannot be read."""
-        problem = file_problem(key)  # again here, so no caller can bypass the rule
-        if problem is not None:
-            raise MissingImage(problem)
-        if self._zip is not None:
-            if key not in self._names:
-                raise MissingImage("image not found in the dataset")
-            return self._zip.read(key)
-        real = Path(os.path.realpath(self._root / key))
-        if not real.is_relative_to(self._real_root):
-            raise MissingImage(f"file: {key!r} resolves outside the dataset folder (a symlink to {real})")
-        if not real.is_file():
-            raise MissingImage("image not found in the dataset")
-        try:
-            return real.read_bytes()
-        except OSError as error:
-            raise MissingImage(f"cannot read image ({error.strerror or error})") from None
+                def read_member(key: str) -> bytes:
+                    problem = file_problem(key)  # again here, so no caller can bypass the rule
+                    if problem is not None:
+                        raise UnreadableFile(location, key, problem)
+                    if key not in names:
+                        raise UnreadableFile(location, key, "does not exist")
+                    return bundle.read(key)
 
-    def close(self) -> None:
-        if self._zip is not None:
-            self._zip.close()
+                yield location, read_member
+        return
+    if not any(root.is_dir(folder) for folder in FAIRFACE_SPLITS):
+        raise FairvisionError(f"{root.location}: neither {archive} nor extracted train/ and val/ folders found")
+    yield root.location, root.read

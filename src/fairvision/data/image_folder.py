@@ -13,8 +13,9 @@ import dataclasses
 from pathlib import PurePosixPath
 from typing import Iterable
 
-SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+from fairvision.data.images import IMAGE_SUFFIXES, NOT_AN_IMAGE
+from fairvision.data.source import FOLDER_LISTING, SPLITS, Candidate, Rejection, Source
+from fairvision.data.storage import Root
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +60,18 @@ def _problem(parts: tuple[str, ...], depth: int) -> str | None:
     if any(part.startswith(".") for part in parts):
         return "hidden file or folder"
     if not parts[-1].lower().endswith(IMAGE_SUFFIXES):
-        return f"not an image file (suffixes: {', '.join(IMAGE_SUFFIXES)})"
+        return NOT_AN_IMAGE
     if len(parts) != depth:
         return f"not at {layout}"
     return None
+
+
+def image_folder_source(root: Root, files: Iterable[str]) -> Source:
+    """An image folder (local or S3) as a :class:`Source`; ``files``: its keys, metadata files left out."""
+    listing = list_image_folder(files)
+    candidates = tuple(Candidate(FOLDER_LISTING, None, image.key, image.key, image.label, {}, split=image.split)
+                       for image in listing.images)
+    rejected = tuple(Rejection(FOLDER_LISTING, None, key, reason) for key, reason in listing.rejected)
+    splits = frozenset(image.split for image in listing.images if image.split)
+    return Source(location=root.location, attributes=(), splits=splits, candidates=candidates, rejected=rejected,
+                  unlabelled=0, metadata={}, read=root.read)

@@ -1,50 +1,39 @@
-"""Stage `prepare`: a FairFace-format source -> manifest.parquet, shards, datasheet, rejections.
+"""Stage `prepare`: any source -> manifest.parquet, shards, datasheet.json, rejected.csv.
 
-Every row is validated (values, a safe key, image present, non-empty, within
-`prepare.max_image_pixels`, decodable, not a byte-for-byte copy of an image already
-accepted); a row that fails is written to rejected.csv with its reason and counted in the
+Every example a source lists is validated (a valid row, a safe key, a readable image, within
+`prepare.max_image_pixels`, decodable, not a byte-for-byte copy of an example already
+accepted); one that fails is written to rejected.csv with its reason and counted in the
 datasheet, so nothing disappears silently. The output folder is written whole or not at all.
 
 Two passes keep memory flat however large the dataset: the first validates each image and
-keeps only its key, digest and whether it needs re-encoding; the second re-reads each
-accepted image from the source while writing the shards in manifest order (checking its
-digest, so a source changed mid-run is an error, not a silently different shard).
+keeps only its key, digest and how to store it; the second re-reads each accepted image from
+the source while writing the shards in manifest order (checking its digest, so a source
+changed mid-run is an error, not a silently different shard).
 
-Formats: JPEG and PNG (8-bit RGB or greyscale) are stored byte for byte. BMP, GIF
-(first frame), TIFF and WEBP, and JPEG/PNG in other modes (RGBA, LA, palette, CMYK,
-16-bit), are re-encoded once to 8-bit RGB PNG, so training and serving only ever decode
-JPEG or PNG. Anything else is rejected.
+Splits the source does not fix are carved by a hash of the image's id, so an image keeps its
+split when others are added or removed, and all boxes of one image land in the same split.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
 import dataclasses
 import hashlib
-import io
 import logging
-import struct
-import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
 from fairvision.data.datasheet import build_datasheet
-from fairvision.data.fairface import (
-    ATTRIBUTE_VALUES,
-    ImageStore,
-    LabelRow,
-    MissingImage,
-    image_id,
-    label_csv,
-    read_label_rows,
-    row_problem,
-)
+from fairvision.data.fairface import image_id
+from fairvision.data.formats import open_source
+from fairvision.data.images import stored_image
+from fairvision.data.manifest import BOX, class_labels, manifest_columns
 from fairvision.data.shards import write_shards
+from fairvision.data.source import SPLITS, Box, Candidate, Rejection, Source
+from fairvision.data.storage import UnreadableFile
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, write_json
 from fairvision.params import Dataset, Prepare
@@ -52,234 +41,184 @@ from fairvision.progress import progress
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("id", "image", "split", "label", *ATTRIBUTE_VALUES, "sha256")
-REJECTED_COLUMNS = ("csv", "line", "file", "reason")
-ACCEPTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")  # Pillow format names
-TF_DECODABLE = {"JPEG", "PNG"}
-KEPT_MODES = {"RGB", "L"}
-# Pillow's exceptions for corrupt files besides OSError/ValueError (e.g. "broken PNG file" is
-# a SyntaxError); one bad image must become a rejection, not a traceback.
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError, ZeroDivisionError)
-# FairFace ships train/ and val/; its val is the held-out test split, and our validation
-# split is carved from its train.
-FAIRFACE_SPLITS = {"train": "train", "val": "test"}
+REJECTED_COLUMNS = tuple(field.name for field in dataclasses.fields(Rejection))  # listed_in, line, image, reason
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Accepted:
-    """What pass 2 needs to reproduce an accepted image's stored bytes without keeping them."""
+    """What pass 2 needs to reproduce an accepted example's stored bytes without keeping them."""
 
     key: str
+    box: Box | None
     reencode: bool
     sha256: str  # of the stored bytes (the manifest's sha256)
 
 
-def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path) -> None:
-    """Validate the source and write manifest.parquet, shards/, datasheet.json, rejected.csv."""
-    root = Path(dataset.path)
-    if not root.is_dir():
-        raise FairvisionError(f"{root}: dataset folder not found (params.yaml `dataset.path`)")
-    store = ImageStore(root, dataset.padding)
-    try:
-        rows, accepted, rejected, source_hash = validate_source(root, store, options.max_image_pixels)
-        if not rows:
-            raise FairvisionError(f"{root}: no usable images ({len(rejected)} rejected; see the reasons above)")
-        _check_reject_share(root, len(rows), rejected, options.max_reject_fraction)
-        manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
-        manifest["label"] = manifest[dataset.target]
-        _carve_validation(manifest, options.val_fraction)
-        labels = sorted(manifest.loc[manifest["split"] == "train", "label"].unique())
-        unseen = manifest[~manifest["label"].isin(labels)]
-        if len(unseen):
-            raise FairvisionError(f"{root}: labels {sorted(unseen['label'].unique())} occur in val but never in train")
+@dataclasses.dataclass(frozen=True)
+class Validation:
+    """Pass 1's result: manifest rows, how to re-read them, rejections, and the source's content hash."""
+
+    rows: list[dict]
+    accepted: dict[str, Accepted]
+    rejected: list[Rejection]
+    source_sha256: str
+
+
+def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path, *, min_group_size: int = 50) -> None:
+    """Validate the source and write manifest.parquet, shards/, datasheet.json, rejected.csv.
+
+    ``min_group_size`` (params.yaml `audit.min_group_size`) only sets which test groups the
+    datasheet warns about.
+    """
+    with open_source(dataset) as source:
+        checked = validate_source(source, options.max_image_pixels)
+        _check_reject_share(source.location, len(checked.rows), checked.rejected, options.max_reject_fraction)
+        boxes = any(candidate.box is not None for candidate in source.candidates)
+        manifest = pd.DataFrame(checked.rows, columns=manifest_columns(source.attributes, boxes))
+        assign_splits(manifest, source.splits, options.val_fraction, options.test_fraction)
+        labels = _labels(manifest, source.location)
         datasheet = build_datasheet(
             manifest,
-            attributes=tuple(ATTRIBUTE_VALUES),
+            attributes=source.attributes,
             protected=dataset.protected,
             labels=labels,
-            rejected=len(rejected),
+            rejected=len(checked.rejected),
+            unlabelled=source.unlabelled,
+            min_group_size=min_group_size,
             header={
                 "dataset": dataset.name,
                 "format": dataset.format,
-                "source": str(store.source),
-                "source_sha256": source_hash,
+                "source": source.location,
+                "source_sha256": checked.source_sha256,
                 "target": dataset.target,
             },
         )
         label_index = {label: i for i, label in enumerate(labels)}
         with atomic_path(out_dir, directory=True) as tmp:
             manifest.to_parquet(tmp / "manifest.parquet", index=False)
-            _write_rejected(tmp / "rejected.csv", rejected)
+            _write_rejected(tmp / "rejected.csv", checked.rejected)
             write_json(tmp / "datasheet.json", datasheet)
             (tmp / "shards").mkdir()
-            for split in ("train", "val", "test"):
+            for split in SPLITS:
                 part = manifest[manifest["split"] == split]
-                records = stored_images(store, accepted, part["id"].tolist(), [label_index[x] for x in part["label"]])
+                records = stored_images(source, checked.accepted, part["id"].tolist(),
+                                        [label_index[x] for x in part["label"]])
                 write_shards(tmp / "shards", split, records, options.shard_size, total=len(part))
-    finally:
-        store.close()
-    log.info(
-        "prepared %d images (%s), %d rejected -> %s",
-        len(manifest),
-        ", ".join(f"{k} {v}" for k, v in datasheet["n_images"].items()),
-        len(rejected),
-        out_dir,
-    )
+    for warning in datasheet["warnings"]:
+        log.warning("datasheet: %s", warning)
+    log.info("prepared %d images (%s), %d rejected, %d unlabelled -> %s", len(manifest),
+             ", ".join(f"{k} {v}" for k, v in datasheet["n_images"].items()), len(checked.rejected),
+             source.unlabelled, out_dir)
 
 
-def validate_source(
-    root: Path, store: ImageStore, max_pixels: int
-) -> tuple[list[dict], dict[str, Accepted], list[dict], str]:
-    """Check every row; return accepted rows, how to re-read them, rejections and a content hash.
-
-    No image bytes outlive their row: memory grows with the number of rows, not their size.
-    """
+def validate_source(source: Source, max_pixels: int) -> Validation:
+    """Pass 1: check every candidate; no image bytes outlive their candidate, so memory grows with rows only."""
     rows: list[dict] = []
     accepted: dict[str, Accepted] = {}
-    by_source_sha: dict[str, str] = {}  # sha256 of the source bytes -> first key accepted with them
-    rejected: list[dict] = []
+    first_with_bytes: dict[tuple[str, Box | None], str] = {}  # (sha256 of the source bytes, box) -> first key
+    rejected = list(source.rejected)
     source_hash = hashlib.sha256()
-    for csv_split, split in FAIRFACE_SPLITS.items():
-        source_hash.update(label_csv(root, csv_split).read_bytes())
-        for row in progress(list(read_label_rows(root, csv_split)), f"validate {csv_split}"):
-            key = row.values["file"]
-            problem, digests = _row_image(row, store, accepted, by_source_sha, max_pixels)
-            if digests is None:
-                rejected.append({"csv": row.csv_name, "line": row.line, "file": key, "reason": problem})
-                log.warning("%s line %d (%s): rejected: %s", row.csv_name, row.line, key, problem)
-                continue
-            source_sha, digest = digests
-            record_id = image_id(key)
-            source_hash.update(digest.encode())
-            accepted[record_id] = Accepted(key=key, reencode=digest != source_sha, sha256=digest)
-            by_source_sha[source_sha] = key
-            rows.append(
-                {"id": record_id, "image": key, "split": split, "sha256": digest}
-                | {attribute: row.values[attribute] for attribute in ATTRIBUTE_VALUES}
-            )
-    return rows, accepted, rejected, source_hash.hexdigest()
+    for name in sorted(source.metadata):
+        source_hash.update(f"{name}\0{len(source.metadata[name])}\0".encode() + source.metadata[name])
+    for candidate in progress(source.candidates, "validate"):
+        problem, digests = _candidate_image(candidate, source, accepted, first_with_bytes, max_pixels)
+        if digests is None:
+            rejected.append(Rejection(candidate.listed_in, candidate.line, candidate.image, problem))
+            where = f"{candidate.listed_in} line {candidate.line}" if candidate.line else candidate.listed_in
+            log.warning("%s (%s): rejected: %s", where, candidate.image, problem)
+            continue
+        source_sha, digest = digests
+        accepted[candidate.id] = Accepted(candidate.image, candidate.box, digest != source_sha, digest)
+        first_with_bytes[source_sha, candidate.box] = candidate.image
+        source_hash.update(f"{candidate.id}\0{candidate.label}\0{digest}\0".encode())
+        rows.append({"id": candidate.id, "image": candidate.image, "split": candidate.split, "label": candidate.label,
+                     **candidate.attributes, "sha256": digest, **({BOX: list(candidate.box)} if candidate.box else {})})
+    if not rows:
+        raise FairvisionError(f"{source.location}: no usable images ({len(rejected)} rejected; see the reasons above)")
+    return Validation(rows, accepted, rejected, source_hash.hexdigest())
 
 
-def _row_image(
-    row: LabelRow, store: ImageStore, accepted: dict[str, Accepted], by_source_sha: dict[str, str], max_pixels: int
+def _candidate_image(
+    candidate: Candidate, source: Source, accepted: dict[str, Accepted],
+    first_with_bytes: dict[tuple[str, Box | None], str], max_pixels: int,
 ) -> tuple[str, None] | tuple[None, tuple[str, str]]:
-    """(reason, None) for an unusable row, else (None, (sha256 of the source bytes, of the stored bytes))."""
-    problem = row_problem(row)
-    if problem is not None:
-        return problem, None
-    key = row.values["file"]
-    first = accepted.get(image_id(key))
+    """(reason, None) for an unusable candidate, else (None, (sha256 of the source bytes, of the stored bytes))."""
+    if candidate.problem is not None:
+        return candidate.problem, None
+    first = accepted.get(candidate.id)
     if first is not None:
-        return f"duplicate of image id {image_id(key)!r} (already used by {first.key})", None
+        return f"duplicate of image id {candidate.id!r} (already used by {first.key})", None
     try:
-        data = store.read(key)
-    except MissingImage as missing:
-        return missing.reason, None
+        data = source.read(candidate.image)
+    except UnreadableFile as unreadable:
+        return unreadable.reason, None
     source_sha = hashlib.sha256(data).hexdigest()
-    if source_sha in by_source_sha:
-        return f"duplicate image: same bytes as {by_source_sha[source_sha]}", None
-    problem, stored = _image_problem(data, max_pixels)
+    if (source_sha, candidate.box) in first_with_bytes:
+        what = "image" if candidate.box is None else "box of an image"
+        return f"duplicate {what}: same bytes as {first_with_bytes[source_sha, candidate.box]}", None
+    problem, stored = stored_image(data, max_pixels, candidate.box)
     if stored is None:
         return problem or "cannot decode image", None
     return None, (source_sha, source_sha if stored is data else hashlib.sha256(stored).hexdigest())
 
 
 def stored_images(
-    store: ImageStore, accepted: dict[str, Accepted], ids: list[str], labels: list[int]
+    source: Source, accepted: dict[str, Accepted], ids: list[str], labels: list[int]
 ) -> Iterator[tuple[str, bytes, int]]:
     """Pass 2: re-read each image, reproduce its stored bytes and check them against the manifest."""
     for record_id, label in zip(ids, labels):
         entry = accepted[record_id]
         try:
-            data = store.read(entry.key)
-        except MissingImage as missing:
-            raise FairvisionError(f"{store.source}: {entry.key} vanished while preparing ({missing.reason})") from None
+            data = source.read(entry.key)
+        except UnreadableFile as unreadable:
+            raise FairvisionError(f"{source.location}: {entry.key} vanished while preparing ({unreadable.reason})") \
+                from None
         if entry.reencode:
-            _, data = _image_problem(data, max_pixels=None)
+            _, data = stored_image(data, max_pixels=None, box=entry.box)
         if data is None or hashlib.sha256(data).hexdigest() != entry.sha256:
-            raise FairvisionError(f"{store.source}: {entry.key} changed while preparing; run `prepare` again")
+            raise FairvisionError(f"{source.location}: {entry.key} changed while preparing; run `prepare` again")
         yield record_id, data, label
 
 
-def _image_problem(data: bytes, max_pixels: int | None) -> tuple[str | None, bytes | None]:
-    """(reason, None) for an unusable image, else (None, bytes TensorFlow can decode).
+def assign_splits(manifest: pd.DataFrame, given: frozenset[str], val_fraction: float, test_fraction: float) -> None:
+    """Fill the splits the source left open, by a stable hash of each image's id.
 
-    The pixel count is read from the header and checked before any pixel is decoded, and
-    Pillow's own decompression-bomb warning is an error here, so a crafted tiny file that
-    claims to be huge is rejected instead of exhausting memory. ``max_pixels=None`` (pass 2
-    only) skips the limit for an image pass 1 already accepted.
+    Where the source fixes no test split, ``test_fraction`` of all images becomes test; where it
+    fixes no val split, ``val_fraction`` of the remaining train images becomes val.
     """
-    if not data:
-        return "image file is empty", None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
-                width, height = image.size
-                if max_pixels is not None and width * height > max_pixels:
-                    return (
-                        f"image is {width}x{height} = {width * height:,} pixels, "
-                        f"above prepare.max_image_pixels ({max_pixels:,})"
-                    ), None
-                image.load()
-                if _kept_as_is(image, data):
-                    return None, data
-                return None, _to_png(image)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        return f"image too large to decode safely ({error})", None
-    except UnidentifiedImageError:
-        return f"cannot decode image: not a {', '.join(ACCEPTED_FORMATS)} file", None
-    except DECODE_ERRORS as error:
-        return f"cannot decode image ({error})", None
+    unit = manifest["image"].map(lambda key: int(hashlib.sha256(image_id(key).encode()).hexdigest()[:8], 16) / 2**32)
+    manifest["split"] = manifest["split"].fillna("train")
+    if "test" not in given:
+        manifest.loc[(manifest["split"] == "train") & unit.ge(1 - test_fraction), "split"] = "test"
+    if "val" not in given:
+        share = val_fraction * (1 - test_fraction) if "test" not in given else val_fraction
+        manifest.loc[(manifest["split"] == "train") & unit.lt(share), "split"] = "val"
 
 
-def _kept_as_is(image: Image.Image, data: bytes) -> bool:
-    """JPEG or 8-bit PNG in RGB or grey: TensorFlow decodes these exactly as found.
-
-    A 16-bit PNG opens in Pillow as RGB or I;16 but TensorFlow would decode it to uint16,
-    so it is re-encoded (the PNG header's bit depth is byte 24).
-    """
-    if image.format not in TF_DECODABLE or image.mode not in KEPT_MODES:
-        return False
-    return image.format != "PNG" or data[24:25] != b"\x10"
+def _labels(manifest: pd.DataFrame, location: str) -> list[str]:
+    """The train split's labels, sorted; a label only in val or test could never be predicted."""
+    labels = class_labels(manifest)
+    unseen = sorted(manifest.loc[~manifest["label"].isin(labels), "label"].unique())
+    if unseen:
+        raise FairvisionError(f"{location}: labels {unseen} occur in val or test but never in train")
+    return labels
 
 
-def _to_png(image: Image.Image) -> bytes:
-    """Re-encode as 8-bit RGB PNG; 16-bit grey is scaled (Pillow's convert would clip it to white)."""
-    if image.mode.startswith("I;16"):
-        image = Image.fromarray((np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8))
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _carve_validation(manifest: pd.DataFrame, fraction: float) -> None:
-    """Move a stable ``fraction`` of train rows to `val`, chosen by a hash of the id.
-
-    A hash, not a random draw, so an image keeps its split when others are added or removed.
-    """
-    def unit(record_id: str) -> float:
-        return int(hashlib.sha256(record_id.encode()).hexdigest()[:8], 16) / 2**32
-
-    is_val = (manifest["split"] == "train") & manifest["id"].map(unit).lt(fraction)
-    manifest.loc[is_val, "split"] = "val"
-
-
-def _check_reject_share(root: Path, accepted: int, rejected: list[dict], limit: float) -> None:
+def _check_reject_share(location: str, accepted: int, rejected: list[Rejection], limit: float) -> None:
     """A few bad rows are listed and skipped; many mean a wrong folder or format, so stop and say why."""
     total = accepted + len(rejected)
     if len(rejected) <= limit * total:
         return
-    kinds = Counter(row["reason"].split(":")[0].split(" (")[0] for row in rejected)
+    kinds = Counter(row.reason.split(":")[0].split(" (")[0] for row in rejected)
     commonest = "; ".join(f"{reason} ({n})" for reason, n in kinds.most_common(3))
     raise FairvisionError(
-        f"{root}: {len(rejected)} of {total} rows rejected ({len(rejected) / total:.1%}), more than "
+        f"{location}: {len(rejected)} of {total} rows rejected ({len(rejected) / total:.1%}), more than "
         f"params.yaml `prepare.max_reject_fraction` ({limit:g}); commonest reasons: {commonest}. "
         "Each row is listed in the warnings above; raise the fraction to keep going without them.")
 
 
-def _write_rejected(path: Path, rejected: list[dict]) -> None:
+def _write_rejected(path: Path, rejected: list[Rejection]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=REJECTED_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rejected)
+        writer = csv.writer(handle)
+        writer.writerow(REJECTED_COLUMNS)
+        writer.writerows(dataclasses.astuple(row) for row in rejected)

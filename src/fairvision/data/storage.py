@@ -31,13 +31,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any, Iterator
 from urllib.parse import urlsplit
 
 from fairvision.errors import FairvisionError
 
-__all__ = ["Root", "open_root", "check_key", "key_problem"]
+__all__ = ["Root", "UnreadableFile", "open_root", "check_key", "key_problem"]
 
 S3_SCHEME = "s3://"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -66,6 +66,19 @@ def key_problem(key: str) -> str | None:
     if "." in parts or "" in parts:
         return f"{key!r} has an empty or '.' part; keys are plain relative paths"
     return None
+
+
+class UnreadableFile(FairvisionError):
+    """One file cannot be read (missing, refused key, a folder, access denied), while the root itself is fine.
+
+    Sources turn it into a rejection of the row naming that file, with ``reason`` (which names
+    neither the location nor any secret); a problem with the whole root stays a plain
+    FairvisionError and stops the run.
+    """
+
+    def __init__(self, location: str, key: str, reason: str):
+        super().__init__(f"{location}: file {key!r}: {reason}")
+        self.reason = reason
 
 
 def check_key(key: str) -> str:
@@ -125,6 +138,14 @@ class Root:
         with self._s3_errors(key):
             return bool(self._fs.isfile(path))
 
+    def is_dir(self, key: str) -> bool:
+        """Whether ``key`` is a folder (on S3: a prefix with objects under it)."""
+        path = self._path(key)
+        if self._fs is None:
+            return Path(path).is_dir()
+        with self._s3_errors(key):
+            return bool(self._fs.isdir(path))
+
     def read(self, key: str) -> bytes:
         """The whole content of ``key``; a missing key is a FairvisionError naming it."""
         with self.open(key) as handle:
@@ -148,13 +169,15 @@ class Root:
             yield handle
 
     def _path(self, key: str) -> str:
-        check_key(key)
+        problem = key_problem(key)
+        if problem is not None:
+            raise UnreadableFile(self.location, key, f"refused: {problem}")
         if self._fs is not None:
             return f"{self._base}/{key}"
         path = os.path.join(self._base, *key.split("/"))
         resolved = os.path.realpath(path)
         if os.path.commonpath([resolved, self._base]) != self._base:
-            raise FairvisionError(f"{self.location}: file key {key!r} resolves (through a symlink) outside the dataset root")
+            raise UnreadableFile(self.location, key, "resolves (through a symlink) outside the dataset root")
         return path
 
     @contextlib.contextmanager
@@ -239,14 +262,15 @@ def _raise(error: OSError) -> None:
 
 
 def _local_error(location: str, error: OSError, key: str | None = None) -> FairvisionError:
-    what = f"{location}: file {key!r}" if key is not None else location
     if isinstance(error, FileNotFoundError):
-        return FairvisionError(f"{what} does not exist")
-    if isinstance(error, IsADirectoryError):
-        return FairvisionError(f"{what} is a folder, not a file")
-    if isinstance(error, PermissionError):
-        return FairvisionError(f"{what}: permission denied")
-    return FairvisionError(f"{what}: {error.strerror or type(error).__name__}")
+        reason = "does not exist"
+    elif isinstance(error, IsADirectoryError):
+        reason = "is a folder, not a file"
+    elif isinstance(error, PermissionError):
+        reason = "permission denied"
+    else:
+        reason = error.strerror or type(error).__name__
+    return UnreadableFile(location, key, reason) if key is not None else FairvisionError(f"{location}: {reason}")
 
 
 def _s3_error(location: str, error: Exception, key: str | None) -> FairvisionError:
@@ -254,10 +278,10 @@ def _s3_error(location: str, error: Exception, key: str | None) -> FairvisionErr
     import botocore.exceptions
 
     what = f"{location}: file {key!r}" if key is not None else location
-    if isinstance(error, FileNotFoundError):
-        return FairvisionError(f"{what} does not exist")
-    if isinstance(error, PermissionError):
-        return FairvisionError(f"{what}: access denied by S3 (check the credentials and the bucket policy)")
+    if isinstance(error, (FileNotFoundError, PermissionError)):
+        reason = ("does not exist" if isinstance(error, FileNotFoundError)
+                  else "access denied by S3 (check the credentials and the bucket policy)")
+        return UnreadableFile(location, key, reason) if key is not None else FairvisionError(f"{location}: {reason}")
     if isinstance(error, botocore.exceptions.NoCredentialsError):
         return FairvisionError(
             f"{location}: no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"

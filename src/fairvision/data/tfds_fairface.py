@@ -19,13 +19,13 @@ not install (`pip install apache-beam` first).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import tensorflow_datasets as tfds
 
-from fairvision.data.fairface import ATTRIBUTE_VALUES, ImageStore, LABEL_CSVS, zip_name
+from fairvision.data.fairface import ATTRIBUTE_VALUES, LABEL_CSVS, fairface_source, zip_name
 from fairvision.data.prepare import stored_images, validate_source
+from fairvision.data.storage import open_root
 
 PADDINGS = {"padding025": 0.25, "padding125": 1.25}
 MAX_IMAGE_PIXELS = 40_000_000  # prepare's default (params.yaml `prepare.max_image_pixels`)
@@ -56,18 +56,17 @@ class Fairface(tfds.core.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        root = Path(dl_manager.manual_dir)
+        location = str(dl_manager.manual_dir)
         # FairFace's val is its held-out test set; keep TFDS's usual split names for the published ones.
-        return {"train": self._generate_examples(root, "train"), "validation": self._generate_examples(root, "test")}
+        return {"train": self._generate_examples(location, "train"),
+                "validation": self._generate_examples(location, "test")}
 
-    def _generate_examples(self, root: Path, split: str) -> Iterator[tuple[str, dict]]:
-        store = ImageStore(root, PADDINGS[self.builder_config.name])
-        try:
-            rows, accepted, _, _ = validate_source(root, store, MAX_IMAGE_PIXELS)
-            rows = [row for row in rows if row["split"] == split]
-            images = stored_images(store, accepted, [row["id"] for row in rows], [0] * len(rows))
+    def _generate_examples(self, location: str, split: str) -> Iterator[tuple[str, dict]]:
+        padding = PADDINGS[self.builder_config.name]
+        with fairface_source(open_root(location), padding, target="gender") as source:
+            checked = validate_source(source, MAX_IMAGE_PIXELS)
+            rows = [row for row in checked.rows if row["split"] == split]
+            images = stored_images(source, checked.accepted, [row["id"] for row in rows], [0] * len(rows))
             for row, (record_id, data, _) in zip(rows, images):
                 yield record_id, {"id": record_id, "image": data,
                                   **{attribute: row[attribute] for attribute in ATTRIBUTE_VALUES}}
-        finally:
-            store.close()

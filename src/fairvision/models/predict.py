@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairvision.data.fairface import ATTRIBUTE_VALUES
+from fairvision.data.manifest import attribute_columns
 from fairvision.data.shards import read_records, shard_paths
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, require
@@ -62,7 +62,7 @@ def evaluate(model_dir: str | Path, prepared_dir: str | Path, batch_size: int, o
     predictions["pred"] = np.asarray(labels)[probabilities.argmax(axis=1)]
     for index, label in enumerate(labels):
         predictions[probability_column(label)] = probabilities[:, index]
-    for attribute in ATTRIBUTE_VALUES:
+    for attribute in attribute_columns(manifest.columns):
         predictions[attribute] = rows[attribute].to_numpy()
     with atomic_path(out_path) as tmp:
         predictions.to_parquet(tmp, index=False)

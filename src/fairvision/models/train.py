@@ -8,7 +8,6 @@ on several workers. With a fixed seed and op determinism a CPU run is repeatable
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import time
 from pathlib import Path
@@ -16,8 +15,10 @@ from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
+from fairvision.data.manifest import class_labels
 from fairvision.data.shards import shard_paths
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, require, write_json
@@ -33,8 +34,8 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 def train(backbone: str, options: dict[str, Any], params: Train, prepared_dir: str | Path, out_dir: str | Path) -> None:
     """Train ``backbone`` on the prepared shards; write the SavedModel, labels, history and train.json."""
     prepared_dir = Path(prepared_dir)
-    datasheet = _read_datasheet(prepared_dir)
-    labels = datasheet["labels"]
+    manifest = pd.read_parquet(require(prepared_dir / "manifest.parquet", "prepare"), columns=["split", "label"])
+    labels = class_labels(manifest)
     keras.utils.set_random_seed(params.seed)
     tf.config.experimental.enable_op_determinism()
     strategy = tf.distribute.get_strategy()
@@ -65,7 +66,7 @@ def train(backbone: str, options: dict[str, Any], params: Train, prepared_dir: s
     summary = {
         "backbone": backbone, "options": options, "seed": params.seed, "epochs": params.epochs,
         "batch_size": params.batch_size, "learning_rate": params.learning_rate, "image_size": params.image_size,
-        "n_train": datasheet["n_images"]["train"], "n_val": datasheet["n_images"]["val"],
+        "n_train": int((manifest["split"] == "train").sum()), "n_val": int((manifest["split"] == "val").sum()),
         "parameters": int(model.count_params()), "wall_seconds": round(wall, 2),
         "images_per_second": round(images_seen / wall, 1), "labels": labels, "tensorflow": tf.__version__,
         "final": {k: v for k, v in history[-1].items() if k != "epoch"},
@@ -76,10 +77,6 @@ def train(backbone: str, options: dict[str, Any], params: Train, prepared_dir: s
         _write_history(tmp / "history.csv", history)
         write_json(tmp / "train.json", summary)
     log.info("%s: %.1f s, %.0f images/s -> %s", backbone, wall, summary["images_per_second"], out_dir)
-
-
-def _read_datasheet(prepared_dir: Path) -> dict[str, Any]:
-    return json.loads(require(prepared_dir / "datasheet.json", "prepare").read_text(encoding="utf-8"))
 
 
 def _make_step(model: keras.Model, optimizer, strategy: tf.distribute.Strategy, *, training: bool):

@@ -1,0 +1,83 @@
+"""Open the dataset that params.yaml `dataset` names, in any format, local or on S3, as one :class:`Source`.
+
+FairFace carries its protected attributes in its CSVs. Cloud Annotations exports and image
+folders carry labels only; their attributes come from an optional side CSV
+(``dataset.attributes``, a key in the same folder or bucket, ``image,<attribute>,...``). An
+image without a valid row there is rejected by name, and a row naming no image is listed too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Iterable, Iterator
+
+from fairvision.data.attributes import parse_attribute_csv
+from fairvision.data.cloud_annotations import cloud_annotations_source
+from fairvision.data.fairface import fairface_source
+from fairvision.data.image_folder import image_folder_source
+from fairvision.data.source import Rejection, Source
+from fairvision.data.storage import open_root
+from fairvision.errors import FairvisionError
+from fairvision.params import Dataset
+
+
+@contextlib.contextmanager
+def open_source(dataset: Dataset) -> Iterator[Source]:
+    """The dataset at ``dataset.path`` (a folder or ``s3://bucket/prefix``) in ``dataset.format``."""
+    try:
+        root = open_root(dataset.path)
+    except FairvisionError as error:
+        raise FairvisionError(f"{error} (params.yaml `dataset.path`)") from None
+    if dataset.format == "fairface":
+        with fairface_source(root, dataset.padding, dataset.target) as source:
+            yield _checked(source, dataset)
+        return
+    files = [key for key in root.list_files() if key != dataset.attributes]
+    if dataset.format == "cloud_annotations":
+        source = cloud_annotations_source(root, files, dataset.multi_label)
+    else:
+        source = image_folder_source(root, files)
+    if dataset.attributes:
+        if not root.exists(dataset.attributes):
+            raise FairvisionError(f"{root.location}/{dataset.attributes}: attribute table not found "
+                                  "(params.yaml `dataset.attributes` names a CSV in the dataset folder)")
+        source = with_attributes(source, dataset.attributes, root.read(dataset.attributes), files)
+    yield _checked(source, dataset)
+
+
+def with_attributes(source: Source, name: str, data: bytes, files: Iterable[str]) -> Source:
+    """``source`` with each candidate's attributes from the side CSV ``name``; images without a good row are rejected.
+
+    Rows may name any file of the dataset (``files``), unlabelled images included. A bad row
+    that names an example's image without a good row becomes that example's rejection reason;
+    every other bad row (naming no file, or a second row) is a rejection of its own.
+    """
+    images = {c.image for c in source.candidates}
+    table = parse_attribute_csv(data, f"{source.location}/{name}", files)
+    reasons: dict[str, str] = {}
+    strays = []
+    for line, key, reason in table.rejected:
+        if key in images and key not in table.values and key not in reasons:
+            reasons[key] = f"{name} line {line}: {reason}"
+        else:
+            strays.append(Rejection(name, line, key, reason))
+    candidates = tuple(
+        dataclasses.replace(candidate, attributes=table.values[candidate.image]) if candidate.image in table.values
+        else dataclasses.replace(candidate, problem=candidate.problem or reasons.get(candidate.image)
+                                 or f"no row for this image in {name}")
+        for candidate in source.candidates
+    )
+    return dataclasses.replace(source, attributes=table.attributes, candidates=candidates,
+                               rejected=source.rejected + tuple(strays), metadata={**source.metadata, name: data})
+
+
+def _checked(source: Source, dataset: Dataset) -> Source:
+    """Every protected attribute must be one the dataset has: a typo must not silently audit nothing."""
+    unknown = [attribute for attribute in dataset.protected if attribute not in source.attributes]
+    if unknown:
+        have = (", ".join(source.attributes) if source.attributes
+                else "none (give a side CSV `image,<attribute>,...` with params.yaml `dataset.attributes`)")
+        raise FairvisionError(f"params.yaml `dataset.protected` lists {', '.join(unknown)}, which {source.location} "
+                              f"does not have; its attributes: {have}")
+    return source

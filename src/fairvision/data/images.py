@@ -1,0 +1,88 @@
+"""Image validation for `prepare`: what is accepted, what is converted, and the bytes that get stored.
+
+JPEG and PNG (8-bit RGB or greyscale) are stored byte for byte. BMP, GIF (first frame), TIFF
+and WEBP, and JPEG/PNG in other modes (RGBA, LA, palette, CMYK, 16-bit), are re-encoded once
+to 8-bit RGB PNG, so training and serving only ever decode JPEG or PNG; a localization box is
+cropped and stored as PNG. Anything else is rejected with a reason, never a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from fairvision.data.source import Box
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")  # Pillow format names
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+NOT_AN_IMAGE = f"not an image file (suffixes: {', '.join(IMAGE_SUFFIXES)})"
+TF_DECODABLE = {"JPEG", "PNG"}
+KEPT_MODES = {"RGB", "L"}
+# Pillow's exceptions for corrupt files besides OSError/ValueError (e.g. "broken PNG file" is
+# a SyntaxError); one bad image must become a rejection, not a traceback.
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError, ZeroDivisionError)
+
+
+def stored_image(data: bytes, max_pixels: int | None, box: Box | None = None) -> tuple[str | None, bytes | None]:
+    """(reason, None) for an unusable image, else (None, the bytes to store: decodable by TensorFlow).
+
+    The pixel count is read from the header and checked before any pixel is decoded, and
+    Pillow's own decompression-bomb warning is an error here, so a crafted tiny file that
+    claims to be huge is rejected instead of exhausting memory. ``max_pixels=None`` skips the
+    limit (for an image already accepted once).
+    """
+    if not data:
+        return "image file is empty", None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+                width, height = image.size
+                if max_pixels is not None and width * height > max_pixels:
+                    return (
+                        f"image is {width}x{height} = {width * height:,} pixels, "
+                        f"above prepare.max_image_pixels ({max_pixels:,})"
+                    ), None
+                image.load()
+                if box is not None:
+                    return None, _to_png(image.crop(pixel_box(box, width, height)))
+                if _kept_as_is(image, data):
+                    return None, data
+                return None, _to_png(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        return f"image too large to decode safely ({error})", None
+    except UnidentifiedImageError:
+        return f"cannot decode image: not a {', '.join(ACCEPTED_FORMATS)} file", None
+    except DECODE_ERRORS as error:
+        return f"cannot decode image ({error})", None
+
+
+def pixel_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """A normalised box in whole pixels, at least one pixel each way and inside the image."""
+    left, top = min(int(box[0] * width), width - 1), min(int(box[1] * height), height - 1)
+    return left, top, max(left + 1, math.ceil(box[2] * width)), max(top + 1, math.ceil(box[3] * height))
+
+
+def _kept_as_is(image: Image.Image, data: bytes) -> bool:
+    """JPEG or 8-bit PNG in RGB or grey: TensorFlow decodes these exactly as found.
+
+    A 16-bit PNG opens in Pillow as RGB or I;16 but TensorFlow would decode it to uint16,
+    so it is re-encoded (the PNG header's bit depth is byte 24).
+    """
+    if image.format not in TF_DECODABLE or image.mode not in KEPT_MODES:
+        return False
+    return image.format != "PNG" or data[24:25] != b"\x10"
+
+
+def _to_png(image: Image.Image) -> bytes:
+    """Re-encode as 8-bit RGB PNG; 16-bit grey is scaled (Pillow's convert would clip it to white)."""
+    if image.mode.startswith("I;16"):
+        image = Image.fromarray((np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
