@@ -49,6 +49,21 @@ def test_intersections_get_a_reference_setting(tmp_path: Path) -> None:
     assert audit.reference["age × race"] == "20-29 × White" and audit.reference["age"] == "auto"
 
 
+def test_own_data_with_custom_attributes_or_none(tmp_path: Path) -> None:
+    change = {"dataset.format": "cloud_annotations", "dataset.path": "s3://bucket/pets", "dataset.target": "label",
+              "dataset.protected": ["skin_tone", "region"], "dataset.attributes": "meta/attributes.csv",
+              "dataset.multi_label": "first", "audit.intersections": [["skin_tone", "region"]],
+              "audit.reference": {"skin_tone": "type III"}}
+    params = load_params(write_params(tmp_path, change))
+    assert params.dataset.protected == ("skin_tone", "region") and params.dataset.multi_label == "first"
+    assert params.dataset.attributes == "meta/attributes.csv"
+    assert params.audit.reference == {"skin_tone": "type III", "region": "auto", "skin_tone × region": "auto"}
+    none = {"dataset.format": "image_folder", "dataset.target": "label", "dataset.protected": [],
+            "audit.intersections": []}
+    params = load_params(write_params(tmp_path, none))
+    assert params.dataset.protected == () and params.audit.reference == {} and params.dataset.attributes is None
+
+
 def test_bias_none_plants_nothing(tmp_path: Path) -> None:
     assert load_params(write_params(tmp_path, {"synth.bias": "none"})).synth.bias is None
 
