@@ -349,3 +349,20 @@ def test_too_many_rejections_stop_prepare_naming_the_commonest_reasons(tmp_path:
     assert not (tmp_path / "out").exists()
     run_prepare(root, tmp_path / "out", max_reject_fraction=0.06)  # at or under the limit: listed and skipped
     assert len(read_rejected(tmp_path / "out")) == 3
+
+
+def test_truncated_images_are_rejected_and_padding_picks_its_zip(tmp_path: Path) -> None:
+    rows, images = valid_rows("train", 6)
+    whole = encode_image((9, 99, 199), size=64)
+    rows.append(["train/50.jpg", "20-29", "Male", "White", "True"])
+    images["train/50.jpg"] = whole[: len(whole) // 2]  # a download cut short
+    root = write_fairface(tmp_path / "ff", {"train": rows}, images)
+    (root / "fairface-img-margin025-trainval.zip").rename(root / "fairface-img-margin125-trainval.zip")
+    out = tmp_path / "prepared"
+    dataset = Dataset(**{**DATASET.__dict__, "path": str(root), "padding": 1.25})
+    prepare(dataset, Prepare(val_fraction=0.0, shard_size=16, max_reject_fraction=1.0), out)
+    rejected = {r["image"]: r["reason"] for r in read_rejected(out)}
+    assert list(rejected) == ["train/50.jpg"] and rejected["train/50.jpg"].startswith("cannot decode image")
+    assert len(shard_images(out)) == 6
+    with pytest.raises(FairvisionError, match="neither fairface-img-margin025-trainval.zip nor extracted"):
+        run_prepare(root, tmp_path / "other")  # padding 0.25 wants the other zip

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import logging
+import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -111,8 +114,13 @@ def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path, *, min_grou
              source.unlabelled, out_dir)
 
 
-def validate_source(source: Source, max_pixels: int) -> Validation:
-    """Pass 1: check every candidate; no image bytes outlive their candidate, so memory grows with rows only."""
+def validate_source(source: Source, max_pixels: int, workers: int | None = None) -> Validation:
+    """Pass 1: check every candidate; no image bytes outlive their candidate, so memory grows with rows only.
+
+    Reading, hashing and decoding run on ``workers`` threads (default: one per CPU; Pillow,
+    zlib and hashlib release the GIL while they work); the checks that depend on earlier
+    candidates (duplicates) run in order here, so the result does not depend on the threads.
+    """
     rows: list[dict] = []
     accepted: dict[str, Accepted] = {}
     first_with_bytes: dict[tuple[str, Box | None], str] = {}  # (sha256 of the source bytes, box) -> first key
@@ -120,46 +128,70 @@ def validate_source(source: Source, max_pixels: int) -> Validation:
     source_hash = hashlib.sha256()
     for name in sorted(source.metadata):
         source_hash.update(f"{name}\0{len(source.metadata[name])}\0".encode() + source.metadata[name])
-    for candidate in progress(source.candidates, "validate"):
-        problem, digests = _candidate_image(candidate, source, accepted, first_with_bytes, max_pixels)
-        if digests is None:
-            rejected.append(Rejection(candidate.listed_in, candidate.line, candidate.image, problem))
-            where = f"{candidate.listed_in} line {candidate.line}" if candidate.line else candidate.listed_in
-            log.warning("%s (%s): rejected: %s", where, candidate.image, problem)
-            continue
-        source_sha, digest = digests
-        accepted[candidate.id] = Accepted(candidate.image, candidate.box, digest != source_sha, digest)
-        first_with_bytes[source_sha, candidate.box] = candidate.image
-        source_hash.update(f"{candidate.id}\0{candidate.label}\0{digest}\0".encode())
-        rows.append({"id": candidate.id, "image": candidate.image, "split": candidate.split, "label": candidate.label,
-                     **candidate.attributes, "sha256": digest, **({BOX: list(candidate.box)} if candidate.box else {})})
+    look = functools.partial(inspect, read=source.read, max_pixels=max_pixels)
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        found = zip(source.candidates, pool.map(look, source.candidates))
+        for candidate, seen in progress(found, "validate", total=len(source.candidates)):
+            problem = _problem(candidate, seen, accepted, first_with_bytes)
+            if problem is not None:
+                rejected.append(Rejection(candidate.listed_in, candidate.line, candidate.image, problem))
+                where = f"{candidate.listed_in} line {candidate.line}" if candidate.line else candidate.listed_in
+                log.warning("%s (%s): rejected: %s", where, candidate.image, problem)
+                continue
+            digest = seen.stored_sha256
+            accepted[candidate.id] = Accepted(candidate.image, candidate.box, digest != seen.source_sha256, digest)
+            first_with_bytes[seen.source_sha256, candidate.box] = candidate.image
+            source_hash.update(f"{candidate.id}\0{candidate.label}\0{digest}\0".encode())
+            rows.append({"id": candidate.id, "image": candidate.image, "split": candidate.split,
+                         "label": candidate.label, **candidate.attributes, "sha256": digest,
+                         **({BOX: list(candidate.box)} if candidate.box else {})})
     if not rows:
         raise FairvisionError(f"{source.location}: no usable images ({len(rejected)} rejected; see the reasons above)")
     return Validation(rows, accepted, rejected, source_hash.hexdigest())
 
 
-def _candidate_image(
-    candidate: Candidate, source: Source, accepted: dict[str, Accepted],
-    first_with_bytes: dict[tuple[str, Box | None], str], max_pixels: int,
-) -> tuple[str, None] | tuple[None, tuple[str, str]]:
-    """(reason, None) for an unusable candidate, else (None, (sha256 of the source bytes, of the stored bytes))."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Inspection:
+    """What reading and decoding one candidate's image found, independent of every other candidate."""
+
+    unreadable: str | None = None  # why the image could not be read
+    source_sha256: str | None = None
+    undecodable: str | None = None  # why the bytes are not a usable image
+    stored_sha256: str | None = None
+
+
+def inspect(candidate: Candidate, read: Callable[[str], bytes], max_pixels: int) -> Inspection:
+    """Read, hash and decode one candidate's image (a known problem skips the work)."""
     if candidate.problem is not None:
-        return candidate.problem, None
-    first = accepted.get(candidate.id)
-    if first is not None:
-        return f"duplicate of image id {candidate.id!r} (already used by {first.key})", None
+        return Inspection()
     try:
-        data = source.read(candidate.image)
+        data = read(candidate.image)
     except UnreadableFile as unreadable:
-        return unreadable.reason, None
+        return Inspection(unreadable=unreadable.reason)
     source_sha = hashlib.sha256(data).hexdigest()
-    if (source_sha, candidate.box) in first_with_bytes:
-        what = "image" if candidate.box is None else "box of an image"
-        return f"duplicate {what}: same bytes as {first_with_bytes[source_sha, candidate.box]}", None
     problem, stored = stored_image(data, max_pixels, candidate.box)
     if stored is None:
-        return problem or "cannot decode image", None
-    return None, (source_sha, source_sha if stored is data else hashlib.sha256(stored).hexdigest())
+        return Inspection(source_sha256=source_sha, undecodable=problem or "cannot decode image")
+    return Inspection(source_sha256=source_sha,
+                      stored_sha256=source_sha if stored is data else hashlib.sha256(stored).hexdigest())
+
+
+def _problem(
+    candidate: Candidate, seen: Inspection, accepted: dict[str, Accepted],
+    first_with_bytes: dict[tuple[str, Box | None], str],
+) -> str | None:
+    """Why the candidate is rejected, in a fixed order of checks, or None."""
+    if candidate.problem is not None:
+        return candidate.problem
+    first = accepted.get(candidate.id)
+    if first is not None:
+        return f"duplicate of image id {candidate.id!r} (already used by {first.key})"
+    if seen.unreadable is not None:
+        return seen.unreadable
+    if (seen.source_sha256, candidate.box) in first_with_bytes:
+        what = "image" if candidate.box is None else "box of an image"
+        return f"duplicate {what}: same bytes as {first_with_bytes[seen.source_sha256, candidate.box]}"
+    return seen.undecodable
 
 
 def stored_images(

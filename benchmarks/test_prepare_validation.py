@@ -1,0 +1,65 @@
+"""`prepare`'s first pass (read, hash, decode every image) on threads vs. one thread.
+
+FairFace's crops are a few hundred pixels wide, so decoding dominates the pass; Pillow, zlib
+and hashlib release the GIL while they work, so threads pay on two cores. Measured on a
+FairFace-format zip of 1,000 224-pixel JPEGs; the threaded pass must beat the single-threaded
+baseline by 1.2x in the same run (on a machine with at least two CPUs).
+
+Run: `.venv/bin/pytest benchmarks/test_prepare_validation.py --benchmark-group-by=group`
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import write_fairface  # noqa: E402
+from fairvision.data.fairface import fairface_source  # noqa: E402
+from fairvision.data.prepare import validate_source  # noqa: E402
+from fairvision.data.storage import open_root  # noqa: E402
+
+N_IMAGES = 1000
+SIDE = 224
+GOAL = 1.2
+RESULTS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def fairface(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    rows, images = [], {}
+    for n in range(N_IMAGES):
+        key = f"train/{n}.jpg"
+        base = rng.integers(0, 256, (SIDE // 8, SIDE // 8, 3), dtype=np.uint8)  # smooth, photo-like content
+        buffer = io.BytesIO()
+        Image.fromarray(base).resize((SIDE, SIDE), Image.BILINEAR).save(buffer, "JPEG", quality=90)
+        images[key] = buffer.getvalue()
+        rows.append([key, "20-29", ("Male", "Female")[n % 2], "White", "True"])
+    return write_fairface(tmp_path_factory.mktemp("fairface"), {"train": rows}, images)
+
+
+def validate(root: Path, workers: int) -> None:
+    with fairface_source(open_root(root), 0.25, "gender") as source:
+        assert len(validate_source(source, 40_000_000, workers=workers).rows) == N_IMAGES
+
+
+@pytest.mark.benchmark(group=f"validate {N_IMAGES} {SIDE}px JPEGs")
+def test_baseline_one_thread(benchmark, fairface) -> None:
+    benchmark.pedantic(validate, args=(fairface, 1), rounds=3, warmup_rounds=1)
+    RESULTS["one"] = benchmark.stats.stats.median
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="threads cannot pay on one CPU")
+@pytest.mark.benchmark(group=f"validate {N_IMAGES} {SIDE}px JPEGs")
+def test_one_thread_per_cpu(benchmark, fairface) -> None:
+    benchmark.pedantic(validate, args=(fairface, os.cpu_count()), rounds=3, warmup_rounds=1)
+    RESULTS["threads"] = benchmark.stats.stats.median
+    assert "one" in RESULTS, "run the whole module: the baseline is measured first"
+    assert RESULTS["one"] / RESULTS["threads"] >= GOAL, RESULTS
