@@ -10,7 +10,6 @@ Run: `.venv/bin/pytest benchmarks --benchmark-group-by=group`
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest

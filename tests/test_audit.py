@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +18,7 @@ from fairvision.audit.intervals import family_level, percentile_intervals
 from fairvision.audit.measures import COMPARISONS
 from fairvision.audit.outcomes import CORRECT, CORRECT_METRICS, outcomes_for
 from fairvision.audit.partitions import build_partition
+from fairvision.audit.record import parse_fairness
 from fairvision.audit.engine import resolve_reference
 from fairvision.audit.stage import audit
 from fairvision.audit.verdicts import Band, verdict
@@ -120,6 +121,59 @@ def test_stage_writes_every_partition_outcome_and_summary(stage_files) -> None:
     assert set(b["vs_reference"]) == set(COMPARISONS) and set(b["rates"]["accuracy"]) == {"value", "ci"}
     assert result["summary"]["verdict"] in ("fail", "inconclusive")
     assert result["differential_fairness"]["outcomes"][F]["value"] > 0
+
+
+def test_stage_writes_hand_computed_per_label_performance(stage_files) -> None:
+    """TABLE: 11 true Female (6 predicted Female), 11 true Male (7 predicted Male, 4 Female)."""
+    _, run = stage_files
+    result = run(audit_params())
+    labels = result["per_label"]
+    assert list(labels) == [F, M] and labels[F]["n"] == labels[M]["n"] == 11
+    expected = {F: (6 / 10, 6 / 11, 12 / 21), M: (7 / 12, 7 / 11, 14 / 23)}
+    for label, (precision, recall, f1) in expected.items():
+        got = [labels[label][score]["value"] for score in ("precision", "recall", "f1")]
+        assert got == pytest.approx([precision, recall, f1], abs=1e-6), label
+        low, high = labels[label]["f1"]["ci"]
+        assert low <= labels[label]["f1"]["value"] <= high
+    assert result["group_fairness"] == {"measured": True, "reason": None}
+    assert result["settings"]["bootstrap"]["per_label_stratified_by"].startswith("true label")
+    fairness = parse_fairness(result, "fairness.json")
+    assert fairness.per_label[M].recall.value == pytest.approx(7 / 11, abs=1e-6)
+
+
+def test_no_protected_attributes_reports_per_label_only_and_says_why(stage_files) -> None:
+    _, run = stage_files
+    result = run(audit_params(reference={}), protected=())
+    assert result["partitions"] == {} and result["differential_fairness"] is None
+    assert result["summary"] == {"verdict": None, "failing": [], "worst_group": {}}
+    assert result["group_fairness"]["measured"] is False
+    assert "`dataset.protected` is empty" in result["group_fairness"]["reason"]
+    assert "Only per-label performance is reported" in result["group_fairness"]["reason"]
+    assert result["per_label"][F]["precision"]["value"] == pytest.approx(0.6)
+    fairness = parse_fairness(result, "fairness.json")
+    assert fairness.verdict is None and fairness.differential_fairness is None and not fairness.partitions
+
+
+def test_differential_fairness_of_a_single_attribute(stage_files) -> None:
+    _, run = stage_files
+    edf = run(audit_params(), protected=("race",))["differential_fairness"]
+    assert edf["attributes"] == ["race"] and edf["groups"] == 3  # A, B, C; Indian is absent from the test split
+    assert edf["outcomes"][F]["value"] > 0
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda f: f["per_label"].pop(M), "missing `per_label.Male`"),
+    (lambda f: f["group_fairness"].update(measured=False), "`group_fairness.reason` must be null when measured"),
+    (lambda f: f["group_fairness"].update(measured=False, reason="none"),
+     "`group_fairness.measured` is false, yet `partitions`, `summary.verdict`, `differential_fairness` hold"),
+    (lambda f: f["group_fairness"].update(measured="no"), "`group_fairness.measured` must be true or false"),
+])
+def test_reader_refuses_inconsistent_per_label_or_group_fairness(stage_files, change, message: str) -> None:
+    _, run = stage_files
+    result = run(audit_params())
+    change(result)
+    with pytest.raises(FairvisionError, match=re.escape(f"fairness.json: {message}")):
+        parse_fairness(result, "fairness.json")
 
 
 def test_group_absent_from_test_is_reported_with_n_0(stage_files) -> None:

@@ -71,13 +71,14 @@ def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "rerun": _flip(base, rng.random(len(base)) < 0.01),  # the same model on another machine
         "worse": _flip(base, right_in_group.to_numpy() & (rng.random(len(base)) < 0.3)),
     }
+    tables["unmeasured"] = base  # audited with no protected attribute: per-label performance only
     folders = {}
     for name, table in tables.items():
         folder = root / name / BACKBONE
         folder.mkdir(parents=True)
         table.to_parquet(folder / "predictions.parquet")
-        audit(BACKBONE, folder / "predictions.parquet", prepared, ("race", "age"), params.audit,
-              folder / "fairness.json")
+        audit(BACKBONE, folder / "predictions.parquet", prepared, () if name == "unmeasured" else ("race", "age"),
+              params.audit, folder / "fairness.json")
         folders[name] = root / name
     folders["params"] = root / "params.yaml"
     return folders
@@ -229,6 +230,20 @@ def test_partial_overlap_is_reported(workdir: Path, audits: dict[str, Path],
     assert main(["check", "--baseline", baseline]) == 0
     assert "paired bootstrap on 34900 shared image ids (0 only in the baseline, 100 only in the current" in (
         capsys.readouterr().out)
+
+
+def test_without_group_fairness_there_is_nothing_to_regress(workdir: Path, audits: dict[str, Path],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "unmeasured")
+    assert main(["check", "--baseline", str(audits["unmeasured"])]) == 0
+    out = capsys.readouterr().out
+    assert f"{BACKBONE}: group fairness not measured, nothing to compare (No protected attributes:" in out
+    assert "the baseline measured it" not in out
+    assert "no regression: 0 regressed, 0 inconclusive, 0 ok of 0 comparisons checked" in out
+    # A change that stops measuring group fairness cannot show that it did not regress.
+    assert main(["check", "--baseline", str(audits["base"]), "--format", "markdown"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("## ⚠️ Fairness check: inconclusive") and "the baseline measured it" in out
 
 
 def _git(cwd: Path, *args: str) -> None:

@@ -58,7 +58,7 @@ def test_unknown_backbone_lists_the_known_ones(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("command", "hint"), [
-    (["train", "small_cnn"], "data/prepared/synthetic/datasheet.json: not found; run `fairvision prepare` first"),
+    (["train", "small_cnn"], "data/prepared/synthetic/manifest.parquet: not found; run `fairvision prepare` first"),
     (["evaluate", "small_cnn"], "models/small_cnn/saved_model.pb: not found; run `fairvision train small_cnn` first"),
     (["audit", "small_cnn"], "predictions.parquet: not found; run `fairvision evaluate small_cnn` first"),
 ])

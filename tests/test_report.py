@@ -16,6 +16,8 @@ from fairvision.report.render import render_reports
 
 BACKBONES = ("small_cnn", "mobilenet_v2")
 MALICIOUS = "<script>alert(1)</script> & co"
+WARNING = (f"test group race = {MALICIOUS} has 10 images, fewer than audit.min_group_size (30): its metrics are "
+           "reported but never judged")
 UNDEFINED = "the reference group's error rate is 0, so the ratio is undefined (0/0)"
 REASON = "largest race group in train (300 images); `auto` in params.yaml"
 CORRECT_METRICS = ("statistical_parity_difference", "disparate_impact", "error_rate_difference", "error_rate_ratio")
@@ -78,16 +80,21 @@ def _fairness(backbone: str, fails: bool) -> dict[str, Any]:
     failing = [{"partition": "race", "outcome": "Female", "against": "reference", "group": "Latino_Hispanic",
                 "metrics": ["equal_opportunity_difference"]}] if fails else []
     return {
-        "schema_version": 2, "backbone": backbone, "dataset": "synthetic", "target": "gender",
+        "schema_version": 3, "backbone": backbone, "dataset": "synthetic", "target": "gender",
         "labels": ["Female", "Male"], "favorable_label": "Female", "n": 540, "accuracy": 0.9,
         "settings": {
             "min_group_size": 30,
             "bootstrap": {"resamples": 1000, "seed": 0, "level": 0.95,
-                          "stratified_by": "group (each group keeps its size)"},
+                          "stratified_by": "group (each group keeps its size)",
+                          "per_label_stratified_by": "true label (each label keeps its n test images)"},
             "multiple_comparisons": {"method": "simultaneous", "family": "one table"},
             "tolerance": {name: [0.8, 1.25] if c.kind == "ratio" else [-0.1, 0.1] for name, c in COMPARISONS.items()},
         },
         "outcomes": OUTCOMES,
+        "per_label": {"Female": {"n": 270, "precision": _estimate(0.61), "recall": _estimate(0.8),
+                                 "f1": _estimate(0.69)},
+                      "Male": {"n": 270, "precision": _estimate(None), "recall": _estimate(0.0), "f1": _estimate(0.0)}},
+        "group_fairness": {"measured": True, "reason": None},
         "summary": {"verdict": "fail" if fails else "inconclusive", "failing": failing, "worst_group": {}},
         "partitions": {
             "race": {"attributes": ["race"], "reference": "White", "reference_reason": REASON,
@@ -121,8 +128,12 @@ def _datasheet() -> dict[str, Any]:
         "dataset": "synthetic", "format": "fairface",
         "source": "data/raw/synthetic/fairface-img-margin025-trainval.zip", "source_sha256": "ab12",
         "target": "gender", "labels": ["Female", "Male"], "attributes": ["race", "gender", "age"],
-        "protected": ["race", "age"], "n_images": {"train": 900, "val": 100, "test": 540}, "rejected": 0,
+        "protected": ["race", "age"], "n_images": {"train": 900, "val": 100, "test": 540}, "rejected": 4,
+        "unlabelled": 7, "warnings": [WARNING],
         "counts": {"train": counts(17), "val": counts(2), "test": counts(10)}, "intersections": {},
+        "label_counts": {split: {label: sum(by_label[label] for by_label in counts(scale)["race"].values())
+                                 for label in ("Female", "Male")}
+                         for split, scale in (("train", 17), ("val", 2), ("test", 10))},
     }
 
 
@@ -277,6 +288,40 @@ def test_caveats_match_what_the_audit_does(reports: Path) -> None:
     assert "fewer than 30 test images" in caveats and f"Insufficient data for race: {MALICIOUS}." in caveats
 
 
+def test_per_label_performance_is_on_the_page_the_card_and_the_index(reports: Path) -> None:
+    page, index = _page(reports), (reports / "index.html").read_text()
+    female = re.search(r'<tr data-label="Female">.*?</tr>', page, re.S).group(0)
+    assert '<td class="num">270</td>' in female and "0.61 [0.57, 0.65]" in female and "0.80 [0.76, 0.84]" in female
+    male = re.search(r'<tr data-label="Male">.*?</tr>', page, re.S).group(0)
+    assert male.count("n/a") == 1  # precision undefined: never predicted
+    assert "0.69 [0.65, 0.73]" in re.search(r'<tr data-label="Female">.*?</tr>', index, re.S).group(0)
+    card = json.loads((reports / "small_cnn.card.json").read_text())
+    per_label = card["quantitative_analyses"]["per_label"]
+    assert list(per_label) == ["Female", "Male"]
+    assert per_label["Male"]["precision"] == {"value": None, "ci": [None, None]}
+
+
+def test_datasheet_warnings_and_skipped_images_are_on_every_page(reports: Path) -> None:
+    card = json.loads((reports / "small_cnn.card.json").read_text())
+    assert {key: card["evaluation_data"][key] for key in ("rejected", "unlabelled", "warnings")} == {
+        "rejected": 4, "unlabelled": 7, "warnings": [WARNING]}
+    for html in (_page(reports), (reports / "index.html").read_text()):
+        warnings = re.search(r'<h3 id="datasheet-warnings">Datasheet warnings</h3>\s*<ul class="warnings">.*?</ul>',
+                             html, re.S)
+        assert warnings and f"<li>{escape(WARNING)}</li>" in warnings.group(0)
+        assert "4 images rejected by validation; 7 unlabelled images in the source skipped." in html
+
+
+def test_an_older_datasheet_without_warnings_or_unlabelled_still_renders(inputs: dict[str, Path]) -> None:
+    datasheet = json.loads(inputs["datasheet_path"].read_text())
+    del datasheet["warnings"], datasheet["unlabelled"]
+    inputs["datasheet_path"].write_text(json.dumps(datasheet))
+    render_reports(BACKBONES, **inputs)
+    card = json.loads((inputs["out_dir"] / "small_cnn.card.json").read_text())
+    assert (card["evaluation_data"]["warnings"], card["evaluation_data"]["unlabelled"]) == ([], 0)
+    assert '<h3 id="datasheet-warnings">Datasheet warnings</h3>\n<p class="muted">None.</p>' in _page(inputs["out_dir"])
+
+
 def test_ids_are_unique_within_a_page(reports: Path) -> None:
     ids = re.findall(r' id="([^"]*)"', _page(reports))
     assert len(ids) == len(set(ids))
@@ -373,7 +418,7 @@ def test_unknown_status_is_refused_naming_the_field(inputs: dict[str, Path]) -> 
         render_reports(BACKBONES, **inputs)
 
 
-@pytest.mark.parametrize("version", [None, 1, 3])
+@pytest.mark.parametrize("version", [None, 2, 4])
 def test_other_schema_version_asks_to_rerun_the_audit(inputs: dict[str, Path], version: int | None) -> None:
     def change(fairness: dict[str, Any]) -> None:
         if version is None:
@@ -393,37 +438,121 @@ def test_backbone_names_must_be_distinct_file_names(inputs: dict[str, Path], bac
     assert not inputs["out_dir"].exists()
 
 
+def _real_audit(root: Path, predictions: Any, datasheet: dict[str, Any], protected: tuple[str, ...],
+                monkeypatch: pytest.MonkeyPatch, **params: Any) -> dict[str, Path]:
+    """The report's inputs with small_cnn's fairness.json written by the real audit stage (mobilenet_v2 hand-made)."""
+    from fairvision.audit import stage
+    from fairvision.params import Audit, Bootstrap
+
+    monkeypatch.setattr(stage, "crosscheck", lambda *args: None)  # AIF360's agreement is the audit's own test
+    prepared = root / "prepared"
+    prepared.mkdir()
+    predictions.to_parquet(root / "predictions.parquet")
+    predictions.assign(split="train").to_parquet(prepared / "manifest.parquet")
+    (prepared / "datasheet.json").write_text(json.dumps(datasheet))
+    settings = dict(reference={}, favorable_label="auto", intersections=(), min_group_size=30, min_events=5,
+                    bootstrap=Bootstrap(resamples=50, seed=0, level=0.95), multiple_comparisons="simultaneous",
+                    tolerance={name: (0.8, 1.25) if c.kind == "ratio" else (-0.1, 0.1)
+                               for name, c in COMPARISONS.items()})
+    inputs = write_inputs(root / "report")
+    inputs["datasheet_path"].write_text(json.dumps(datasheet))
+    stage.audit("small_cnn", root / "predictions.parquet", prepared, protected, Audit(**(settings | params)),
+                inputs["audits_dir"] / "small_cnn" / "fairness.json")
+    return inputs
+
+
 def test_renders_what_the_real_audit_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fixture above is hand-made; this guards against drift from the audit's own fairness.json."""
     import numpy as np
 
-    from fairvision.audit import stage
     from fairvision.audit.simulate import simulate_predictions
-    from fairvision.params import Audit, Bootstrap
 
-    monkeypatch.setattr(stage, "crosscheck", lambda *args: None)  # AIF360's agreement is the audit's own test
     sizes = {"White": 300, "Black": 280, "Latino_Hispanic": 290, MALICIOUS: 20}
     predictions = simulate_predictions(sizes, dict.fromkeys(sizes, 0.1) | {"Latino_Hispanic": 0.4}, seed=1)
     predictions["age"] = np.random.default_rng(0).choice(["20-29", "30-39", "more than 70"], len(predictions),
                                                          p=[0.6, 0.37, 0.03])
-    prepared = tmp_path / "prepared"
-    prepared.mkdir()
-    predictions.to_parquet(tmp_path / "predictions.parquet")
-    predictions.assign(split="train").to_parquet(prepared / "manifest.parquet")
-    (prepared / "datasheet.json").write_text(json.dumps(_datasheet()))
-    params = Audit(reference={}, favorable_label="auto", intersections=(("race", "age"),), min_group_size=30, min_events=5,
-                   bootstrap=Bootstrap(resamples=50, seed=0, level=0.95), multiple_comparisons="simultaneous",
-                   tolerance={name: (0.8, 1.25) if c.kind == "ratio" else (-0.1, 0.1)
-                              for name, c in COMPARISONS.items()})
-    inputs = write_inputs(tmp_path / "report")
-    stage.audit("small_cnn", tmp_path / "predictions.parquet", prepared, ("race", "age"), params,
-                inputs["audits_dir"] / "small_cnn" / "fairness.json")
+    inputs = _real_audit(tmp_path, predictions, _datasheet(), ("race", "age"), monkeypatch,
+                         intersections=(("race", "age"),))
 
     render_reports(BACKBONES, **inputs)
     page = _page(inputs["out_dir"])
     assert "Latino_Hispanic" in _banner(page) and 'class="badge fail"' in _row(page, "Latino_Hispanic")
     assert 'class="badge insufficient_data"' in _row(page, MALICIOUS)
     assert "race × age" in page and "<script>alert" not in page
+
+
+SCRIPT_LABEL = "<script>alert(1)</script>"
+MARKUP_GROUP = "<b>x</b> & <i>y</i>"
+
+
+def _pets(skin_tone: bool) -> tuple[Any, dict[str, Any]]:
+    """80 test images of two labels, one a script tag; with a `skin_tone` column (a group with markup) if asked."""
+    import pandas as pd
+
+    labels = ["cat", SCRIPT_LABEL]
+    truth = ["cat"] * 40 + [SCRIPT_LABEL] * 40
+    predictions = pd.DataFrame({"id": [f"test/{i}" for i in range(80)], "label": truth,
+                                "pred": ["cat"] * 30 + [SCRIPT_LABEL] * 10 + [SCRIPT_LABEL] * 35 + ["cat"] * 5})
+    attributes = ["skin_tone"] if skin_tone else []
+    if skin_tone:
+        predictions["skin_tone"] = ["dark", MARKUP_GROUP] * 40
+    counts = {"test": {"skin_tone": {"dark": {"cat": 20, SCRIPT_LABEL: 20},
+                                     MARKUP_GROUP: {"cat": 20, SCRIPT_LABEL: 20}}} if skin_tone else {}}
+    datasheet = {
+        "dataset": "pets", "format": "cloud_annotations", "source": "data/raw/pets", "source_sha256": "cd34",
+        "target": "label", "labels": labels, "attributes": attributes, "protected": attributes,
+        "n_images": {"train": 0, "val": 0, "test": 80}, "rejected": 2, "unlabelled": 5,
+        "warnings": [f"test group skin_tone = {MARKUP_GROUP} has 40 images, fewer than audit.min_group_size (50): "
+                     "it is reported but never judged"] if skin_tone else [],
+        "counts": counts, "intersections": {"test": {}},
+        "label_counts": {"train": {}, "val": {}, "test": {"cat": 40, SCRIPT_LABEL: 40}},
+    }
+    return predictions, datasheet
+
+
+def test_without_protected_attributes_the_pages_say_why_and_show_per_label(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    predictions, datasheet = _pets(skin_tone=False)
+    inputs = _real_audit(tmp_path, predictions, datasheet, (), monkeypatch)
+    render_reports(BACKBONES, **inputs)
+    out = inputs["out_dir"]
+    page, index = _page(out), (out / "index.html").read_text()
+    card = json.loads((out / "small_cnn.card.json").read_text())
+    reason = card["verdict"]["group_fairness"]["reason"]
+    assert card["verdict"]["overall"] == "not_measured" and "`dataset.protected` is empty" in reason
+    assert card["verdict"]["group_fairness"]["measured"] is False
+    assert card["quantitative_analyses"]["differential_fairness"] is None
+    banner = _banner(page)
+    assert 'class="banner verdict-not_measured"' in banner and 'class="badge not_measured"' in banner
+    assert str(escape(reason)) in banner and 'class="badge pass"' not in page
+    assert page.count("Group fairness not measured") == 1 and "Differential fairness" not in page
+    # Per label: cat is predicted 35 times, 30 rightly; it has 40 images, 30 found.
+    row = re.search(r'<tr data-label="cat">.*?</tr>', page, re.S).group(0)
+    assert '<td class="num">40</td>' in row and "0.86 [" in row and "0.75 [" in row
+    assert f'<tr data-label="{escape(SCRIPT_LABEL)}">' in page
+    verdicts = re.search(r"<tr><th scope=\"row\">Overall verdict</th>.*?</tr>", index, re.S).group(0)
+    assert re.findall(r'class="badge (\w+)"', verdicts) == ["not_measured", "inconclusive"]
+    assert "Group fairness not measured (small_cnn)" in index and str(escape(reason)) in index
+    assert "0 unlabelled" not in index and "5 unlabelled images" in index and "2 images rejected" in index
+    for html in (page, index):
+        assert "<script>" not in html and "Datasheet warnings" in html
+
+
+def test_a_custom_attribute_and_markup_in_labels_and_groups_reach_the_page_as_text(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    predictions, datasheet = _pets(skin_tone=True)
+    inputs = _real_audit(tmp_path, predictions, datasheet, ("skin_tone",), monkeypatch, min_group_size=10)
+    render_reports(BACKBONES, **inputs)
+    out = inputs["out_dir"]
+    page, index = _page(out), (out / "index.html").read_text()
+    card = json.loads((out / "small_cnn.card.json").read_text())
+    assert card["verdict"]["group_fairness"] == {"measured": True, "reason": None}
+    assert card["factors"]["partitions"]["skin_tone"]["groups"] == [MARKUP_GROUP, "dark"]  # any value, sorted
+    for html in (page, index):
+        assert "<script>" not in html and "<b>x</b>" not in html
+        assert str(escape(SCRIPT_LABEL)) in html and str(escape(MARKUP_GROUP)) in html
+    assert str(escape(datasheet["warnings"][0])) in page and str(escape(datasheet["warnings"][0])) in index
+    assert 'class="badge not_measured"' not in page
 
 
 def test_report_does_not_import_aif360_or_tensorflow() -> None:

@@ -22,6 +22,11 @@ whose predictions barely moved is not held up by the width of a small group's in
 intervals are simultaneous over a table (every judged group × metric of one partition and
 outcome framing). Groups below `audit.min_group_size` and undefined values are reported as
 not judged, with the reason, never dropped.
+
+An audit that measured no group fairness (a dataset without protected attributes) has
+nothing to regress: the check says so, with the audit's reason, and passes. If the baseline
+did measure it, the change stopped the gate from seeing group fairness at all, and the check
+is ``inconclusive`` (it cannot show there was no regression) rather than quietly ``ok``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ import math
 from typing import Iterable, Literal, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from fairvision.audit.baseline import (
     PREDICTIONS, AuditFiles, Paired, baseline_audit, current_audit, pair, require_same_evaluation_set,
@@ -104,12 +108,18 @@ class Finding:
 
 @dataclasses.dataclass(frozen=True)
 class BackboneCheck:
-    """Every finding for one backbone and how they were reached (paired on shared ids, or unpaired and why)."""
+    """Every finding for one backbone and how they were reached (paired on shared ids, or unpaired and why).
+
+    ``not_measured`` is the current audit's reason for measuring no group fairness (then there are no
+    findings); ``lost_measurement`` says the baseline did measure it.
+    """
 
     backbone: str
     findings: tuple[Finding, ...]
     paired: Paired | None
     unpaired_reason: str | None
+    not_measured: str | None = None
+    lost_measurement: bool = False
 
     def of(self, change: Change) -> list[Finding]:
         return [finding for finding in self.findings if finding.change == change]
@@ -128,8 +138,11 @@ class CheckResult:
 
     @property
     def outcome(self) -> Literal["regression", "inconclusive", "ok"]:
-        """``regression`` if anything regressed, else ``inconclusive`` if anything is, else ``ok``."""
-        return next((change for change in ("regression", "inconclusive") if self.of(change)), "ok")  # type: ignore
+        """``regression`` if anything regressed, else ``inconclusive`` if anything is or a backbone stopped
+        measuring group fairness, else ``ok``."""
+        if self.of("regression"):
+            return "regression"
+        return "inconclusive" if self.of("inconclusive") or any(b.lost_measurement for b in self.backbones) else "ok"
 
     @property
     def exit_status(self) -> int:
@@ -156,7 +169,10 @@ def run_check(backbones: Sequence[str], rev_or_path: str, settings: CheckSetting
         current, baseline = current_audit(backbone), baseline_audit(rev_or_path, backbone)
         require_same_evaluation_set(baseline, current)
         missing = baseline.no_predictions or current.no_predictions
-        if missing:
+        if not current.fairness.group_fairness.measured:
+            checks.append(BackboneCheck(backbone, (), None, None, current.fairness.group_fairness.reason,
+                                        lost_measurement=baseline.fairness.group_fairness.measured))
+        elif missing:
             checks.append(BackboneCheck(backbone, tuple(_unpaired(baseline, current, settings)), None, missing))
         else:
             paired = pair(baseline, current)
@@ -421,6 +437,10 @@ def render_markdown(result: CheckResult) -> str:
 
 def _mode(check: BackboneCheck, settings: CheckSettings) -> str:
     """How a backbone was compared, in one sentence (the unpaired case says why and what it costs)."""
+    if check.not_measured is not None:
+        lost = ("; the baseline measured it, so this change hides group fairness from the check: inconclusive"
+                if check.lost_measurement else "")
+        return f"group fairness not measured, nothing to compare ({check.not_measured}){lost}"
     if check.paired is not None:
         p = check.paired
         return (f"paired bootstrap on {p.shared} shared image ids ({p.only_baseline} only in the baseline, "

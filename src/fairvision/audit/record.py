@@ -22,9 +22,10 @@ from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS, Status, Ver
 from fairvision.errors import FairvisionError
 
 __all__ = ["SCHEMA_VERSION", "AuditSettings", "DifferentialFairness", "Estimate", "Failing", "Fairness", "Framing",
-           "GroupAudit", "Judged", "OutcomeAudit", "PartitionAudit", "parse_fairness", "read_fairness", "read_json"]
+           "GroupAudit", "GroupFairness", "Judged", "LabelPerformance", "OutcomeAudit", "PartitionAudit",
+           "parse_fairness", "read_fairness", "read_json"]
 
-SCHEMA_VERSION = 2  # written by the audit stage; any other version is refused with the command that rewrites it
+SCHEMA_VERSION = 3  # written by the audit stage; any other version is refused with the command that rewrites it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +110,7 @@ class AuditSettings:
     resamples: int
     level: float
     stratified_by: str
+    per_label_stratified_by: str
     method: str
     family: str
     tolerance: Mapping[str, tuple[float, float]]
@@ -125,8 +127,30 @@ class DifferentialFairness:
 
 
 @dataclasses.dataclass(frozen=True)
+class LabelPerformance:
+    """One label: its test images (those with it as true label) and its scores, each with its interval."""
+
+    n: int
+    precision: Estimate
+    recall: Estimate
+    f1: Estimate
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupFairness:
+    """Whether group fairness was measured at all; ``reason`` says why not (e.g. no protected attributes)."""
+
+    measured: bool
+    reason: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class Fairness:
-    """``audits/<B>/fairness.json`` (schema_version 2), checked and typed. ``outcomes[0]`` is the headline."""
+    """``audits/<B>/fairness.json`` (schema_version 3), checked and typed. ``outcomes[0]`` is the headline.
+
+    Where group fairness was not measured, ``partitions`` is empty and ``verdict`` and
+    ``differential_fairness`` are None: nothing was judged, which is not a pass.
+    """
 
     dataset: str
     target: str
@@ -136,10 +160,12 @@ class Fairness:
     accuracy: float | None
     settings: AuditSettings
     outcomes: tuple[Framing, ...]
-    verdict: Verdict
+    per_label: Mapping[str, LabelPerformance]  # in the audit's label order
+    group_fairness: GroupFairness
+    verdict: Verdict | None
     failing: tuple[Failing, ...]
     partitions: Mapping[str, PartitionAudit]
-    differential_fairness: DifferentialFairness
+    differential_fairness: DifferentialFairness | None
 
     @property
     def headline(self) -> Framing:
@@ -189,35 +215,73 @@ class _FairnessReader:
 
     def fairness(self, data: dict[str, Any]) -> Fairness:
         _require(data, ("dataset", "target", "labels", "favorable_label", "n", "accuracy", "settings", "outcomes",
-                        "summary", "partitions", "differential_fairness"), self.source, "")
+                        "per_label", "group_fairness", "summary", "partitions", "differential_fairness"),
+                 self.source, "")
         settings = self.settings(data["settings"])
         outcomes = tuple(self.framing(outcome, f"outcomes.{i}", settings)
                          for i, outcome in enumerate(self.sequence(data, "outcomes")))
         if not outcomes:
             raise FairvisionError(f"{self.source}: `outcomes` is empty; the first outcome is the report's headline")
         summary = self.mapping(data["summary"], "summary", ("verdict", "failing"))
+        group_fairness = self.group_fairness(data["group_fairness"])
+        measured = group_fairness.measured
+        if not measured:
+            self.require_unmeasured(data, summary)
         return Fairness(
             dataset=data["dataset"], target=data["target"], labels=tuple(data["labels"]),
             favorable_label=data["favorable_label"], n=data["n"], accuracy=data["accuracy"],
             settings=settings, outcomes=outcomes,
-            verdict=self.word(summary["verdict"], VERDICTS, "summary.verdict"),
+            per_label=self.per_label(data["per_label"], tuple(data["labels"])),
+            group_fairness=group_fairness,
+            verdict=self.word(summary["verdict"], VERDICTS, "summary.verdict") if measured else None,
             failing=tuple(self.failing(failing, f"summary.failing.{i}")
                           for i, failing in enumerate(self.sequence(summary, "failing"))),
             partitions={name: self.partition(p, f"partitions.{name}", outcomes)
                         for name, p in self.mapping(data["partitions"], "partitions").items()},
-            differential_fairness=self.differential_fairness(data["differential_fairness"], outcomes),
+            differential_fairness=(self.differential_fairness(data["differential_fairness"], outcomes)
+                                   if measured else None),
         )
+
+    def group_fairness(self, data: Any) -> GroupFairness:
+        data = self.mapping(data, "group_fairness", ("measured", "reason"))
+        measured, reason = data["measured"], data["reason"]
+        if not isinstance(measured, bool):
+            raise FairvisionError(f"{self.source}: `group_fairness.measured` must be true or false, got {measured!r}")
+        if measured != (reason is None) or not (reason is None or isinstance(reason, str)):
+            raise FairvisionError(f"{self.source}: `group_fairness.reason` must be null when measured, and say why "
+                                  f"not otherwise; got {reason!r}")
+        return GroupFairness(measured, reason)
+
+    def require_unmeasured(self, data: dict[str, Any], summary: dict[str, Any]) -> None:
+        """Where group fairness was not measured, nothing may claim a measurement."""
+        claims = {"partitions": data["partitions"], "summary.verdict": summary["verdict"],
+                  "summary.failing": summary["failing"], "differential_fairness": data["differential_fairness"]}
+        found = [key for key, value in claims.items() if value not in (None, {}, [])]
+        if found:
+            raise FairvisionError(f"{self.source}: `group_fairness.measured` is false, yet "
+                                  f"{', '.join(f'`{key}`' for key in found)} hold(s) results")
+
+    def per_label(self, data: Any, labels: tuple[str, ...]) -> dict[str, LabelPerformance]:
+        data = self.mapping(data, "per_label", labels)
+        return {label: self.label_performance(data[label], f"per_label.{label}") for label in labels}
+
+    def label_performance(self, data: Any, where: str) -> LabelPerformance:
+        data = self.mapping(data, where, ("n", "precision", "recall", "f1"))
+        return LabelPerformance(n=data["n"], precision=self.estimate(data["precision"], f"{where}.precision"),
+                                recall=self.estimate(data["recall"], f"{where}.recall"),
+                                f1=self.estimate(data["f1"], f"{where}.f1"))
 
     def settings(self, data: Any) -> AuditSettings:
         data = self.mapping(data, "settings", ("min_group_size", "bootstrap", "multiple_comparisons", "tolerance"))
-        bootstrap = self.mapping(data["bootstrap"], "settings.bootstrap", ("resamples", "level", "stratified_by"))
+        bootstrap = self.mapping(data["bootstrap"], "settings.bootstrap",
+                                 ("resamples", "level", "stratified_by", "per_label_stratified_by"))
         multiple = self.mapping(data["multiple_comparisons"], "settings.multiple_comparisons", ("method", "family"))
         tolerance = self.mapping(data["tolerance"], "settings.tolerance")
         for metric in tolerance:
             self.word(metric, tuple(COMPARISONS), "settings.tolerance")
         return AuditSettings(
             min_group_size=data["min_group_size"], resamples=bootstrap["resamples"], level=bootstrap["level"],
-            stratified_by=bootstrap["stratified_by"],
+            stratified_by=bootstrap["stratified_by"], per_label_stratified_by=bootstrap["per_label_stratified_by"],
             method=self.word(multiple["method"], METHODS, "settings.multiple_comparisons.method"),
             family=multiple["family"],
             tolerance={metric: (band[0], band[1]) for metric, band in tolerance.items()},

@@ -8,9 +8,10 @@ numbers are ``null`` with a reason, never NaN (not JSON) and never silently 0.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 from fairvision.audit.engine import Estimate, GroupResult, Judged, OutcomeResult, PartitionResult
+from fairvision.audit.performance import LabelPerformance
 
 DIGITS = 6
 
@@ -61,3 +62,8 @@ def partition(result: PartitionResult) -> dict[str, Any]:
         "groups": {name: {"n_train": result.train_sizes.get(name, 0), "n_test": g.n} for name, g in groups.items()},
         "outcomes": {name: outcome(o) for name, o in result.outcomes.items()},
     }
+
+
+def per_label(results: Mapping[str, LabelPerformance]) -> dict[str, Any]:
+    """Per label, in the audit's label order: its n and each score with its interval."""
+    return {label: {"n": r.n, **{score: estimate(e) for score, e in r.scores.items()}} for label, r in results.items()}

@@ -1,9 +1,11 @@
 """Stage `audit@<backbone>`: predictions.parquet -> fairness.json (the DVC metrics file).
 
 Reads the predictions, the datasheet (labels, target) and the manifest (who is in train,
-for the reference groups and for groups missing from the test split), audits every
-protected attribute and configured intersection, cross-checks the published point
-estimates against AIF360, and writes fairness.json atomically.
+for the reference groups and for groups missing from the test split), reports every
+label's performance, audits every protected attribute and configured intersection,
+cross-checks the published point estimates against AIF360, and writes fairness.json
+atomically. A dataset without protected attributes gets per-label performance only, and
+fairness.json says why group fairness was not measured instead of an empty, passing audit.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from fairvision.audit import serialize
@@ -22,7 +25,8 @@ from fairvision.audit.engine import PartitionResult, Settings, audit_table
 from fairvision.audit.intervals import percentile_intervals
 from fairvision.audit.measures import COMPARISONS, smoothed_edf
 from fairvision.audit.outcomes import Outcome
-from fairvision.audit.partitions import build_partition
+from fairvision.audit.partitions import build_partition, count_cells, label_codes
+from fairvision.audit.performance import STRATIFIED_BY, per_label
 from fairvision.audit.record import SCHEMA_VERSION
 from fairvision.audit.summary import summarize
 from fairvision.audit.verdicts import Band
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 MULTIPLE_COMPARISONS_FAMILY = ("one table: every comparison judged by its interval (groups and metrics with "
                                "enough data) of one partition, outcome framing and kind of comparison "
                                "(against the reference group, or against the rest)")
+NO_PROTECTED = ("No protected attributes: params.yaml `dataset.protected` is empty (the dataset has no attribute "
+                "table; give one with `dataset.attributes`), so no group fairness can be measured. Only per-label "
+                "performance is reported.")
 
 
 def audit(
@@ -57,10 +64,14 @@ def audit(
         raise FairvisionError(
             f"params.yaml: `audit.favorable_label` {favorable!r} is not a label; labels: {', '.join(labels)}")
     try:
+        performance = per_label(_confusion(predictions, labels), labels, resamples=params.bootstrap.resamples,
+                                seed=params.bootstrap.seed, level=params.bootstrap.level)
         run = audit_table(predictions, train, labels, favorable, protected, params.intersections, params.reference,
                           _settings(params))
     except ValueError as error:
         raise FairvisionError(f"{predictions_path}: {error}") from None
+    if not protected:
+        log.info("%s: %s", backbone, NO_PROTECTED)
     for partition, result in zip(run.partitions, run.results):
         crosscheck(predictions, partition, run.outcomes, result)
         _log_partition(backbone, result, run.outcomes[0])
@@ -79,15 +90,19 @@ def audit(
             "min_group_size": params.min_group_size,
             "min_events": params.min_events,
             "bootstrap": {"resamples": params.bootstrap.resamples, "seed": params.bootstrap.seed,
-                          "level": params.bootstrap.level, "stratified_by": "group (each group keeps its size)"},
+                          "level": params.bootstrap.level, "stratified_by": "group (each group keeps its size)",
+                          "per_label_stratified_by": STRATIFIED_BY},
             "multiple_comparisons": {"method": params.multiple_comparisons, "family": MULTIPLE_COMPARISONS_FAMILY},
             "tolerance": {name: list(band) for name, band in params.tolerance.items()},
         },
         "outcomes": [{"name": o.name, "label": o.label, "description": o.description, "metrics": list(o.metrics)}
                      for o in outcomes],
+        "per_label": serialize.per_label(performance),
+        "group_fairness": {"measured": bool(protected), "reason": None if protected else NO_PROTECTED},
         "summary": summarize(run.results, outcomes),
         "partitions": {result.name: serialize.partition(result) for result in run.results},
-        "differential_fairness": _differential_fairness(predictions, protected, labels, outcomes, params),
+        "differential_fairness": (_differential_fairness(predictions, protected, labels, outcomes, params)
+                                  if protected else None),
     }
     write_json(out_path, report)
 
@@ -104,11 +119,20 @@ def _settings(params: Audit) -> Settings:
     )
 
 
+def _confusion(predictions: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
+    """Test counts ``(K, K)``, true × predicted label; ValueError naming the column of a value that is no label."""
+    codes = label_codes(predictions, labels)
+    return count_cells(np.zeros(len(predictions), dtype=np.int64), codes, 1, len(labels))[0]
+
+
 def _differential_fairness(
     predictions: pd.DataFrame, protected: Sequence[str], labels: Sequence[str], outcomes: Sequence[Outcome],
     params: Audit,
 ) -> dict[str, Any]:
-    """Smoothed empirical differential fairness of the predictions over every intersection of the protected attributes."""
+    """Smoothed empirical differential fairness of the predictions over every intersection of the protected attributes.
+
+    One attribute is its own finest intersection; ``protected`` must not be empty (no groups, no ratio).
+    """
     partition = build_partition(predictions, protected, labels)
     present = partition.counts[partition.sizes > 0]
     replicates = stratified_resample(present, params.bootstrap.resamples,

@@ -33,7 +33,10 @@ def distances_from_parity(values: np.ndarray, metrics: Sequence[str]) -> np.ndar
 
 
 def summarize(results: Sequence[PartitionResult], outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """``verdict`` (worst over every judged comparison), ``failing`` comparisons, ``worst`` group per metric."""
+    """``verdict`` (worst over every judged comparison), ``failing`` comparisons, ``worst`` group per metric.
+
+    With no partition (no protected attributes) nothing was judged: the verdict is None, not a pass.
+    """
     failing, verdicts, worst_groups = [], [], {}
     for result in results:
         worst_groups[result.name] = {}
@@ -49,7 +52,7 @@ def summarize(results: Sequence[PartitionResult], outcomes: Sequence[Outcome]) -
                         failing.append({"partition": result.name, "outcome": outcome.name, "against": against,
                                         "group": name, "metrics": metrics})
             worst_groups[result.name][outcome.name] = _worst_per_metric(groups, outcome)
-    return {"verdict": worst(verdicts), "failing": failing, "worst_group": worst_groups}
+    return {"verdict": worst(verdicts) if results else None, "failing": failing, "worst_group": worst_groups}
 
 
 def _worst_per_metric(groups: dict, outcome: Outcome) -> dict[str, Any]:

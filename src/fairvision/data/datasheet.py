@@ -33,6 +33,8 @@ def build_datasheet(
         attributes=list(attributes),
         protected=list(protected),
         n_images={split: int((manifest["split"] == split).sum()) for split in SPLITS},
+        label_counts={split: {label: int(((manifest["split"] == split) & (manifest["label"] == label)).sum())
+                              for label in labels} for split in SPLITS},
         rejected=rejected,
         unlabelled=unlabelled,
         counts={},

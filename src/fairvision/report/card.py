@@ -6,6 +6,9 @@ Pure functions of the parsed inputs. Groups keep the audit's order, which is Fai
 natural order (age buckets by age), so the card is deterministic and reads naturally.
 Metric titles and kinds come from the audit's ``COMPARISONS`` table and the words for
 verdicts and statuses from its vocabulary: the report never branches on a metric's name.
+Per-label performance is always on the card; where the audit measured no group fairness
+(no protected attributes) the card says why, and its overall verdict is "not measured",
+never a pass by default.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any, Mapping
 from fairvision.audit.intervals import METHODS
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.audit.partitions import natural_order
-from fairvision.audit.record import Estimate, Fairness, Framing, GroupAudit, Judged, OutcomeAudit
+from fairvision.audit.performance import SCORES
+from fairvision.audit.record import Estimate, Fairness, Framing, GroupAudit, Judged, LabelPerformance, OutcomeAudit
 from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS
 from fairvision.report.inputs import BackboneInputs
 
@@ -43,6 +47,10 @@ ADJUSTMENT = {
 }
 assert tuple(ADJUSTMENT) == METHODS, "one sentence per multiple-comparisons method"
 
+# The overall verdict of an audit that judged nothing because it measured no group fairness.
+NOT_MEASURED = "not_measured"
+NOT_MEASURED_MEANING = "no group fairness was measured (see why on the model card): not a pass"
+
 
 def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, Any]) -> dict[str, Any]:
     """The card's sections plus ``verdict`` (overall verdict, failing groups), in a fixed key order."""
@@ -52,7 +60,7 @@ def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, An
         "intended_use": _intended_use(fairness),
         "factors": _factors(fairness),
         "metrics": _metrics(fairness),
-        "evaluation_data": _data_section(datasheet, "test") | {"n_evaluated": fairness.n},
+        "evaluation_data": _data_section(datasheet, "test") | {"n_evaluated": fairness.n} | _data_quality(datasheet),
         "training_data": _data_section(datasheet, "train") | {"n_train": train["n_train"], "n_val": train["n_val"]},
         "quantitative_analyses": _quantitative_analyses(fairness),
         "ethical_considerations": _ethical_considerations(fairness),
@@ -74,12 +82,8 @@ def group_counts(datasheet: Mapping[str, Any], split: str) -> dict[str, dict[str
 
 
 def label_balance(datasheet: Mapping[str, Any], split: str) -> dict[str, dict[str, Any]]:
-    """Images per label and their share; every attribute partitions the split, so any one sums to the labels."""
-    per_attribute = datasheet["counts"].get(split, {})
-    totals = dict.fromkeys(datasheet["labels"], 0)
-    for by_label in next(iter(per_attribute.values()), {}).values():
-        for label, n in by_label.items():
-            totals[label] = totals.get(label, 0) + n
+    """Images per label in one split and their share."""
+    totals = datasheet["label_counts"].get(split, {})
     grand = sum(totals.values())
     return {label: {"n": n, "share": n / grand if grand else None} for label, n in totals.items()}
 
@@ -92,7 +96,8 @@ def _verdict(fairness: Fairness) -> dict[str, Any]:
         tables.setdefault(entry.outcome, []).append(entry.against)
     headline = fairness.headline.name
     return {
-        "overall": fairness.verdict,
+        "overall": NOT_MEASURED if fairness.verdict is None else fairness.verdict,
+        "group_fairness": {"measured": fairness.group_fairness.measured, "reason": fairness.group_fairness.reason},
         "headline_outcome": headline,
         "failing": failing,
         # The headline: failing against the reference in the headline outcome. Against the rest, groups that
@@ -116,6 +121,7 @@ def _quantitative_analyses(fairness: Fairness) -> dict[str, Any]:
     return {
         "n": fairness.n,
         "overall_accuracy": fairness.accuracy,
+        "per_label": _per_label(fairness.per_label),
         "min_group_size": fairness.settings.min_group_size,
         "headline_outcome": headline.name,
         "key_rates": list(KEY_RATES),
@@ -130,11 +136,16 @@ def _quantitative_analyses(fairness: Fairness) -> dict[str, Any]:
             }
             for name, partition in fairness.partitions.items()
         },
-        "differential_fairness": {
+        "differential_fairness": None if edf is None else {
             "outcome": headline.name, "attributes": list(edf.attributes), "groups": edf.groups,
             "concentration": edf.concentration, **_estimate(edf.outcomes.get(headline.name)),
         },
     }
+
+
+def _per_label(per_label: Mapping[str, LabelPerformance]) -> dict[str, Any]:
+    return {label: {"n": scores.n, **{score: getattr(scores, score).as_json() for score in SCORES}}
+            for label, scores in per_label.items()}
 
 
 def _outcome(outcome: OutcomeAudit, framing: Framing) -> dict[str, Any]:
@@ -173,7 +184,7 @@ def _estimate(estimate: Estimate | None) -> dict[str, Any]:
 def _model_details(backbone: str, fairness: Fairness, train: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": backbone,
-        "type": f"image classifier predicting {fairness.target} from a face crop",
+        "type": f"image classifier predicting {fairness.target} from an image",
         "options": train["options"],
         "parameters": train["parameters"],
         "framework": f"TensorFlow {train['tensorflow']}",
@@ -223,7 +234,8 @@ def _factors(fairness: Fairness) -> dict[str, Any]:
 def _metrics(fairness: Fairness) -> dict[str, Any]:
     """Each comparison from the audit's table (title, kind, parity) with its tolerance band and where it applies."""
     settings = fairness.settings
-    used = {metric for framing in fairness.outcomes for metric in framing.metrics}
+    measured = fairness.group_fairness.measured
+    used = {metric for framing in fairness.outcomes for metric in framing.metrics} if measured else set()
     definitions = [
         {
             "name": name, "title": comparison.title, "short": comparison.short, "kind": comparison.kind,
@@ -234,7 +246,9 @@ def _metrics(fairness: Fairness) -> dict[str, Any]:
         for name, comparison in COMPARISONS.items() if name in used
     ]
     return {
-        "performance": "accuracy, the share of test images whose predicted label is the true label",
+        "performance": "accuracy, the share of test images whose predicted label is the true label; per label, "
+                       "precision (the share of its predictions that are right), recall (the share of its images "
+                       "found) and F1 (2 TP / (2 TP + FP + FN), their harmonic mean)",
         "favorable_label": fairness.favorable_label,
         "min_group_size": settings.min_group_size,
         "fairness": definitions,
@@ -244,6 +258,7 @@ def _metrics(fairness: Fairness) -> dict[str, Any]:
             "resamples": settings.resamples,
             "level": settings.level,
             "stratified_by": settings.stratified_by,
+            "per_label_stratified_by": settings.per_label_stratified_by,
             "multiple_comparisons": settings.method,
             "adjustment": ADJUSTMENT[settings.method],
             "family": settings.family,
@@ -264,12 +279,23 @@ def _data_section(datasheet: Mapping[str, Any], split: str) -> dict[str, Any]:
     }
 
 
+def _data_quality(datasheet: Mapping[str, Any]) -> dict[str, Any]:
+    """What prepare skipped (rejected, unlabelled images) and its warnings, e.g. test groups too small to judge."""
+    return {key: datasheet[key] for key in ("rejected", "unlabelled", "warnings")}
+
+
 def _ethical_considerations(fairness: Fairness) -> list[str]:
+    attributes = _attributes(fairness)
+    harm = (f"Predicting {fairness.target} from images can cause harm when wrong and when right; "
+            "this model exists to be audited, not deployed.")
+    if not attributes:
+        return ["No protected attribute was audited: how the model treats any group of people is unknown, "
+                "which is not evidence that it treats them fairly.", harm]
     return [
-        "Race, gender and age are annotators' perceptions of a face, not how the people pictured identify; "
-        "the groups are coarse categories that hide variation within them.",
-        f"Predicting {fairness.target} from a face can cause harm when wrong and when right; "
-        "this model exists to be audited, not deployed.",
+        f"The protected attributes ({', '.join(attributes)}) record how each image was labelled (for FairFace, "
+        "annotators' perceptions of a face), not how the people pictured identify; the groups are coarse "
+        "categories that hide variation within them.",
+        harm,
         "A group that passes is not shown to be treated fairly: the metrics test only the gaps listed above, "
         "at the tolerances chosen in params.yaml, on one test split.",
     ]
@@ -282,10 +308,14 @@ def _caveats(fairness: Fairness) -> list[str]:
         caveats.append("The dataset is synthetic (generated images, possibly with a deliberately planted bias): "
                        "the numbers check the audit itself and say nothing about any real population.")
     caveats.append(
+        f"Per-label precision, recall and F1 have {settings.level:.0%} bootstrap intervals: {settings.resamples} "
+        f"resamples of the test split, stratified by {settings.per_label_stratified_by}. Every interval on this "
+        "card covers the sampling of test images only, not a different training seed or split.")
+    if not fairness.group_fairness.measured:
+        return [*caveats, str(fairness.group_fairness.reason)]
+    caveats.append(
         f"Every rate and metric has a {settings.level:.0%} bootstrap interval ({settings.resamples} resamples of "
-        f"the test split within each group); the comparisons' intervals are "
-        f"{ADJUSTMENT[settings.method]}. The intervals cover the sampling of test images "
-        "only, not a different training seed or split.")
+        f"the test split within each group); the comparisons' intervals are {ADJUSTMENT[settings.method]}.")
     caveats.append("An inconclusive verdict means the interval straddles an edge of the tolerance band: the data "
                    "cannot tell pass from fail, and more test images of that group are needed. It is not a pass.")
     caveats.append(f"Groups with fewer than {settings.min_group_size} test images are listed with their size as "

@@ -49,8 +49,8 @@ def read_backbone(
 
 
 def read_datasheet(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read the dataset's datasheet.json (written by `prepare`)."""
-    return read_json(Path(path), DATASHEET_KEYS)
+    """Read the dataset's datasheet.json (written by `prepare`); keys older datasheets lack get their defaults."""
+    return {"unlabelled": 0, "warnings": []} | read_json(Path(path), DATASHEET_KEYS)
 
 
 def read_history(path: Path) -> History:

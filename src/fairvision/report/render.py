@@ -17,16 +17,19 @@ from markupsafe import Markup
 
 import fairvision
 from fairvision.audit.measures import COMPARISONS, RATES
-from fairvision.audit.vocabulary import AGAINST
+from fairvision.audit.vocabulary import AGAINST, STATUSES
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, write_json, write_text
 from fairvision.report import fmt
-from fairvision.report.card import STATUS_MEANING, model_card
+from fairvision.report.card import NOT_MEASURED, NOT_MEASURED_MEANING, STATUS_MEANING, model_card
 from fairvision.report.inputs import BackboneInputs, read_backbone, read_datasheet
 from fairvision.report.overview import accuracy_grid, dataset_counts
 from fairvision.report.plots import STATUS_STYLE, WIDE, accuracy_chart, training_chart
 
 INDEX = "index"
+# Badges: each audit status in its chart colour and word, and grey for an overall verdict never measured.
+BADGES = {status: (colour, text) for status, (colour, _, text) in STATUS_STYLE.items()} | {
+    NOT_MEASURED: ("#57606a", "not measured")}
 
 
 def render_reports(
@@ -99,9 +102,10 @@ def _environment() -> jinja2.Environment:
     # The CSS badges take the charts' colours and words, so a status looks the same in a table and in a chart.
     environment.globals.update(
         version=fairvision.__version__,
-        status_colours={status: colour for status, (colour, _, _) in STATUS_STYLE.items()},
-        status_text={status: text for status, (_, _, text) in STATUS_STYLE.items()},
-        status_meaning=STATUS_MEANING,
+        status_colours={status: colour for status, (colour, _) in BADGES.items()},
+        status_text={status: text for status, (_, text) in BADGES.items()},
+        status_meaning=STATUS_MEANING | {NOT_MEASURED: NOT_MEASURED_MEANING},
+        group_statuses=STATUSES,
         rate_titles={name: rate.title for name, rate in RATES.items()},
         comparisons=COMPARISONS,
         against_all=AGAINST,
