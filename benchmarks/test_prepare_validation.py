@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import io
 import os
-import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import write_fairface  # noqa: E402
-from fairvision.data.fairface import fairface_source  # noqa: E402
-from fairvision.data.prepare import validate_source  # noqa: E402
-from fairvision.data.storage import open_root  # noqa: E402
+from fairvision.data.fairface import CSV_HEADER, LABEL_CSVS, fairface_source, zip_name
+from fairvision.data.prepare import validate_source
+from fairvision.data.storage import open_root
 
 N_IMAGES = 1000
 SIDE = 224
@@ -34,15 +32,19 @@ RESULTS: dict[str, float] = {}
 @pytest.fixture(scope="module")
 def fairface(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
-    rows, images = [], {}
-    for n in range(N_IMAGES):
-        key = f"train/{n}.jpg"
-        base = rng.integers(0, 256, (SIDE // 8, SIDE // 8, 3), dtype=np.uint8)  # smooth, photo-like content
-        buffer = io.BytesIO()
-        Image.fromarray(base).resize((SIDE, SIDE), Image.BILINEAR).save(buffer, "JPEG", quality=90)
-        images[key] = buffer.getvalue()
-        rows.append([key, "20-29", ("Male", "Female")[n % 2], "White", "True"])
-    return write_fairface(tmp_path_factory.mktemp("fairface"), {"train": rows}, images)
+    root = tmp_path_factory.mktemp("fairface")
+    lines = [",".join(CSV_HEADER)]
+    with zipfile.ZipFile(root / zip_name(0.25), "w") as archive:
+        for n in range(N_IMAGES):
+            key = f"train/{n}.jpg"
+            base = rng.integers(0, 256, (SIDE // 8, SIDE // 8, 3), dtype=np.uint8)  # smooth, photo-like content
+            buffer = io.BytesIO()
+            Image.fromarray(base).resize((SIDE, SIDE), Image.BILINEAR).save(buffer, "JPEG", quality=90)
+            archive.writestr(key, buffer.getvalue())
+            lines.append(f"{key},20-29,{('Male', 'Female')[n % 2]},White,True")
+    (root / LABEL_CSVS["train"]).write_text("\n".join(lines) + "\n")
+    (root / LABEL_CSVS["val"]).write_text(",".join(CSV_HEADER) + "\n")
+    return root
 
 
 def validate(root: Path, workers: int) -> None:

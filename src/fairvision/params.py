@@ -180,8 +180,8 @@ def _bias(root: _Section) -> Bias | None:
     )
 
 
-# prepare.max_image_pixels: Pillow's own decompression-bomb threshold (PIL.Image.MAX_IMAGE_PIXELS),
-# above which prepare treats its warning as an error, so a higher limit could never be honoured.
+# prepare.max_image_pixels: at most Pillow's own decompression-bomb threshold (PIL.Image.MAX_IMAGE_PIXELS),
+# so prepare's size check, not a Pillow warning, is what rejects every image Pillow would warn about.
 MAX_IMAGE_PIXELS_CEILING = 89_478_485
 
 

@@ -8,10 +8,12 @@ cropped and stored as PNG. Anything else is rejected with a reason, never a trac
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import struct
 import warnings
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -31,35 +33,44 @@ DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, Index
 def stored_image(data: bytes, max_pixels: int | None, box: Box | None = None) -> tuple[str | None, bytes | None]:
     """(reason, None) for an unusable image, else (None, the bytes to store: decodable by TensorFlow).
 
-    The pixel count is read from the header and checked before any pixel is decoded, and
-    Pillow's own decompression-bomb warning is an error here, so a crafted tiny file that
-    claims to be huge is rejected instead of exhausting memory. ``max_pixels=None`` skips the
+    The pixel count is read from the header and checked before any pixel is decoded, so a
+    crafted tiny file that claims to be huge is rejected instead of exhausting memory. The
+    limit (params.py keeps it at or below Pillow's ``MAX_IMAGE_PIXELS``) catches every image
+    that Pillow would only warn about; Pillow's own DecompressionBombError (twice that) is a
+    rejection too. No warning filter is touched here (that would not be thread-safe); callers
+    silence Pillow's warning with :func:`quiet_bomb_warnings`. ``max_pixels=None`` skips the
     limit (for an image already accepted once).
     """
     if not data:
         return "image file is empty", None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
-                width, height = image.size
-                if max_pixels is not None and width * height > max_pixels:
-                    return (
-                        f"image is {width}x{height} = {width * height:,} pixels, "
-                        f"above prepare.max_image_pixels ({max_pixels:,})"
-                    ), None
-                image.load()
-                if box is not None:
-                    return None, _to_png(image.crop(pixel_box(box, width, height)))
-                if _kept_as_is(image, data):
-                    return None, data
-                return None, _to_png(image)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                return (
+                    f"image is {width}x{height} = {width * height:,} pixels, "
+                    f"above prepare.max_image_pixels ({max_pixels:,})"
+                ), None
+            image.load()
+            if box is not None:
+                return None, _to_png(image.crop(pixel_box(box, width, height)))
+            if _kept_as_is(image, data):
+                return None, data
+            return None, _to_png(image)
+    except Image.DecompressionBombError as error:
         return f"image too large to decode safely ({error})", None
     except UnidentifiedImageError:
         return f"cannot decode image: not a {', '.join(ACCEPTED_FORMATS)} file", None
     except DECODE_ERRORS as error:
         return f"cannot decode image ({error})", None
+
+
+@contextlib.contextmanager
+def quiet_bomb_warnings() -> Iterator[None]:
+    """Silence Pillow's DecompressionBombWarning for a whole pass (set once, before any thread starts)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
 
 
 def pixel_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:

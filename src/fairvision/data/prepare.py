@@ -32,7 +32,7 @@ import pandas as pd
 from fairvision.data.datasheet import build_datasheet
 from fairvision.data.fairface import image_id
 from fairvision.data.formats import open_source
-from fairvision.data.images import stored_image
+from fairvision.data.images import quiet_bomb_warnings, stored_image
 from fairvision.data.manifest import BOX, class_labels, manifest_columns
 from fairvision.data.shards import write_shards
 from fairvision.data.source import SPLITS, Box, Candidate, Rejection, Source
@@ -129,7 +129,7 @@ def validate_source(source: Source, max_pixels: int, workers: int | None = None)
     for name in sorted(source.metadata):
         source_hash.update(f"{name}\0{len(source.metadata[name])}\0".encode() + source.metadata[name])
     look = functools.partial(inspect, read=source.read, max_pixels=max_pixels)
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+    with quiet_bomb_warnings(), ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
         found = zip(source.candidates, pool.map(look, source.candidates))
         for candidate, seen in progress(found, "validate", total=len(source.candidates)):
             problem = _problem(candidate, seen, accepted, first_with_bytes)
