@@ -122,13 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
                                      "replaced only if synth wrote it")
 
     prepare = command("prepare", _prepare, "validate the dataset; write manifest, shards, datasheet",
-                      "Read a FairFace-format dataset (label CSVs + image zip or extracted folders) from\n"
-                      "params.yaml `dataset.path`, validate every row and image, and write to\n"
-                      "data/prepared/<dataset.name>/: manifest.parquet (one row per image: id, image, split,\n"
-                      "label, race, gender, age, sha256), shards/<split>-NNNNN-of-MMMMM.tfrecord,\n"
-                      "datasheet.json (counts per split, group and label) and rejected.csv (every row that\n"
-                      "failed validation, with the reason). FairFace's val becomes the test split; a\n"
-                      "validation split is carved from train by a hash of the id.")
+                      "Read the dataset at params.yaml `dataset.path` (a folder or s3://bucket/prefix) in\n"
+                      "`dataset.format`: fairface (label CSVs + image zip or extracted folders),\n"
+                      "cloud_annotations (_annotations.json next to the images; localization boxes are\n"
+                      "cropped) or image_folder (<label>/<image> or <split>/<label>/<image>), with protected\n"
+                      "attributes from FairFace's CSVs or the side CSV `dataset.attributes`. Validate every\n"
+                      "example and write to data/prepared/<dataset.name>/: manifest.parquet (id, image, split,\n"
+                      "label, one column per attribute, sha256), shards/<split>-NNNNN-of-MMMMM.tfrecord,\n"
+                      "datasheet.json (counts per split, label and group; warnings) and rejected.csv (every\n"
+                      "example that failed validation, with the reason). Splits the source does not fix are\n"
+                      "carved by a hash of the id. S3 credentials come from the AWS environment.")
     prepare.add_argument("--out", help="output folder (default: data/prepared/<dataset.name>)")
 
     train = command("train", _train, "train one backbone; export a SavedModel",
