@@ -85,9 +85,13 @@ def test_report_shows_the_planted_group_failing(pipeline: Path) -> None:
 def test_model_and_predictions_follow_the_contracts(pipeline: Path) -> None:
     model = pipeline / "models/small_cnn"
     assert read_labels(model) == ["Female", "Male"]
-    history = pd.read_csv(model / "history.csv")
+    assert sorted(p.name for p in model.iterdir()) == ["assets", "fingerprint.pb", "labels.txt", "saved_model.pb",
+                                                       "train.json", "variables"]  # no wall-clock facts
+    history = pd.read_csv(pipeline / "training/small_cnn/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
     assert history["epoch"].tolist() == [1, 2, 3]
+    speed = json.loads((pipeline / "training/small_cnn/speed.json").read_text())
+    assert speed["images_per_second"] > 0 and speed["wall_seconds"] > 0
 
     predictions = pd.read_parquet(pipeline / "audits/small_cnn/predictions.parquet")
     manifest = pd.read_parquet(pipeline / "data/prepared/synthetic/manifest.parquet")

@@ -58,7 +58,7 @@ def _train(params: Params, args: argparse.Namespace) -> None:
 
     options = _backbone_options(params, args.backbone)
     train(args.backbone, options, params.train, layout.prepared_dir(params.dataset.name),
-          args.out or layout.model_dir(args.backbone))
+          args.out or layout.model_dir(args.backbone), args.records or layout.training_dir(args.backbone))
 
 
 def _evaluate(params: Params, args: argparse.Namespace) -> None:
@@ -75,14 +75,15 @@ def _audit(params: Params, args: argparse.Namespace) -> None:
     _backbone_options(params, args.backbone)
     folder = layout.audit_dir(args.backbone)
     audit(args.backbone, folder / "predictions.parquet", layout.prepared_dir(params.dataset.name),
-          params.dataset.protected, params.audit, folder / "fairness.json")
+          params.dataset.protected, params.audit, folder / "fairness.json",
+          groups_dir=layout.groups_dir(args.backbone))
 
 
 def _report(params: Params, args: argparse.Namespace) -> None:
     from fairvision.report.render import render_reports
 
     out = args.out or layout.REPORTS_DIR
-    render_reports(list(params.backbones), "audits", "models",
+    render_reports(list(params.backbones), "audits", "models", "training",
                    layout.prepared_dir(params.dataset.name) / "datasheet.json", out)
     logging.getLogger("fairvision").info("report: %s", os.path.join(out, "index.html"))
 
@@ -140,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "signature takes encoded image bytes and returns probabilities and class names,\n"
                     "labels.txt, history.csv (per-epoch loss and accuracy) and train.json.")
     train.add_argument("backbone", help="backbone name, e.g. small_cnn or mobilenet_v2")
-    train.add_argument("--out", help="output folder (default: models/<backbone>)")
+    train.add_argument("--out", help="model folder (default: models/<backbone>)")
+    train.add_argument("--records", help="folder for history.csv and speed.json (default: training/<backbone>)")
 
     evaluate = command("evaluate", _evaluate, "predict the test split with a trained backbone",
                        "Run models/<B>'s exported signature over the test shards and write\n"

@@ -16,8 +16,18 @@ def model_dir(backbone: str) -> Path:
     return Path("models") / backbone
 
 
+def training_dir(backbone: str) -> Path:
+    """history.csv and speed.json: what a run of training measured, kept out of the model's hash."""
+    return Path("training") / backbone
+
+
 def audit_dir(backbone: str) -> Path:
     return Path("audits") / backbone
+
+
+def groups_dir(backbone: str) -> Path:
+    """Per-group accuracy bars (CSV per partition) for `dvc plots`."""
+    return Path("groups") / backbone
 
 
 REPORTS_DIR = Path("reports")

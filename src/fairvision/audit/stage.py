@@ -27,11 +27,12 @@ from fairvision.audit.measures import COMPARISONS, smoothed_edf
 from fairvision.audit.outcomes import Outcome
 from fairvision.audit.partitions import build_partition, count_cells, label_codes
 from fairvision.audit.performance import STRATIFIED_BY, per_label
-from fairvision.audit.record import SCHEMA_VERSION
+from fairvision.audit.headline import group_bars, headline
+from fairvision.audit.record import SCHEMA_VERSION, parse_fairness
 from fairvision.audit.summary import summarize
 from fairvision.audit.verdicts import Band
 from fairvision.errors import FairvisionError
-from fairvision.files import require, write_json
+from fairvision.files import atomic_path, require, write_json
 from fairvision.params import Audit
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,14 @@ def audit(
     protected: Sequence[str],
     params: Audit,
     out_path: str | Path,
+    *,
+    groups_dir: str | Path | None = None,
 ) -> None:
-    """Audit every protected attribute and intersection of the predictions; write fairness.json."""
+    """Audit every protected attribute and intersection; write fairness.json and headline.json beside it.
+
+    ``groups_dir`` (the pipeline's `groups/<B>/`) receives the per-group accuracy bars for
+    `dvc plots`; None writes none.
+    """
     prepared_dir = Path(prepared_dir)
     predictions = pd.read_parquet(require(predictions_path, f"evaluate {backbone}"))
     datasheet = json.loads(require(prepared_dir / "datasheet.json", "prepare").read_text(encoding="utf-8"))
@@ -104,7 +111,13 @@ def audit(
         "differential_fairness": (_differential_fairness(predictions, protected, labels, outcomes, params)
                                   if protected else None),
     }
+    fairness = parse_fairness(report, str(out_path))
     write_json(out_path, report)
+    write_json(Path(out_path).with_name("headline.json"), headline(fairness))
+    if groups_dir is not None:
+        with atomic_path(groups_dir, directory=True) as tmp:
+            for name, rows in group_bars(fairness).items():
+                pd.DataFrame(rows, columns=["group", "value"]).to_csv(tmp / name, index=False)
 
 
 def _settings(params: Audit) -> Settings:

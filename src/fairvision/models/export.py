@@ -7,17 +7,22 @@ no client needs to know the model's input size or preprocessing.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import keras
 import tensorflow as tf
+from keras.src.export import saved_model_export_archive as export_archive
+from tensorflow.core.protobuf import fingerprint_pb2
 
 from fairvision.errors import FairvisionError
 from fairvision.models.input import decode_batch
 
 SIGNATURE = "serving_default"
 LABELS_FILE = "labels.txt"
+FINGERPRINT_FILE = "fingerprint.pb"
 
 
 def write_labels(model_dir: Path, labels: Sequence[str]) -> None:
@@ -46,7 +51,48 @@ def export_classifier(model: keras.Model, labels: Sequence[str], image_size: int
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SIGNATURE, serve)
-    archive.write_out(str(path), verbose=False)
+    with _variables_in_name_order():
+        archive.write_out(str(path), verbose=False)
+    _content_uuid(path / FINGERPRINT_FILE)
+
+
+def _content_uuid(fingerprint_path: Path) -> None:
+    """Replace the fingerprint's random uuid by one derived from its content hashes (byte-identical exports).
+
+    TensorFlow writes a fresh random uuid into fingerprint.pb on every save; the hashes beside
+    it already identify the model, so a uuid made from them is as unique and is stable.
+    """
+    fingerprint = fingerprint_pb2.FingerprintDef()
+    fingerprint.ParseFromString(fingerprint_path.read_bytes())
+    fingerprint.ClearField("uuid")
+    digest = hashlib.sha256(fingerprint.SerializeToString(deterministic=True)).digest()
+    fingerprint.uuid = str(int.from_bytes(digest[:16], "big"))
+    fingerprint_path.write_bytes(fingerprint.SerializeToString(deterministic=True))
+
+
+@contextlib.contextmanager
+def _variables_in_name_order() -> Iterator[None]:
+    """Make Keras list the exported variables sorted by name, so identical weights give identical bytes.
+
+    Keras orders them as the traced function captured them, which varies from run to run; the
+    SavedModel's bytes then differ although every weight is equal, and DVC would see a new
+    model after every retrain and rerun everything downstream. Only the listing order changes.
+    """
+    original = export_archive._list_variables_used_by_fns
+
+    def sorted_by_name(fns):
+        trainable, non_trainable = original(fns)
+        return sorted(trainable, key=_variable_key), sorted(non_trainable, key=_variable_key)
+
+    export_archive._list_variables_used_by_fns = sorted_by_name
+    try:
+        yield
+    finally:
+        export_archive._list_variables_used_by_fns = original
+
+
+def _variable_key(variable) -> tuple[str, tuple[int, ...]]:
+    return variable.name, tuple(variable.shape)
 
 
 def load_classifier(path: str | Path):

@@ -31,8 +31,15 @@ log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def train(backbone: str, options: dict[str, Any], params: Train, prepared_dir: str | Path, out_dir: str | Path) -> None:
-    """Train ``backbone`` on the prepared shards; write the SavedModel, labels, history and train.json."""
+def train(
+    backbone: str, options: dict[str, Any], params: Train, prepared_dir: str | Path, out_dir: str | Path,
+    record_dir: str | Path,
+) -> None:
+    """Train ``backbone``; write the SavedModel, labels.txt and train.json to ``out_dir``, history and speed to ``record_dir``.
+
+    ``out_dir`` holds only what the seed determines, so a retrain with identical weights leaves
+    its hash (and everything downstream) unchanged; wall-clock facts go to ``record_dir``.
+    """
     prepared_dir = Path(prepared_dir)
     manifest = pd.read_parquet(require(prepared_dir / "manifest.parquet", "prepare"), columns=["split", "label"])
     labels = class_labels(manifest)
@@ -67,16 +74,18 @@ def train(backbone: str, options: dict[str, Any], params: Train, prepared_dir: s
         "backbone": backbone, "options": options, "seed": params.seed, "epochs": params.epochs,
         "batch_size": params.batch_size, "learning_rate": params.learning_rate, "image_size": params.image_size,
         "n_train": int((manifest["split"] == "train").sum()), "n_val": int((manifest["split"] == "val").sum()),
-        "parameters": int(model.count_params()), "wall_seconds": round(wall, 2),
-        "images_per_second": round(images_seen / wall, 1), "labels": labels, "tensorflow": tf.__version__,
+        "parameters": int(model.count_params()), "labels": labels, "tensorflow": tf.__version__,
         "final": {k: v for k, v in history[-1].items() if k != "epoch"},
     }
+    speed = {"wall_seconds": round(wall, 2), "images_per_second": round(images_seen / wall, 1)}
     with atomic_path(out_dir, directory=True) as tmp:
         export_classifier(model, labels, params.image_size, tmp)
         write_labels(tmp, labels)
-        _write_history(tmp / "history.csv", history)
         write_json(tmp / "train.json", summary)
-    log.info("%s: %.1f s, %.0f images/s -> %s", backbone, wall, summary["images_per_second"], out_dir)
+    with atomic_path(record_dir, directory=True) as tmp:
+        _write_history(tmp / "history.csv", history)
+        write_json(tmp / "speed.json", speed)
+    log.info("%s: %.1f s, %.0f images/s -> %s, %s", backbone, wall, speed["images_per_second"], out_dir, record_dir)
 
 
 def _make_step(model: keras.Model, optimizer, strategy: tf.distribute.Strategy, *, training: bool):

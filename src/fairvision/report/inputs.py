@@ -19,7 +19,8 @@ from fairvision.audit.record import Fairness, read_fairness, read_json
 from fairvision.errors import FairvisionError
 
 TRAIN_KEYS = ("options", "seed", "epochs", "batch_size", "learning_rate", "image_size", "n_train", "n_val",
-              "parameters", "wall_seconds", "images_per_second", "labels", "tensorflow", "final")
+              "parameters", "labels", "tensorflow", "final")
+SPEED_KEYS = ("wall_seconds", "images_per_second")
 DATASHEET_KEYS = ("dataset", "format", "source", "source_sha256", "target", "labels", "protected", "n_images",
                   "rejected", "counts")
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
@@ -37,14 +38,16 @@ class BackboneInputs:
 
 
 def read_backbone(
-    backbone: str, audits_dir: str | os.PathLike[str], models_dir: str | os.PathLike[str]
+    backbone: str, audits_dir: str | os.PathLike[str], models_dir: str | os.PathLike[str],
+    training_dir: str | os.PathLike[str],
 ) -> BackboneInputs:
-    """Read ``audits_dir/<backbone>/fairness.json`` and ``models_dir/<backbone>/{train.json,history.csv}``."""
-    model_dir = Path(models_dir) / backbone
+    """Read ``<audits_dir>/<B>/fairness.json``, ``<models_dir>/<B>/train.json`` and ``<training_dir>/<B>/``."""
+    records = Path(training_dir) / backbone
     return BackboneInputs(
         fairness=read_fairness(Path(audits_dir) / backbone / "fairness.json"),
-        train=read_json(model_dir / "train.json", TRAIN_KEYS),
-        history=read_history(model_dir / "history.csv"),
+        train=read_json(Path(models_dir) / backbone / "train.json", TRAIN_KEYS)
+        | read_json(records / "speed.json", SPEED_KEYS),
+        history=read_history(records / "history.csv"),
     )
 
 

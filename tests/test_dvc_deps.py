@@ -1,0 +1,79 @@
+"""dvc.yaml declares exactly the code each stage runs: no missed reruns, no needless ones.
+
+A stage runs `fairvision <stage>`: cli.py and what it imports at module level (params.py and
+what params.py validates with), then the stage's own module and everything that module
+imports, however deep (imports inside functions included). This test recomputes that set from
+the source with `ast` and compares it with the stage's `src/` deps in dvc.yaml.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+ENTRY = {"synth": "fairvision.data.synthetic", "prepare": "fairvision.data.prepare", "train": "fairvision.models.train",
+         "evaluate": "fairvision.models.predict", "audit": "fairvision.audit.stage", "report": "fairvision.report.render"}
+DATA_FILES = {"report": {"src/fairvision/report/templates"}}  # read at run time, not imported
+
+
+def module_file(name: str) -> Path | None:
+    path = SRC.joinpath(*name.split("."))
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported(path: Path, *, top_level_only: bool = False) -> set[str]:
+    """The fairvision modules ``path`` imports (``from a import b`` counts ``a.b`` when b is a module)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fairvision"):
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names if module_file(f"{node.module}.{alias.name}")}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("fairvision")}
+    return found
+
+
+def closure(modules: set[str]) -> set[str]:
+    """Files of ``modules`` and of everything they import, transitively."""
+    seen, todo = set(), list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen or module_file(name) is None:
+            continue
+        seen.add(name)
+        todo.extend(imported(module_file(name)))
+    return {module_file(name).relative_to(ROOT).as_posix() for name in seen}
+
+
+def expected(stage: str) -> set[str]:
+    cli = SRC / "fairvision/cli.py"
+    files = {"src/fairvision/cli.py"} | closure(imported(cli, top_level_only=True)) | closure({ENTRY[stage]})
+    return files | DATA_FILES.get(stage, set())
+
+
+def declared(stage: str) -> set[str]:
+    definition = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
+    deps = (definition.get("do") or definition)["deps"]
+    return {dep for dep in deps if dep.startswith("src/")}
+
+
+@pytest.mark.parametrize("stage", list(ENTRY))
+def test_each_stage_depends_on_exactly_the_code_it_runs(stage: str) -> None:
+    want, have = expected(stage), declared(stage)
+    want = {f for f in want if not (f.endswith("__init__.py") and f != "src/fairvision/__init__.py")}
+    assert not want - have, f"dvc.yaml stage {stage} misses code it runs: {sorted(want - have)}"
+    assert not have - want, f"dvc.yaml stage {stage} depends on code it never runs: {sorted(have - want)}"
+
+
+def test_bytecode_caches_never_change_a_code_dependency() -> None:
+    assert "__pycache__" in (ROOT / ".dvcignore").read_text(encoding="utf-8").split()

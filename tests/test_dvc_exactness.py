@@ -1,0 +1,98 @@
+"""`dvc status` reports exactly the stages a change touches, on a tiny copy of the real pipeline.
+
+One knob at a time, from a reproduced pipeline: the stages whose own deps or params changed
+are listed (DVC lists a downstream stage only once its inputs really change, which a retrain
+with identical weights never does). Then a real rerun after a training change: the model's
+hash moves only if its weights do, and the timings, kept out of it, never move it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from dvc_project import Project, make_project
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    project = make_project(tmp_path_factory.mktemp("exact") / "project")
+    project.dvc("repro")
+    project.commit("reproduced")
+    assert project.changed_stages() == set()
+    return project
+
+
+def set_key(dotted: str, value: Any) -> Callable[[dict], None]:
+    def change(params: dict) -> None:
+        *parents, key = dotted.split(".")
+        node = params
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+    return change
+
+
+KNOBS = {
+    "a backbone option": (set_key("backbones.small_cnn.width", 8), {"train@small_cnn", "report"}),
+    "train.epochs": (set_key("train.epochs", 2), {"train@small_cnn"}),
+    "evaluate.batch_size": (set_key("evaluate.batch_size", 64), {"evaluate@small_cnn"}),
+    "dataset.protected": (set_key("dataset.protected", ["race"]), {"prepare", "audit@small_cnn"}),
+    "audit tolerance": (set_key("audit.tolerance.difference", 0.05), {"audit@small_cnn"}),
+    "audit.min_group_size": (set_key("audit.min_group_size", 7), {"prepare", "audit@small_cnn"}),
+    "a check-only setting": (set_key("check.difference_margin", 0.01), set()),
+    "synth.seed": (set_key("synth.seed", 1), {"synth"}),
+}
+
+
+@pytest.mark.parametrize("knob", list(KNOBS))
+def test_one_knob_changes_exactly_its_stages(project: Project, knob: str) -> None:
+    change, expected = KNOBS[knob]
+    original = (project.path / "params.yaml").read_text(encoding="utf-8")
+    params = project.params()
+    change(params)
+    if knob == "dataset.protected":
+        params["audit"]["intersections"] = []
+    project.write_params(params)
+    try:
+        assert project.changed_stages() == expected
+    finally:
+        (project.path / "params.yaml").write_text(original, encoding="utf-8")
+    assert project.changed_stages() == set()
+
+
+@pytest.mark.parametrize(("edited", "expected"), [
+    ("src/fairvision/report/templates/base.html.j2", {"report"}),
+    ("src/fairvision/audit/headline.py", {"audit@small_cnn"}),
+    ("src/fairvision/models/predict.py", {"evaluate@small_cnn"}),
+    ("src/fairvision/data/images.py", {"prepare"}),
+    ("src/fairvision/params.py", {"synth", "prepare", "train@small_cnn", "evaluate@small_cnn", "audit@small_cnn",
+                                  "report"}),
+])
+def test_one_code_edit_changes_exactly_the_stages_that_run_it(project: Project, edited: str, expected: set) -> None:
+    path = project.path / edited
+    original = path.read_bytes()
+    path.write_bytes(original + b"\n")
+    try:
+        assert project.changed_stages() == expected
+    finally:
+        path.write_bytes(original)
+    (project.path / "src/fairvision/__pycache__").mkdir(exist_ok=True)
+    (project.path / "src/fairvision/__pycache__/params.cpython-311.pyc").write_bytes(b"bytecode")
+    assert project.changed_stages() == set()  # bytecode caches are ignored (.dvcignore)
+
+
+def test_a_retrain_reruns_only_what_its_new_outputs_touch(project: Project) -> None:
+    lock = (project.path / "dvc.lock").read_text(encoding="utf-8")
+    result = project.dvc("repro", "--force", "train@small_cnn")
+    assert "Running stage 'train@small_cnn'" in result.stdout
+    after = project.dvc("repro")
+    # same seed, same data: identical weights, so evaluate and audit see unchanged inputs
+    assert "Running stage 'evaluate@small_cnn'" not in after.stdout
+    assert "Running stage 'audit@small_cnn'" not in after.stdout
+    assert project.changed_stages() == set()
+    new_lock = (project.path / "dvc.lock").read_text(encoding="utf-8")
+    models_hash = [line for line in lock.splitlines() if "models/small_cnn" in line]
+    assert models_hash and all(line in new_lock for line in models_hash)
