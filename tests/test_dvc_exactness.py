@@ -8,7 +8,6 @@ hash moves only if its weights do, and the timings, kept out of it, never move i
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
