@@ -2,7 +2,8 @@
 
 fairness.json holds every group, metric and interval; flattened into an experiments table it
 would be thousands of columns. The headline keeps what a reader compares across runs: accuracy,
-the overall verdict, how many groups got each status, and per partition the worst accuracy gap
+the overall verdict, how many group comparisons (against the reference and against the rest, in
+every table) got each status, and per partition the worst accuracy gap
 to the reference group (the "prediction correct" framing, where the selection rate is the
 accuracy). The bars give, per partition, each group's accuracy and its gap, one CSV each.
 """
@@ -22,14 +23,13 @@ GAP_METRIC = "statistical_parity_difference"  # in the "correct" framing: accura
 
 
 def headline(fairness: Fairness) -> dict[str, Any]:
-    """Accuracy, verdict, status counts against the reference (every table), worst accuracy gap per partition."""
-    statuses = Counter(group.status["reference"] for partition in fairness.partitions.values()
-                       for table in partition.outcomes.values() for group in table.groups.values()
-                       if "reference" in group.status)
+    """Accuracy, verdict, how many comparisons got each status (the verdict's inputs), worst accuracy gap per partition."""
+    statuses = Counter(status for partition in fairness.partitions.values() for table in partition.outcomes.values()
+                       for group in table.groups.values() for status in group.status.values())
     return {
         "accuracy": fairness.accuracy,
         "verdict": fairness.verdict or "not_measured",
-        "groups": {status: statuses.get(status, 0) for status in STATUSES if status != "reference"},
+        "comparisons": {status: statuses.get(status, 0) for status in STATUSES if status != "reference"},
         "worst_accuracy_gap": {name: _worst_gap(partition) for name, partition in fairness.partitions.items()},
     }
 
