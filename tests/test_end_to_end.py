@@ -90,7 +90,7 @@ def test_model_and_predictions_follow_the_contracts(pipeline: Path) -> None:
     history = pd.read_csv(pipeline / "training/small_cnn/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
     assert history["epoch"].tolist() == [1, 2, 3]
-    speed = json.loads((pipeline / "training/small_cnn/speed.json").read_text())
+    speed = json.loads((pipeline / "timings/small_cnn.json").read_text())
     assert speed["images_per_second"] > 0 and speed["wall_seconds"] > 0
 
     predictions = pd.read_parquet(pipeline / "audits/small_cnn/predictions.parquet")

@@ -139,7 +139,8 @@ def _datasheet() -> dict[str, Any]:
 
 def write_inputs(root: Path) -> dict[str, Path]:
     """audits/<B>/fairness.json, models/<B>/{train.json,history.csv}, datasheet.json; only small_cnn fails race."""
-    audits, models, training = root / "audits", root / "models", root / "training"
+    audits, models, training, timings = root / "audits", root / "models", root / "training", root / "timings"
+    timings.mkdir(parents=True)
     for backbone in BACKBONES:
         for folder in (audits, models, training):
             (folder / backbone).mkdir(parents=True)
@@ -147,13 +148,13 @@ def write_inputs(root: Path) -> dict[str, Path]:
         record = _train(backbone)
         speed = {key: record.pop(key) for key in ("wall_seconds", "images_per_second")}
         (models / backbone / "train.json").write_text(json.dumps(record))
-        (training / backbone / "speed.json").write_text(json.dumps(speed))
+        (timings / f"{backbone}.json").write_text(json.dumps(speed))
         (training / backbone / "history.csv").write_text(
             "epoch,loss,accuracy,val_loss,val_accuracy\n1,0.6,0.7,0.62,0.69\n2,0.3,0.88,,0.86\n")
     datasheet = root / "datasheet.json"
     datasheet.write_text(json.dumps(_datasheet()))
-    return {"audits_dir": audits, "models_dir": models, "training_dir": training, "datasheet_path": datasheet,
-            "out_dir": root / "reports"}
+    return {"audits_dir": audits, "models_dir": models, "training_dir": training, "timings_dir": timings,
+            "datasheet_path": datasheet, "out_dir": root / "reports"}
 
 
 @pytest.fixture

@@ -23,9 +23,11 @@ Reproducible fairness audits of image classifiers.
 The pipeline (run it all with `dvc repro`; each stage is also a sub-command here):
   synth     -> data/raw/synthetic/          FairFace-format synthetic dataset with a planted bias
   prepare   -> data/prepared/<dataset>/     manifest.parquet, shards/*.tfrecord, datasheet.json, rejected.csv
-  train B   -> models/<B>/                  SavedModel (bytes in, probabilities out), labels.txt, history.csv, train.json
+  train B   -> models/<B>/                  SavedModel (bytes in, probabilities out), labels.txt, train.json
+               training/<B>/history.csv, timings/<B>.json   per-epoch metrics; wall time and images/s
   evaluate B-> audits/<B>/predictions.parquet
   audit B   -> audits/<B>/fairness.json     AIF360 metrics per group, bootstrap intervals, pass/fail/inconclusive
+               audits/<B>/headline.json, groups/<B>/   metrics for `dvc exp show`; per-group bars for `dvc plots`
   report    -> reports/                     index.html, <B>.html, <B>.card.json
 
 After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed.
@@ -58,7 +60,8 @@ def _train(params: Params, args: argparse.Namespace) -> None:
 
     options = _backbone_options(params, args.backbone)
     train(args.backbone, options, params.train, layout.prepared_dir(params.dataset.name),
-          args.out or layout.model_dir(args.backbone), args.records or layout.training_dir(args.backbone))
+          args.out or layout.model_dir(args.backbone), args.history or layout.history_path(args.backbone),
+          args.timing or layout.timing_path(args.backbone))
 
 
 def _evaluate(params: Params, args: argparse.Namespace) -> None:
@@ -83,7 +86,7 @@ def _report(params: Params, args: argparse.Namespace) -> None:
     from fairvision.report.render import render_reports
 
     out = args.out or layout.REPORTS_DIR
-    render_reports(list(params.backbones), "audits", "models", "training",
+    render_reports(list(params.backbones), "audits", "models", "training", "timings",
                    layout.prepared_dir(params.dataset.name) / "datasheet.json", out)
     logging.getLogger("fairvision").info("report: %s", os.path.join(out, "index.html"))
 
@@ -139,10 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "Train backbone B (a key of params.yaml `backbones`) on the prepared shards with a\n"
                     "seeded custom loop, and write models/<B>/: a SavedModel whose serving_default\n"
                     "signature takes encoded image bytes and returns probabilities and class names,\n"
-                    "labels.txt, history.csv (per-epoch loss and accuracy) and train.json.")
+                    "labels.txt and train.json (all determined by the seed), plus\n"
+                    "training/<B>/history.csv (per-epoch loss and accuracy) and timings/<B>.json (wall\n"
+                    "time, images/s), kept outside the model so a retrain with identical weights changes\n"
+                    "nothing downstream.")
     train.add_argument("backbone", help="backbone name, e.g. small_cnn or mobilenet_v2")
     train.add_argument("--out", help="model folder (default: models/<backbone>)")
-    train.add_argument("--records", help="folder for history.csv and speed.json (default: training/<backbone>)")
+    train.add_argument("--history", help="per-epoch metrics CSV (default: training/<backbone>/history.csv)")
+    train.add_argument("--timing", help="wall time and images/s JSON (default: timings/<backbone>.json)")
 
     evaluate = command("evaluate", _evaluate, "predict the test split with a trained backbone",
                        "Run models/<B>'s exported signature over the test shards and write\n"

@@ -16,9 +16,14 @@ def model_dir(backbone: str) -> Path:
     return Path("models") / backbone
 
 
-def training_dir(backbone: str) -> Path:
-    """history.csv and speed.json: what a run of training measured, kept out of the model's hash."""
-    return Path("training") / backbone
+def history_path(backbone: str) -> Path:
+    """Per-epoch metrics (`dvc plots` over training/): kept out of the model's folder and hash."""
+    return Path("training") / backbone / "history.csv"
+
+
+def timing_path(backbone: str) -> Path:
+    """Wall time and images/s of the last training run: a fact of the run, not of the model."""
+    return Path("timings") / f"{backbone}.json"
 
 
 def audit_dir(backbone: str) -> Path:

@@ -33,12 +33,13 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 
 def train(
     backbone: str, options: dict[str, Any], params: Train, prepared_dir: str | Path, out_dir: str | Path,
-    record_dir: str | Path,
+    history_path: str | Path, timing_path: str | Path,
 ) -> None:
-    """Train ``backbone``; write the SavedModel, labels.txt and train.json to ``out_dir``, history and speed to ``record_dir``.
+    """Train ``backbone``: the SavedModel, labels.txt and train.json to ``out_dir``, per-epoch metrics to
+    ``history_path`` (CSV), wall time and images/s to ``timing_path`` (JSON).
 
     ``out_dir`` holds only what the seed determines, so a retrain with identical weights leaves
-    its hash (and everything downstream) unchanged; wall-clock facts go to ``record_dir``.
+    its hash (and everything downstream) unchanged; wall-clock facts stay outside it.
     """
     prepared_dir = Path(prepared_dir)
     manifest = pd.read_parquet(require(prepared_dir / "manifest.parquet", "prepare"), columns=["split", "label"])
@@ -82,10 +83,10 @@ def train(
         export_classifier(model, labels, params.image_size, tmp)
         write_labels(tmp, labels)
         write_json(tmp / "train.json", summary)
-    with atomic_path(record_dir, directory=True) as tmp:
-        _write_history(tmp / "history.csv", history)
-        write_json(tmp / "speed.json", speed)
-    log.info("%s: %.1f s, %.0f images/s -> %s, %s", backbone, wall, speed["images_per_second"], out_dir, record_dir)
+    with atomic_path(history_path) as tmp:
+        _write_history(tmp, history)
+    write_json(timing_path, speed)
+    log.info("%s: %.1f s, %.0f images/s -> %s", backbone, wall, speed["images_per_second"], out_dir)
 
 
 def _make_step(model: keras.Model, optimizer, strategy: tf.distribute.Strategy, *, training: bool):

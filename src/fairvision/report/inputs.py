@@ -20,7 +20,7 @@ from fairvision.errors import FairvisionError
 
 TRAIN_KEYS = ("options", "seed", "epochs", "batch_size", "learning_rate", "image_size", "n_train", "n_val",
               "parameters", "labels", "tensorflow", "final")
-SPEED_KEYS = ("wall_seconds", "images_per_second")
+TIMING_KEYS = ("wall_seconds", "images_per_second")
 DATASHEET_KEYS = ("dataset", "format", "source", "source_sha256", "target", "labels", "protected", "n_images",
                   "rejected", "counts")
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
@@ -39,15 +39,15 @@ class BackboneInputs:
 
 def read_backbone(
     backbone: str, audits_dir: str | os.PathLike[str], models_dir: str | os.PathLike[str],
-    training_dir: str | os.PathLike[str],
+    training_dir: str | os.PathLike[str], timings_dir: str | os.PathLike[str],
 ) -> BackboneInputs:
-    """Read ``<audits_dir>/<B>/fairness.json``, ``<models_dir>/<B>/train.json`` and ``<training_dir>/<B>/``."""
-    records = Path(training_dir) / backbone
+    """Read ``<audits_dir>/<B>/fairness.json``, ``<models_dir>/<B>/train.json``,
+    ``<training_dir>/<B>/history.csv`` and ``<timings_dir>/<B>.json``."""
     return BackboneInputs(
         fairness=read_fairness(Path(audits_dir) / backbone / "fairness.json"),
         train=read_json(Path(models_dir) / backbone / "train.json", TRAIN_KEYS)
-        | read_json(records / "speed.json", SPEED_KEYS),
-        history=read_history(records / "history.csv"),
+        | read_json(Path(timings_dir) / f"{backbone}.json", TIMING_KEYS),
+        history=read_history(Path(training_dir) / backbone / "history.csv"),
     )
 
 

@@ -37,13 +37,14 @@ def render_reports(
     audits_dir: str | os.PathLike[str],
     models_dir: str | os.PathLike[str],
     training_dir: str | os.PathLike[str],
+    timings_dir: str | os.PathLike[str],
     datasheet_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
 ) -> None:
     """Write out_dir/index.html, out_dir/<B>.html and out_dir/<B>.card.json for each backbone B."""
     _check_backbones(backbones)
     datasheet = read_datasheet(datasheet_path)
-    inputs = {backbone: read_backbone(backbone, audits_dir, models_dir, training_dir) for backbone in backbones}
+    inputs = {backbone: read_backbone(backbone, audits_dir, models_dir, training_dir, timings_dir) for backbone in backbones}
     cards = {backbone: model_card(backbone, inputs[backbone], datasheet) for backbone in backbones}
     environment = _environment()
     pages = {
