@@ -151,3 +151,17 @@ def png_header_only(width: int, height: int) -> bytes:
         + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
         + struct.pack(">I", 0) + iend + struct.pack(">I", zlib.crc32(iend))
     )
+
+
+# --- A tiny copy of the pipeline, reproduced once per session (tests/dvc_project.py) ---------------
+
+
+@pytest.fixture(scope="session")
+def reproduced_project(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny project after one `dvc repro`, committed; tests take a copy (`dvc_project.copy_project`)."""
+    from dvc_project import make_project
+
+    project = make_project(tmp_path_factory.mktemp("tiny") / "project")
+    project.dvc("repro")
+    project.commit("reproduced")
+    return project

@@ -71,6 +71,13 @@ class Project:
         self.run("git", "commit", "-q", "-m", message)
 
 
+def copy_project(template: Project, path: Path) -> Project:
+    """A copy of ``template`` (git history, DVC cache and outputs included) at ``path``: a reproduced
+    project for the price of a file copy; DVC rehashes the copied files once (new inodes)."""
+    shutil.copytree(template.path, path, symlinks=True)
+    return Project(path)
+
+
 def make_project(path: Path, changes: dict[str, Any] | None = None) -> Project:
     """Create the tiny project at ``path`` (git + DVC initialised, first commit made); nothing reproduced yet."""
     path.mkdir(parents=True)

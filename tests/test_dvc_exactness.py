@@ -12,14 +12,12 @@ from typing import Any, Callable
 
 import pytest
 
-from dvc_project import Project, make_project
+from dvc_project import Project, copy_project
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    project = make_project(tmp_path_factory.mktemp("exact") / "project")
-    project.dvc("repro")
-    project.commit("reproduced")
+def project(tmp_path_factory: pytest.TempPathFactory, reproduced_project: Project) -> Project:
+    project = copy_project(reproduced_project, tmp_path_factory.mktemp("exact") / "project")
     assert project.changed_stages() == set()
     return project
 

@@ -8,15 +8,12 @@ import io
 
 import pytest
 
-from dvc_project import Project, make_project
+from dvc_project import Project, copy_project
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    project = make_project(tmp_path_factory.mktemp("experiments") / "project")
-    project.dvc("repro")
-    project.commit("baseline")
-    return project
+def project(tmp_path_factory: pytest.TempPathFactory, reproduced_project: Project) -> Project:
+    return copy_project(reproduced_project, tmp_path_factory.mktemp("experiments") / "project")
 
 
 def test_two_experiments_show_their_own_metrics(project: Project) -> None:

@@ -19,13 +19,11 @@ from dvc_project import Project
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The tiny project, reproduced and committed (dvc.lock, the uncached outputs, .gitignore files)."""
-    from dvc_project import make_project
+def project(tmp_path_factory: pytest.TempPathFactory, reproduced_project: Project) -> Project:
+    """A copy of the tiny project, reproduced and committed (dvc.lock, the uncached outputs, .gitignore files)."""
+    from dvc_project import copy_project
 
-    project = make_project(tmp_path_factory.mktemp("remote") / "project")
-    project.dvc("repro", "-q")
-    project.commit("reproduced")
+    project = copy_project(reproduced_project, tmp_path_factory.mktemp("remote") / "project")
     return project
 
 
