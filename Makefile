@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: setup
 	$(RUN) dvc repro
 	@echo
-	@echo "Fairness report: $(CURDIR)/reports/index.html"
+	@for page in $(CURDIR)/reports/*/index.html; do echo "Fairness report: $$page"; done
 
 test: setup
 	$(RUN) pytest

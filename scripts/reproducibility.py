@@ -200,7 +200,7 @@ def worker(folder: Path, run_dir: Path, backbones: list[str], predict_from: Path
     from fairvision.params import load_params
 
     params = load_params(folder / "params.yaml")
-    prepared = folder / "data/prepared" / params.dataset.name
+    prepared = folder / "data/prepared" / next(iter(params.datasets))
     epoch_times: list[float] = []
 
     class EpochClock(logging.Handler):

@@ -23,7 +23,7 @@ from fairvision.audit.engine import resolve_reference
 from fairvision.audit.stage import audit
 from fairvision.audit.verdicts import Band, verdict
 from fairvision.errors import FairvisionError
-from fairvision.params import Audit, Bootstrap
+from fairvision.params import Audit, Bootstrap, Dataset
 
 F, M = "Female", "Male"
 BANDS = {name: Band(-0.1, 0.1) if c.kind == "difference" else Band(0.8, 1.25) for name, c in COMPARISONS.items()}
@@ -44,8 +44,7 @@ def settings(**changes) -> Settings:
 
 def audit_params(**changes) -> Audit:
     tolerance = {name: (band.low, band.high) for name, band in BANDS.items()}
-    base = dict(reference={"race": "auto", "age": "auto"}, favorable_label="auto", intersections=(),
-                min_group_size=5, min_events=0, bootstrap=Bootstrap(resamples=200, seed=0, level=0.95),
+    base = dict(favorable_label="auto", min_group_size=5, min_events=0, bootstrap=Bootstrap(resamples=200, seed=0, level=0.95),
                 multiple_comparisons="simultaneous", tolerance=tolerance)
     return Audit(**(base | changes))
 
@@ -100,15 +99,18 @@ def stage_files(tmp_path: Path):
     datasheet = {"dataset": "t", "target": "gender", "labels": [F, M]}
     (tmp_path / "datasheet.json").write_text(json.dumps(datasheet))
 
-    def run(params: Audit, protected=("race", "age"), out: str = "fairness.json") -> dict:
-        audit("b", tmp_path / "predictions.parquet", tmp_path, protected, params, tmp_path / out)
+    def run(params: Audit, protected=("race", "age"), out: str = "fairness.json", *,
+            reference: dict[str, str] | None = None, intersections: tuple = ()) -> dict:
+        dataset = Dataset(name="t", format="fairface", path="", padding=0.25, target="gender", protected=protected,
+                          reference=reference or {}, intersections=intersections)
+        audit("b", tmp_path / "predictions.parquet", tmp_path, dataset, params, tmp_path / out)
         return json.loads((tmp_path / out).read_text())
     return tmp_path, run
 
 
 def test_stage_writes_every_partition_outcome_and_summary(stage_files) -> None:
     _, run = stage_files
-    result = run(audit_params(intersections=(("race", "age"),)))
+    result = run(audit_params(), intersections=(("race", "age"),))
     assert result["favorable_label"] == F and result["n"] == 22
     assert set(result["partitions"]) == {"race", "age", "race × age"}
     race = result["partitions"]["race"]
@@ -143,11 +145,11 @@ def test_stage_writes_hand_computed_per_label_performance(stage_files) -> None:
 
 def test_no_protected_attributes_reports_per_label_only_and_says_why(stage_files) -> None:
     _, run = stage_files
-    result = run(audit_params(reference={}), protected=())
+    result = run(audit_params(), protected=())
     assert result["partitions"] == {} and result["differential_fairness"] is None
     assert result["summary"] == {"verdict": None, "failing": [], "worst_group": {}}
     assert result["group_fairness"]["measured"] is False
-    assert "`dataset.protected` is empty" in result["group_fairness"]["reason"]
+    assert "`protected` list in params.yaml is empty" in result["group_fairness"]["reason"]
     assert "Only per-label performance is reported" in result["group_fairness"]["reason"]
     assert result["per_label"][F]["precision"]["value"] == pytest.approx(0.6)
     fairness = parse_fairness(result, "fairness.json")
@@ -229,14 +231,15 @@ def test_unknown_favourable_label_and_reference_fail_cleanly(stage_files) -> Non
     tmp_path, run = stage_files
     with pytest.raises(FairvisionError, match="favorable_label"):
         run(audit_params(favorable_label="Other"), out="x.json")
-    with pytest.raises(FairvisionError, match=r"audit.reference.race"):
-        run(audit_params(reference={"race": "Martian", "age": "auto"}), out="x.json")
+    with pytest.raises(FairvisionError, match=r"datasets\.t\.reference\.race"):
+        run(audit_params(), out="x.json", reference={"race": "Martian", "age": "auto"})
     assert not (tmp_path / "x.json").exists()
 
 
 def test_auto_reference_is_largest_train_group() -> None:
     assert resolve_reference("auto", "race", {"A": 2, "B": 5})[0] == "B"
-    assert resolve_reference("A", "race", {"A": 2, "B": 5}) == ("A", "set in params.yaml (`audit.reference.race`)")
+    assert resolve_reference("A", "race", {"A": 2, "B": 5}, "datasets.d.reference") == (
+        "A", "set in params.yaml (`datasets.d.reference.race`)")
 
 
 def test_importing_the_audit_changes_no_logging_configuration() -> None:

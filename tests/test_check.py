@@ -10,6 +10,7 @@ out of the test params for the same reason: their groups of ~500 could not be de
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RACES = ("White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern")
 AGES = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")
 BACKBONE = "small_cnn"
+RUN = f"synthetic/{BACKBONE}"  # audits/<dataset>/<backbone>
 WORSENED = "Black"
 
 
@@ -36,7 +38,7 @@ def _params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["backbones"] = {BACKBONE: {"width": 16}}
     params["audit"]["bootstrap"]["resamples"] = 200
-    params["audit"]["intersections"] = []
+    params["datasets"]["synthetic"]["intersections"] = []
     return params
 
 
@@ -48,7 +50,7 @@ def _flip(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Audit folders (``<name>/small_cnn/{predictions.parquet,fairness.json}``) for every scenario."""
+    """Audit folders (``<name>/synthetic/small_cnn/{predictions.parquet,fairness.json}``) for every scenario."""
     from fairvision.audit.stage import audit
     from fairvision.params import load_params
 
@@ -74,11 +76,13 @@ def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tables["unmeasured"] = base  # audited with no protected attribute: per-label performance only
     folders = {}
     for name, table in tables.items():
-        folder = root / name / BACKBONE
+        folder = root / name / RUN
         folder.mkdir(parents=True)
         table.to_parquet(folder / "predictions.parquet")
-        audit(BACKBONE, folder / "predictions.parquet", prepared, () if name == "unmeasured" else ("race", "age"),
-              params.audit, folder / "fairness.json")
+        dataset = params.datasets["synthetic"]
+        if name == "unmeasured":
+            dataset = dataclasses.replace(dataset, protected=(), reference={}, intersections=())
+        audit(BACKBONE, folder / "predictions.parquet", prepared, dataset, params.audit, folder / "fairness.json")
         folders[name] = root / name
     folders["params"] = root / "params.yaml"
     return folders
@@ -93,18 +97,18 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, audits: dict[str, P
 
 
 def _use(workdir: Path, audits: dict[str, Path], name: str, *, predictions: bool = True) -> None:
-    target = workdir / "audits" / BACKBONE
+    target = workdir / "audits" / RUN
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for file in ("fairness.json", "predictions.parquet") if predictions else ("fairness.json",):
-        shutil.copy(audits[name] / BACKBONE / file, target / file)
+        shutil.copy(audits[name] / RUN / file, target / file)
 
 
 def _baseline_copy(workdir: Path, audits: dict[str, Path], name: str, *, predictions: bool = True) -> str:
-    target = workdir / "baseline" / BACKBONE
+    target = workdir / "baseline" / RUN
     target.mkdir(parents=True)
     for file in ("fairness.json", "predictions.parquet") if predictions else ("fairness.json",):
-        shutil.copy(audits[name] / BACKBONE / file, target / file)
+        shutil.copy(audits[name] / RUN / file, target / file)
     return "baseline"
 
 
@@ -131,7 +135,7 @@ def test_a_worsened_group_is_a_regression_named_in_the_output(workdir: Path, aud
     assert main(["check", "--baseline", str(audits["base"])]) == 1
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("REGRESSION")]
-    assert any(f"{BACKBONE} · race · correct · {WORSENED} · error_rate_difference" in line for line in lines)
+    assert any(f"{RUN} · race · correct · {WORSENED} · error_rate_difference" in line for line in lines)
     assert all(f"· {WORSENED} ·" in line for line in lines if "· race ·" in line)  # no other race regressed
     assert out.splitlines()[-1].startswith("fairvision check: regression:")
     # Deterministic: the same inputs give the same report, byte for byte.
@@ -145,11 +149,11 @@ def test_paired_values_are_the_audits_values(workdir: Path, audits: dict[str, Pa
     from fairvision.params import load_params
 
     _use(workdir, audits, "worse")
-    result = run_check([BACKBONE], str(audits["base"]), CheckSettings.from_params(load_params()))
-    sides = {side: json.loads((audits[name] / BACKBONE / "fairness.json").read_text(encoding="utf-8"))
+    result = run_check([RUN], str(audits["base"]), CheckSettings.from_params(load_params()))
+    sides = {side: json.loads((audits[name] / RUN / "fairness.json").read_text(encoding="utf-8"))
              for side, name in (("baseline", "base"), ("current", "worse"))}
     compared = 0
-    for finding in result.backbones[0].findings:
+    for finding in result.runs[0].findings:
         for side, audit in sides.items():
             group = audit["partitions"][finding.partition]["outcomes"][finding.outcome]["groups"][finding.group]
             expected = group.get("vs_reference", {}).get(finding.metric, {}).get("value")
@@ -166,7 +170,7 @@ def test_markdown_has_a_table_row_for_the_regression(workdir: Path, audits: dict
     out = capsys.readouterr().out
     assert out.startswith("## ❌ Fairness check: regression")
     assert "### Regressions" in out
-    assert f"| {BACKBONE} | race | correct | {WORSENED} | error_rate_difference |" in out
+    assert f"| {RUN} | race | correct | {WORSENED} | error_rate_difference |" in out
     assert "paired bootstrap" in out
 
 
@@ -177,7 +181,7 @@ def test_unpaired_without_baseline_predictions_still_flags_a_large_regression(
     assert main(["check", "--baseline", baseline]) == 1
     out = capsys.readouterr().out
     assert "unpaired" in out and "conservative" in out
-    assert "baseline/small_cnn/predictions.parquet does not exist" in out
+    assert f"baseline/{RUN}/predictions.parquet does not exist" in out
     assert f"· race · correct · {WORSENED} · error_rate_difference" in out
     # ...and an unpaired check of a model against itself finds nothing.
     _use(workdir, audits, "base", predictions=False)
@@ -190,33 +194,35 @@ def test_usage_errors_exit_2_naming_the_file(workdir: Path, audits: dict[str, Pa
     empty = workdir / "empty"
     empty.mkdir()
     assert main(["check", "--baseline", str(empty)]) == 2
-    assert f"fairvision: error: {empty}/{BACKBONE}/fairness.json: no such file" in capsys.readouterr().err
+    assert f"fairvision: error: {empty}/{RUN}/fairness.json: no such file" in capsys.readouterr().err
 
     assert main(["check", "--baseline", "no-such-revision-or-folder"]) == 2
-    assert f"no-such-revision-or-folder:audits/{BACKBONE}/fairness.json" in capsys.readouterr().err
+    assert f"no-such-revision-or-folder:audits/{RUN}/fairness.json" in capsys.readouterr().err
 
     other = _baseline_copy(workdir, audits, "base")
-    audit = json.loads((workdir / other / BACKBONE / "fairness.json").read_text(encoding="utf-8"))
-    (workdir / other / BACKBONE / "fairness.json").write_text(json.dumps(audit | {"target": "race"}),
+    audit = json.loads((workdir / other / RUN / "fairness.json").read_text(encoding="utf-8"))
+    (workdir / other / RUN / "fairness.json").write_text(json.dumps(audit | {"target": "race"}),
                                                              encoding="utf-8")
     assert main(["check", "--baseline", other]) == 2
     err = capsys.readouterr().err
-    assert f"{other}/{BACKBONE}/fairness.json and audits/{BACKBONE}/fairness.json audit different evaluation" in err
+    assert f"{other}/{RUN}/fairness.json and audits/{RUN}/fairness.json audit different evaluation" in err
     assert "`target`" in err
 
     assert main(["check", "mobilenet_v2", "--baseline", str(audits["base"])]) == 2  # not in params.yaml
     assert "mobilenet_v2" in capsys.readouterr().err
+    assert main(["check", "--dataset", "faces", "--baseline", str(audits["base"])]) == 2  # not in params.yaml
+    assert "dataset 'faces' is not in params.yaml `datasets` (synthetic)" in capsys.readouterr().err
     shutil.rmtree(workdir / "audits")
     assert main(["check", "--baseline", str(audits["base"])]) == 2
-    assert f"audits/{BACKBONE}/fairness.json: no such file" in capsys.readouterr().err
+    assert f"audits/{RUN}/fairness.json: no such file" in capsys.readouterr().err
 
 
 def test_predictions_sharing_no_id_are_a_usage_error(workdir: Path, audits: dict[str, Path],
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     _use(workdir, audits, "base")
     baseline = _baseline_copy(workdir, audits, "base")
-    table = pd.read_parquet(workdir / baseline / BACKBONE / "predictions.parquet")
-    table.assign(id="other/" + table["id"]).to_parquet(workdir / baseline / BACKBONE / "predictions.parquet")
+    table = pd.read_parquet(workdir / baseline / RUN / "predictions.parquet")
+    table.assign(id="other/" + table["id"]).to_parquet(workdir / baseline / RUN / "predictions.parquet")
     assert main(["check", "--baseline", baseline]) == 2
     assert "share no image id" in capsys.readouterr().err
 
@@ -225,8 +231,8 @@ def test_partial_overlap_is_reported(workdir: Path, audits: dict[str, Path],
                                      capsys: pytest.CaptureFixture[str]) -> None:
     _use(workdir, audits, "base")
     baseline = _baseline_copy(workdir, audits, "base")
-    table = pd.read_parquet(workdir / baseline / BACKBONE / "predictions.parquet")
-    table.iloc[100:].to_parquet(workdir / baseline / BACKBONE / "predictions.parquet")
+    table = pd.read_parquet(workdir / baseline / RUN / "predictions.parquet")
+    table.iloc[100:].to_parquet(workdir / baseline / RUN / "predictions.parquet")
     assert main(["check", "--baseline", baseline]) == 0
     assert "paired bootstrap on 34900 shared image ids (0 only in the baseline, 100 only in the current" in (
         capsys.readouterr().out)
@@ -237,7 +243,7 @@ def test_without_group_fairness_there_is_nothing_to_regress(workdir: Path, audit
     _use(workdir, audits, "unmeasured")
     assert main(["check", "--baseline", str(audits["unmeasured"])]) == 0
     out = capsys.readouterr().out
-    assert f"{BACKBONE}: group fairness not measured, nothing to compare (No protected attributes:" in out
+    assert f"{RUN}: group fairness not measured, nothing to compare (No protected attributes:" in out
     assert "the baseline measured it" not in out
     assert "no regression: 0 regressed, 0 inconclusive, 0 ok of 0 comparisons checked" in out
     # A change that stops measuring group fairness cannot show that it did not regress.
@@ -260,7 +266,7 @@ def test_git_revision_baseline_through_dvc(workdir: Path, audits: dict[str, Path
     _use(workdir, audits, "base")
     _git(workdir, "init", "-q")
     subprocess.run([dvc, "init", "-q"], cwd=workdir, check=True, capture_output=True)
-    subprocess.run([dvc, "add", "-q", f"audits/{BACKBONE}/predictions.parquet"], cwd=workdir, check=True,
+    subprocess.run([dvc, "add", "-q", f"audits/{RUN}/predictions.parquet"], cwd=workdir, check=True,
                    capture_output=True)
     _git(workdir, "add", "-A")
     _git(workdir, "commit", "-q", "-m", "baseline audit")
@@ -274,7 +280,7 @@ def test_git_revision_baseline_through_dvc(workdir: Path, audits: dict[str, Path
     shutil.rmtree(workdir / ".dvc" / "cache")  # no cache, no remote: the baseline predictions are unobtainable
     assert main(["check", "--baseline", "HEAD"]) == 1
     out = capsys.readouterr().out
-    assert f"unpaired (HEAD:audits/{BACKBONE}/predictions.parquet could not be read" in out
+    assert f"unpaired (HEAD:audits/{RUN}/predictions.parquet could not be read" in out
 
 
 def test_check_imports_neither_aif360_nor_tensorflow(workdir: Path, audits: dict[str, Path]) -> None:

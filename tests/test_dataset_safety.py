@@ -45,13 +45,14 @@ def test_synth_replaces_its_own_output(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_switching_dataset_path_leaves_the_users_folder_untouched(small_fairface: Path, tmp_path: Path) -> None:
-    """`dvc repro` with `dataset.path` at the user's folder: prepare reads it, nothing writes it."""
+    """`dvc repro` with a dataset's path at the user's folder: prepare reads it, nothing writes it."""
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(ROOT / "dvc.yaml", project / "dvc.yaml")
     shutil.copytree(ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__"))  # code deps
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["dataset"].update(path=str(small_fairface), name="mine")
+    params["datasets"] = {"mine": params["datasets"]["synthetic"]}
+    params["datasets"]["mine"]["source"]["path"] = str(small_fairface)
     params["synth"].update(n_train=40, n_val=20, image_size=16)
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     before = fingerprint(small_fairface)
@@ -65,7 +66,7 @@ def test_switching_dataset_path_leaves_the_users_folder_untouched(small_fairface
 
     run("git", "init", "-q")
     run(sys.executable, "-m", "dvc", "init", "-q")
-    run(sys.executable, "-m", "dvc", "repro", "synth", "prepare")
+    run(sys.executable, "-m", "dvc", "repro", "synth", "prepare@mine")
     assert fingerprint(small_fairface) == before
     assert (project / "data/prepared/mine/manifest.parquet").is_file()
     assert (project / "data/raw/synthetic" / MARKER).is_file()  # synth wrote only its own folder

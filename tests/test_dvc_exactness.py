@@ -32,13 +32,25 @@ def set_key(dotted: str, value: Any) -> Callable[[dict], None]:
     return change
 
 
+TRAIN, EVALUATE, AUDIT = "train@synthetic-small_cnn", "evaluate@synthetic-small_cnn", "audit@synthetic-small_cnn"
+PREPARE, REPORT = "prepare@synthetic", "report@synthetic"
+DATASET = "datasets.synthetic"
+
+
+def drop_age(params: dict) -> None:
+    """Audit race only: the intersection and age's reference setting go with it."""
+    params["datasets"]["synthetic"].update(protected=["race"], intersections=[], reference={"race": "auto"})
+
+
 KNOBS = {
-    "a backbone option": (set_key("backbones.small_cnn.width", 8), {"train@small_cnn", "report"}),
-    "train.epochs": (set_key("train.epochs", 2), {"train@small_cnn"}),
-    "evaluate.batch_size": (set_key("evaluate.batch_size", 64), {"evaluate@small_cnn"}),
-    "dataset.protected": (set_key("dataset.protected", ["race"]), {"prepare", "audit@small_cnn"}),
-    "audit tolerance": (set_key("audit.tolerance.difference", 0.05), {"audit@small_cnn"}),
-    "audit.min_group_size": (set_key("audit.min_group_size", 7), {"prepare", "audit@small_cnn"}),
+    "a backbone option": (set_key("backbones.small_cnn.width", 8), {TRAIN, REPORT}),
+    "train.epochs": (set_key("train.epochs", 2), {TRAIN}),
+    "evaluate.batch_size": (set_key("evaluate.batch_size", 64), {EVALUATE}),
+    "a dataset's protected attributes": (drop_age, {PREPARE, AUDIT}),
+    "a dataset's reference group": (set_key(f"{DATASET}.reference.race", "White"), {AUDIT}),
+    "a dataset's source": (set_key(f"{DATASET}.source.padding", 1.25), {PREPARE}),
+    "audit tolerance": (set_key("audit.tolerance.difference", 0.05), {AUDIT}),
+    "audit.min_group_size": (set_key("audit.min_group_size", 7), {PREPARE, AUDIT}),
     "a check-only setting": (set_key("check.difference_margin", 0.01), set()),
     "synth.seed": (set_key("synth.seed", 1), {"synth"}),
 }
@@ -50,8 +62,6 @@ def test_one_knob_changes_exactly_its_stages(project: Project, knob: str) -> Non
     original = (project.path / "params.yaml").read_text(encoding="utf-8")
     params = project.params()
     change(params)
-    if knob == "dataset.protected":
-        params["audit"]["intersections"] = []
     project.write_params(params)
     try:
         assert project.changed_stages() == expected
@@ -61,12 +71,11 @@ def test_one_knob_changes_exactly_its_stages(project: Project, knob: str) -> Non
 
 
 @pytest.mark.parametrize(("edited", "expected"), [
-    ("src/fairvision/report/templates/base.html.j2", {"report"}),
-    ("src/fairvision/audit/headline.py", {"audit@small_cnn"}),
-    ("src/fairvision/models/predict.py", {"evaluate@small_cnn"}),
-    ("src/fairvision/data/images.py", {"prepare"}),
-    ("src/fairvision/params.py", {"synth", "prepare", "train@small_cnn", "evaluate@small_cnn", "audit@small_cnn",
-                                  "report"}),
+    ("src/fairvision/report/templates/base.html.j2", {REPORT}),
+    ("src/fairvision/audit/headline.py", {AUDIT}),
+    ("src/fairvision/models/predict.py", {EVALUATE}),
+    ("src/fairvision/data/images.py", {PREPARE}),
+    ("src/fairvision/params.py", {"synth", PREPARE, TRAIN, EVALUATE, AUDIT, REPORT}),
 ])
 def test_one_code_edit_changes_exactly_the_stages_that_run_it(project: Project, edited: str, expected: set) -> None:
     path = project.path / edited
@@ -83,13 +92,13 @@ def test_one_code_edit_changes_exactly_the_stages_that_run_it(project: Project, 
 
 def test_a_retrain_reruns_only_what_its_new_outputs_touch(project: Project) -> None:
     lock = (project.path / "dvc.lock").read_text(encoding="utf-8")
-    result = project.dvc("repro", "--force", "train@small_cnn")
-    assert "Running stage 'train@small_cnn'" in result.stdout
+    result = project.dvc("repro", "--force", TRAIN)
+    assert f"Running stage '{TRAIN}'" in result.stdout
     after = project.dvc("repro")
     # same seed, same data: identical weights, so evaluate and audit see unchanged inputs
-    assert "Running stage 'evaluate@small_cnn'" not in after.stdout
-    assert "Running stage 'audit@small_cnn'" not in after.stdout
+    assert f"Running stage '{EVALUATE}'" not in after.stdout
+    assert f"Running stage '{AUDIT}'" not in after.stdout
     assert project.changed_stages() == set()
     new_lock = (project.path / "dvc.lock").read_text(encoding="utf-8")
-    models_hash = [line for line in lock.splitlines() if "models/small_cnn" in line]
+    models_hash = [line for line in lock.splitlines() if "models/synthetic/small_cnn" in line]
     assert models_hash and all(line in new_lock for line in models_hash)

@@ -18,10 +18,10 @@ def project(tmp_path_factory: pytest.TempPathFactory, reproduced_project: Projec
 
 def test_two_experiments_show_their_own_metrics(project: Project) -> None:
     first = project.dvc("exp", "run", "-n", "two-epochs", "-S", "train.epochs=2")
-    assert "Running stage 'train@small_cnn'" in first.stdout
-    assert "Running stage 'prepare'" not in first.stdout and "Running stage 'synth'" not in first.stdout
+    assert "Running stage 'train@synthetic-small_cnn'" in first.stdout
+    assert "Running stage 'prepare@synthetic'" not in first.stdout and "Running stage 'synth'" not in first.stdout
     second = project.dvc("exp", "run", "-n", "wider", "-S", "backbones.small_cnn.width=8")
-    assert "Running stage 'train@small_cnn'" in second.stdout
+    assert "Running stage 'train@synthetic-small_cnn'" in second.stdout
 
     table = list(csv.DictReader(io.StringIO(project.dvc("exp", "show", "--csv").stdout)))
     rows = {row["Experiment"]: row for row in table if row["Experiment"] in ("two-epochs", "wider")}

@@ -72,9 +72,10 @@ def push_clone_pull(project: Project, name: str, url: str, where: Path) -> Proje
 
 def test_cached_outputs_include_data_models_and_predictions(project: Project) -> None:
     outs = cached_outputs(project)
-    assert {"data/raw/synthetic", "models/small_cnn", "audits/small_cnn/predictions.parquet"} <= set(outs)
+    assert {"data/raw/synthetic", "models/synthetic/small_cnn",
+            "audits/synthetic/small_cnn/predictions.parquet"} <= set(outs)
     assert any(path.startswith("data/prepared/") for path in outs)
-    assert "training/small_cnn" not in outs  # cache: false, committed to git
+    assert not any(path.startswith(("training/", "timings/")) for path in outs)  # cache: false, in git
 
 
 def test_s3_remote_push_then_a_fresh_clone_pulls_and_reruns_nothing(project: Project, s3_server,
@@ -126,9 +127,10 @@ def test_local_folder_remote_works_the_same(project: Project, tmp_path: Path) ->
     params = copy.params()
     params["audit"]["bootstrap"]["resamples"] += 10
     copy.write_params(params)
-    assert copy.changed_stages() == {"audit@small_cnn"}
+    assert copy.changed_stages() == {"audit@synthetic-small_cnn"}
     ran = set(re.findall(r"Running stage '([^']+)'", copy.dvc("repro").stdout))
-    assert "audit@small_cnn" in ran and not ran & {"synth", "prepare", "train@small_cnn", "evaluate@small_cnn"}
+    assert "audit@synthetic-small_cnn" in ran
+    assert not ran & {"synth", "prepare@synthetic", "train@synthetic-small_cnn", "evaluate@synthetic-small_cnn"}
 
 
 def test_import_url_from_s3_then_update_after_the_bucket_changes(project: Project, s3_server,

@@ -23,7 +23,8 @@ from fairvision.models.export import load_classifier, read_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANTED = "Latino_Hispanic"
-STAGES = (["synth"], ["prepare"], ["train", "small_cnn"], ["evaluate", "small_cnn"], ["audit", "small_cnn"], ["report"])
+STAGES = (["synth"], ["prepare"], ["train", "small_cnn"], ["evaluate", "small_cnn"], ["audit", "small_cnn"],
+          ["report"])
 
 
 def run_pipeline(tmp_path: Path, changes: dict[str, dict[str, Any]]) -> Path:
@@ -33,8 +34,11 @@ def run_pipeline(tmp_path: Path, changes: dict[str, dict[str, Any]]) -> Path:
     params["train"].update(image_size=32, batch_size=32, epochs=3, learning_rate=0.003)
     params["backbones"] = {"small_cnn": {"width": 8}}
     params["audit"]["bootstrap"]["resamples"] = 500
-    for section, values in changes.items():
-        params[section].update(values)
+    for section, values in changes.items():  # a section may be dotted: "datasets.synthetic"
+        node = params
+        for key in section.split("."):
+            node = node[key]
+        node.update(values)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp_path)
@@ -50,7 +54,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def fairness(pipeline: Path) -> dict[str, Any]:
-    return json.loads((pipeline / "audits/small_cnn/fairness.json").read_text())
+    return json.loads((pipeline / "audits/synthetic/small_cnn/fairness.json").read_text())
 
 
 def test_audit_fails_the_planted_group(pipeline: Path) -> None:
@@ -67,7 +71,7 @@ def test_audit_fails_the_planted_group(pipeline: Path) -> None:
 
 
 def test_report_shows_the_planted_group_failing(pipeline: Path) -> None:
-    reports = pipeline / "reports"
+    reports = pipeline / "reports/synthetic"
     assert {p.name for p in reports.iterdir()} == {"index.html", "small_cnn.html", "small_cnn.card.json"}
     page = (reports / "small_cnn.html").read_text()
     reference = fairness(pipeline)["partitions"]["race"]["reference"]
@@ -83,17 +87,17 @@ def test_report_shows_the_planted_group_failing(pipeline: Path) -> None:
 
 
 def test_model_and_predictions_follow_the_contracts(pipeline: Path) -> None:
-    model = pipeline / "models/small_cnn"
+    model = pipeline / "models/synthetic/small_cnn"
     assert read_labels(model) == ["Female", "Male"]
     assert sorted(p.name for p in model.iterdir()) == ["assets", "fingerprint.pb", "labels.txt", "saved_model.pb",
                                                        "train.json", "variables"]  # no wall-clock facts
-    history = pd.read_csv(pipeline / "training/small_cnn/history.csv")
+    history = pd.read_csv(pipeline / "training/synthetic/small_cnn/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
     assert history["epoch"].tolist() == [1, 2, 3]
-    speed = json.loads((pipeline / "timings/small_cnn.json").read_text())
+    speed = json.loads((pipeline / "timings/synthetic/small_cnn.json").read_text())
     assert speed["images_per_second"] > 0 and speed["wall_seconds"] > 0
 
-    predictions = pd.read_parquet(pipeline / "audits/small_cnn/predictions.parquet")
+    predictions = pd.read_parquet(pipeline / "audits/synthetic/small_cnn/predictions.parquet")
     manifest = pd.read_parquet(pipeline / "data/prepared/synthetic/manifest.parquet")
     assert sorted(predictions["id"]) == sorted(manifest.loc[manifest["split"] == "test", "id"])
     assert {"prob_Female", "prob_Male", "race", "gender", "age", "label", "pred"} <= set(predictions.columns)
@@ -122,12 +126,13 @@ def test_without_a_plant_nothing_fails(tmp_path: Path) -> None:
 ])
 def test_multiclass_targets_with_spaces_in_their_labels(tmp_path: Path, target: str, protected: list[str],
                                                          classes: list[str]) -> None:
-    changes = {"synth": {"bias": "none"}, "dataset": {"target": target, "protected": protected},
-               "audit": {"reference": {}, "intersections": [protected]}}
+    changes = {"synth": {"bias": "none"},
+               "datasets.synthetic": {"target": target, "protected": protected, "reference": {},
+                                      "intersections": [protected]}}
     pipeline = run_pipeline(tmp_path, changes)
     labels = json.loads((pipeline / "data/prepared/synthetic/datasheet.json").read_text())["labels"]
-    assert read_labels(pipeline / "models/small_cnn") == labels and set(classes) <= set(labels)
-    predictions = pd.read_parquet(pipeline / "audits/small_cnn/predictions.parquet")
+    assert read_labels(pipeline / "models/synthetic/small_cnn") == labels and set(classes) <= set(labels)
+    predictions = pd.read_parquet(pipeline / "audits/synthetic/small_cnn/predictions.parquet")
     assert set(predictions["pred"]) <= set(labels) and {f"prob_{c}" for c in classes} <= set(predictions.columns)
     result = fairness(pipeline)
     assert result["target"] == target
@@ -137,4 +142,4 @@ def test_multiclass_targets_with_spaces_in_their_labels(tmp_path: Path, target: 
         groups = result["partitions"][protected[0]]["outcomes"][outcome["name"]]["groups"]
         judged = [g for g in groups.values() if "vs_reference" in g]
         assert judged and all(set(g["vs_reference"]) == set(outcome["metrics"]) for g in judged)
-    assert (pipeline / "reports/small_cnn.html").exists()
+    assert (pipeline / "reports/synthetic/small_cnn.html").exists()

@@ -23,13 +23,13 @@ STAGES = (["prepare"], ["train", "small_cnn"], ["evaluate", "small_cnn"], ["audi
 MARKUP = "<script>alert(1)</script>"
 
 
-def run_stages(project: Path, dataset: dict[str, Any], audit: dict[str, Any]) -> dict[str, Any]:
-    """params.yaml with tiny sizes and ``dataset``; run every stage after synth; return fairness.json."""
+def run_stages(project: Path, name: str, dataset: dict[str, Any]) -> dict[str, Any]:
+    """params.yaml with tiny sizes and only dataset ``name``; run every stage after synth; return fairness.json."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["dataset"] = dataset
+    params["datasets"] = {name: dataset}
     params["train"].update(image_size=16, batch_size=16, epochs=1)
     params["backbones"] = {"small_cnn": {"width": 4}}
-    params["audit"].update(audit)
+    params["audit"].update(min_group_size=5)
     params["audit"]["bootstrap"]["resamples"] = 50
     project.mkdir(exist_ok=True)
     (project / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
@@ -37,7 +37,7 @@ def run_stages(project: Path, dataset: dict[str, Any], audit: dict[str, Any]) ->
         patch.chdir(project)
         for command in STAGES:
             assert main(command) == 0, command
-    return json.loads((project / "audits/small_cnn/fairness.json").read_text(encoding="utf-8"))
+    return json.loads((project / f"audits/{name}/small_cnn/fairness.json").read_text(encoding="utf-8"))
 
 
 def test_cloud_annotations_bucket_without_attributes(tmp_path: Path, s3_server) -> None:
@@ -47,14 +47,14 @@ def test_cloud_annotations_bucket_without_attributes(tmp_path: Path, s3_server) 
     files["_annotations.json"] = json.dumps({"version": "1.0", "type": "classification", "labels": list(labels),
                                              "annotations": annotations}).encode()
     bucket = s3_server.bucket(files, prefix="export")
-    dataset = {"name": "pets", "format": "cloud_annotations", "path": f"s3://{bucket}/export", "padding": 0.25,
-               "target": "label", "protected": []}
-    result = run_stages(tmp_path / "project", dataset, {"intersections": [], "reference": {}, "min_group_size": 5})
+    dataset = {"source": {"format": "cloud_annotations", "path": f"s3://{bucket}/export"}, "target": "label",
+               "protected": [], "reference": {}, "intersections": []}
+    result = run_stages(tmp_path / "project", "pets", dataset)
 
     assert result["partitions"] == {} and result["group_fairness"]["measured"] is False
-    assert "dataset.protected" in result["group_fairness"]["reason"]
+    assert "`protected` list in params.yaml is empty" in result["group_fairness"]["reason"]
     assert set(result["per_label"]) == set(labels)
-    page = (tmp_path / "project/reports/small_cnn.html").read_text(encoding="utf-8")
+    page = (tmp_path / "project/reports/pets/small_cnn.html").read_text(encoding="utf-8")
     assert MARKUP not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "no group fairness" in page.lower() or "not measured" in page.lower()
     datasheet = json.loads((tmp_path / "project/data/prepared/pets/datasheet.json").read_text(encoding="utf-8"))
@@ -71,13 +71,13 @@ def test_image_folder_with_a_side_csv_of_custom_attributes(tmp_path: Path) -> No
         (data / key).write_bytes(encode_image((220 if n % 2 else 20, n, 128), "PNG", size=20))
         rows.append(f"{key},{('type I', 'type VI')[n // 2 % 2]},{('north', 'south')[n % 3 % 2]}")
     (data / "attributes.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    dataset = {"name": "animals", "format": "image_folder", "path": str(data), "padding": 0.25, "target": "label",
-               "protected": ["skin_tone", "region"], "attributes": "attributes.csv"}
-    audit = {"intersections": [["skin_tone", "region"]], "reference": {"skin_tone": "type I"}, "min_group_size": 5}
-    result = run_stages(tmp_path / "project", dataset, audit)
+    dataset = {"source": {"format": "image_folder", "path": str(data), "attributes": "attributes.csv"},
+               "target": "label", "protected": ["skin_tone", "region"], "reference": {"skin_tone": "type I"},
+               "intersections": [["skin_tone", "region"]]}
+    result = run_stages(tmp_path / "project", "animals", dataset)
 
     assert set(result["partitions"]) == {"skin_tone", "region", "skin_tone × region"}
     assert result["partitions"]["skin_tone"]["reference"] == "type I"
     assert result["group_fairness"]["measured"] is True
-    page = (tmp_path / "project/reports/index.html").read_text(encoding="utf-8")
+    page = (tmp_path / "project/reports/animals/index.html").read_text(encoding="utf-8")
     assert "skin_tone" in page and "type VI" in page

@@ -27,10 +27,15 @@ def write_params(tmp_path: Path, change: dict[str, Any]) -> Path:
     return path
 
 
+D = "datasets.synthetic"  # the default dataset's key
+S = f"{D}.source"
+
+
 def test_repository_params_load() -> None:
     params = load_params(ROOT / "params.yaml")
-    assert set(params.backbones) == {"small_cnn", "mobilenet_v2"}
-    assert params.dataset.target == "gender" and params.dataset.protected == ("race", "age")
+    assert set(params.backbones) == {"small_cnn", "mobilenet_v2"} and list(params.datasets) == ["synthetic"]
+    dataset = params.datasets["synthetic"]
+    assert dataset.target == "gender" and dataset.protected == ("race", "age") and dataset.name == "synthetic"
     assert params.synth.bias is not None and params.synth.bias.attribute == "race"
 
 
@@ -43,25 +48,34 @@ def test_tolerance_overrides_apply_per_metric_kind(tmp_path: Path) -> None:
 
 
 def test_intersections_get_a_reference_setting(tmp_path: Path) -> None:
-    change = {"audit.intersections": [["age", "race"]], "audit.reference": {"age × race": "20-29 × White"}}
-    audit = load_params(write_params(tmp_path, change)).audit
-    assert audit.intersections == (("age", "race"),)
-    assert audit.reference["age × race"] == "20-29 × White" and audit.reference["age"] == "auto"
+    change = {f"{D}.intersections": [["age", "race"]], f"{D}.reference": {"age × race": "20-29 × White"}}
+    dataset = load_params(write_params(tmp_path, change)).datasets["synthetic"]
+    assert dataset.intersections == (("age", "race"),)
+    assert dataset.reference["age × race"] == "20-29 × White" and dataset.reference["age"] == "auto"
 
 
 def test_own_data_with_custom_attributes_or_none(tmp_path: Path) -> None:
-    change = {"dataset.format": "cloud_annotations", "dataset.path": "s3://bucket/pets", "dataset.target": "label",
-              "dataset.protected": ["skin_tone", "region"], "dataset.attributes": "meta/attributes.csv",
-              "dataset.multi_label": "first", "audit.intersections": [["skin_tone", "region"]],
-              "audit.reference": {"skin_tone": "type III"}}
-    params = load_params(write_params(tmp_path, change))
-    assert params.dataset.protected == ("skin_tone", "region") and params.dataset.multi_label == "first"
-    assert params.dataset.attributes == "meta/attributes.csv"
-    assert params.audit.reference == {"skin_tone": "type III", "region": "auto", "skin_tone × region": "auto"}
-    none = {"dataset.format": "image_folder", "dataset.target": "label", "dataset.protected": [],
-            "audit.intersections": []}
-    params = load_params(write_params(tmp_path, none))
-    assert params.dataset.protected == () and params.audit.reference == {} and params.dataset.attributes is None
+    change = {S: {"format": "cloud_annotations", "path": "s3://bucket/pets", "attributes": "meta/attributes.csv",
+                  "multi_label": "first"},
+              f"{D}.target": "label", f"{D}.protected": ["skin_tone", "region"],
+              f"{D}.intersections": [["skin_tone", "region"]], f"{D}.reference": {"skin_tone": "type III"}}
+    dataset = load_params(write_params(tmp_path, change)).datasets["synthetic"]
+    assert dataset.protected == ("skin_tone", "region") and dataset.multi_label == "first"
+    assert dataset.attributes == "meta/attributes.csv"
+    assert dataset.reference == {"skin_tone": "type III", "region": "auto", "skin_tone × region": "auto"}
+    none = {S: {"format": "image_folder", "path": "faces"}, f"{D}.target": "label", f"{D}.protected": [],
+            f"{D}.reference": {}, f"{D}.intersections": []}
+    dataset = load_params(write_params(tmp_path, none)).datasets["synthetic"]
+    assert dataset.protected == () and dataset.reference == {} and dataset.attributes is None
+
+
+def test_several_datasets_each_with_its_own_attributes(tmp_path: Path) -> None:
+    faces = {"source": {"format": "image_folder", "path": "data/raw/faces", "attributes": "attributes.csv"},
+             "target": "label", "protected": ["skin_tone"], "reference": {"skin_tone": "III"}, "intersections": []}
+    params = load_params(write_params(tmp_path, {"datasets.faces": faces}))
+    assert set(params.datasets) == {"synthetic", "faces"}
+    assert params.datasets["faces"].reference == {"skin_tone": "III"} and params.datasets["faces"].name == "faces"
+    assert params.datasets["synthetic"].intersections == (("race", "age"),)
 
 
 def test_bias_none_plants_nothing(tmp_path: Path) -> None:
@@ -72,26 +86,31 @@ def test_bias_none_plants_nothing(tmp_path: Path) -> None:
     ({"synth.n_train": -1}, "`params.synth.n_train` must be an integer >= 1, got -1"),
     ({"synth.ambiguity": 0.5}, "`params.synth.ambiguity` must be a number in [0.0, 0.45], got 0.5"),
     ({"synth.bias.group": "Martian"}, "`params.synth.bias.group` must be one of"),
-    ({"dataset.target": "income"}, "`params.dataset.target` must be one of"),
-    ({"dataset.protected": ["race", "height"]}, "`params.dataset.protected` must be a list drawn from race, age"),
-    ({"dataset.protected": ["race", "gender"]}, "`params.dataset.protected` must be a list drawn from race, age"),
-    ({"audit.intersections": [["race", "gender"]]}, "`params.audit.intersections` must be a list of lists of two "
-                                                    "or more distinct attributes of `dataset.protected` (race, age)"),
-    ({"dataset.format": "coco"}, "`params.dataset.format` must be one of fairface, cloud_annotations, image_folder"),
-    ({"dataset.format": "image_folder"}, "`params.dataset.target` must be one of label, got 'gender'"),
-    ({"dataset.attributes": "attributes.csv"}, "`params.dataset.attributes` must be absent for fairface"),
-    ({"dataset.format": "image_folder", "dataset.target": "label", "dataset.attributes": "../a.csv"},
-     "`params.dataset.attributes` must be null or the key of a CSV in the dataset folder"),
-    ({"dataset.format": "image_folder", "dataset.target": "label"},
-     "`params.dataset.protected` must be [] when `dataset.attributes` names no attribute table"),
+    ({"synth.padding": 0.5}, "`params.synth.padding` must be one of 0.25, 1.25"),
+    ({"datasets": {}}, "`datasets` names no dataset"),
+    ({"datasets": {"../up": {}}}, "dataset name `datasets.../up` must be letters, digits"),
+    ({f"{D}.target": "income"}, f"`params.{D}.target` must be one of"),
+    ({f"{D}.protected": ["race", "height"]}, f"`params.{D}.protected` must be a list drawn from race, age"),
+    ({f"{D}.protected": ["race", "gender"]}, f"`params.{D}.protected` must be a list drawn from race, age"),
+    ({f"{D}.intersections": [["race", "gender"]]}, f"`params.{D}.intersections` must be a list of lists of two "
+                                                   "or more distinct attributes of `protected` (race, age)"),
+    ({f"{S}.format": "coco"}, f"`params.{S}.format` must be one of fairface, cloud_annotations, image_folder"),
+    ({f"{S}.format": "image_folder"}, f"`params.{D}.target` must be one of label, got 'gender'"),
+    ({f"{S}.attributes": "attributes.csv"}, f"`params.{S}.attributes` must be absent for fairface"),
+    ({f"{S}.zip": "x.zip"}, f"unknown key `params.{S}.zip`; known: format, path"),
+    ({f"{S}.format": "image_folder", f"{D}.target": "label", f"{S}.attributes": "../a.csv"},
+     f"`params.{S}.attributes` must be null or the key of a CSV in the dataset folder"),
+    ({f"{S}.format": "image_folder", f"{D}.target": "label"},
+     f"`params.{D}.protected` must be [] when `source.attributes` names no attribute table"),
     ({"prepare.test_fraction": 0.9}, "`params.prepare.test_fraction` must be a number in [0.05, 0.5]"),
     ({"train.learning_rate": "fast"}, "`params.train.learning_rate` must be a number"),
-    ({"audit.reference.race": "Martian"}, "`params.audit.reference.race` must be `auto` or one of"),
+    ({f"{D}.reference.race": "Martian"}, f"`params.{D}.reference.race` must be `auto` or one of"),
+    ({f"{D}.reference.gender": "Male"}, f"`params.{D}.reference.gender` is not an audited partition; audited: race"),
     ({"audit.tolerance.difference": -0.1}, "`params.audit.tolerance.difference` must be a number in [0.0, 1.0]"),
     ({"audit.tolerance.ratio": [1.2, 0.8]}, "`params.audit.tolerance.ratio` must be a pair [low, high] with 0 <= low <= 1"),
     ({"audit.tolerance.metrics": {"disparate_impact": 0.8}}, "`params.audit.tolerance.metrics.disparate_impact` must be a pair"),
     ({"audit.tolerance.metrics": {"parity": 0.1}}, "unknown metric `params.audit.tolerance.metrics.parity`; known:"),
-    ({"audit.intersections": [["race"]]}, "`params.audit.intersections` must be a list of lists of two or more"),
+    ({f"{D}.intersections": [["race"]]}, f"`params.{D}.intersections` must be a list of lists of two or more"),
     ({"audit.bootstrap.resamples": 0}, "`params.audit.bootstrap.resamples` must be an integer >= 1, got 0"),
     ({"audit.bootstrap.level": 1.5}, "`params.audit.bootstrap.level` must be a number in [0.5, 0.999], got 1.5"),
     ({"audit.multiple_comparisons": "holm"}, "`params.audit.multiple_comparisons` must be one of simultaneous"),

@@ -120,7 +120,7 @@ def test_zip_holds_one_rgb_jpeg_per_row_and_nothing_else(planted: Path) -> None:
 
 @pytest.mark.parametrize("size", [16, 64])
 def test_any_image_size_from_16_renders(tmp_path: Path, size: int) -> None:
-    synthetic.generate(_synth(PLANT, n_train=10, n_val=5, size=size), tmp_path / "raw", padding=1.25)
+    synthetic.generate(dataclasses.replace(_synth(PLANT, n_train=10, n_val=5, size=size), padding=1.25), tmp_path / "raw")
     with zipfile.ZipFile(tmp_path / "raw" / zip_name(1.25)) as archive:
         assert {Image.open(io.BytesIO(archive.read(name))).size for name in archive.namelist()} == {(size, size)}
 

@@ -15,20 +15,22 @@ from typing import Callable, Sequence
 
 from fairvision import __version__, layout
 from fairvision.errors import FairvisionError
-from fairvision.params import Params, load_params
+from fairvision.params import Dataset, Params, load_params
 
 DESCRIPTION = """\
 Reproducible fairness audits of image classifiers.
 
-The pipeline (run it all with `dvc repro`; each stage is also a sub-command here):
-  synth     -> data/raw/synthetic/          FairFace-format synthetic dataset with a planted bias
-  prepare   -> data/prepared/<dataset>/     manifest.parquet, shards/*.tfrecord, datasheet.json, rejected.csv
-  train B   -> models/<B>/                  SavedModel (bytes in, probabilities out), labels.txt, train.json
-               training/<B>/history.csv, timings/<B>.json   per-epoch metrics; wall time and images/s
-  evaluate B-> audits/<B>/predictions.parquet
-  audit B   -> audits/<B>/fairness.json     AIF360 metrics per group, bootstrap intervals, pass/fail/inconclusive
-               audits/<B>/headline.json, groups/<B>/   metrics for `dvc exp show`; per-group bars for `dvc plots`
-  report    -> reports/                     index.html, <B>.html, <B>.card.json
+The pipeline (run it all with `dvc repro`; each stage is also a sub-command here). Every backbone
+B in params.yaml `backbones` is trained and audited on every dataset D in `datasets`; with one
+dataset, --dataset may be left out.
+  synth       -> data/raw/synthetic/        FairFace-format synthetic dataset with a planted bias
+  prepare     -> data/prepared/<D>/         manifest.parquet, shards/*.tfrecord, datasheet.json, rejected.csv
+  train B     -> models/<D>/<B>/            SavedModel (bytes in, probabilities out), labels.txt, train.json
+                 training/<D>/<B>/history.csv, timings/<D>/<B>.json   per-epoch metrics; wall time, images/s
+  evaluate B  -> audits/<D>/<B>/predictions.parquet
+  audit B     -> audits/<D>/<B>/fairness.json   AIF360 metrics per group, bootstrap intervals, verdicts
+                 audits/<D>/<B>/headline.json, groups/<D>/<B>/   `dvc exp show` metrics; per-group bars
+  report      -> reports/<D>/               index.html, <B>.html, <B>.card.json
 
 After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed.
 Every knob lives in params.yaml (see its comments)."""
@@ -37,14 +39,19 @@ Every knob lives in params.yaml (see its comments)."""
 def _synth(params: Params, args: argparse.Namespace) -> None:
     from fairvision.data.synthetic import generate
 
-    generate(params.synth, args.out or layout.SYNTHETIC_DIR, padding=params.dataset.padding)
+    generate(params.synth, args.out or layout.SYNTHETIC_DIR)
 
 
-def _prepare(params: Params, args: argparse.Namespace) -> None:
-    from fairvision.data.prepare import prepare
-
-    prepare(params.dataset, params.prepare, args.out or layout.prepared_dir(params.dataset.name),
-            min_group_size=params.audit.min_group_size)
+def _dataset(params: Params, name: str | None) -> Dataset:
+    """The dataset ``--dataset`` names; without it, the only one in params.yaml."""
+    if name is None:
+        if len(params.datasets) > 1:
+            raise FairvisionError(f"params.yaml `datasets` names {len(params.datasets)} datasets "
+                                  f"({', '.join(params.datasets)}): say which with --dataset")
+        return next(iter(params.datasets.values()))
+    if name not in params.datasets:
+        raise FairvisionError(f"dataset {name!r} is not in params.yaml `datasets` ({', '.join(params.datasets)})")
+    return params.datasets[name]
 
 
 def _backbone_options(params: Params, backbone: str) -> dict:
@@ -55,49 +62,64 @@ def _backbone_options(params: Params, backbone: str) -> dict:
     return dict(params.backbones[backbone])
 
 
+def _prepare(params: Params, args: argparse.Namespace) -> None:
+    from fairvision.data.prepare import prepare
+
+    dataset = _dataset(params, args.dataset)
+    prepare(dataset, params.prepare, args.out or layout.prepared_dir(dataset.name),
+            min_group_size=params.audit.min_group_size)
+
+
 def _train(params: Params, args: argparse.Namespace) -> None:
     from fairvision.models.train import train
 
-    options = _backbone_options(params, args.backbone)
-    train(args.backbone, options, params.train, layout.prepared_dir(params.dataset.name),
-          args.out or layout.model_dir(args.backbone), args.history or layout.history_path(args.backbone),
-          args.timing or layout.timing_path(args.backbone))
+    dataset, options = _dataset(params, args.dataset).name, _backbone_options(params, args.backbone)
+    train(args.backbone, options, params.train, layout.prepared_dir(dataset),
+          args.out or layout.model_dir(dataset, args.backbone),
+          args.history or layout.history_path(dataset, args.backbone),
+          args.timing or layout.timing_path(dataset, args.backbone))
 
 
 def _evaluate(params: Params, args: argparse.Namespace) -> None:
     from fairvision.models.predict import evaluate
 
+    dataset = _dataset(params, args.dataset).name
     _backbone_options(params, args.backbone)
-    evaluate(layout.model_dir(args.backbone), layout.prepared_dir(params.dataset.name), params.evaluate.batch_size,
-             layout.audit_dir(args.backbone) / "predictions.parquet")
+    evaluate(layout.model_dir(dataset, args.backbone), layout.prepared_dir(dataset), params.evaluate.batch_size,
+             layout.audit_dir(dataset, args.backbone) / "predictions.parquet")
 
 
 def _audit(params: Params, args: argparse.Namespace) -> None:
     from fairvision.audit.stage import audit
 
+    dataset = _dataset(params, args.dataset)
     _backbone_options(params, args.backbone)
-    folder = layout.audit_dir(args.backbone)
-    audit(args.backbone, folder / "predictions.parquet", layout.prepared_dir(params.dataset.name),
-          params.dataset.protected, params.audit, folder / "fairness.json",
-          groups_dir=layout.groups_dir(args.backbone))
+    folder = layout.audit_dir(dataset.name, args.backbone)
+    audit(args.backbone, folder / "predictions.parquet",
+          layout.prepared_dir(dataset.name), dataset, params.audit, folder / "fairness.json",
+          groups_dir=layout.groups_dir(dataset.name, args.backbone))
 
 
 def _report(params: Params, args: argparse.Namespace) -> None:
     from fairvision.report.render import render_reports
 
-    out = args.out or layout.REPORTS_DIR
-    render_reports(list(params.backbones), "audits", "models", "training", "timings",
-                   layout.prepared_dir(params.dataset.name) / "datasheet.json", out)
+    name = _dataset(params, args.dataset).name
+    out = args.out or layout.report_dir(name)
+    render_reports(list(params.backbones), layout.AUDITS_DIR / name, layout.MODELS_DIR / name,
+                   layout.TRAINING_DIR / name, layout.TIMINGS_DIR / name,
+                   layout.prepared_dir(name) / "datasheet.json", out)
     logging.getLogger("fairvision").info("report: %s", os.path.join(out, "index.html"))
 
 
 def _check(params: Params, args: argparse.Namespace) -> int:
     from fairvision.audit.check import CheckSettings, render, run_check
 
+    datasets = [_dataset(params, name).name for name in args.datasets] if args.datasets else list(params.datasets)
     backbones = args.backbones or list(params.backbones)
     for backbone in backbones:
         _backbone_options(params, backbone)
-    result = run_check(backbones, args.baseline, CheckSettings.from_params(params))
+    runs = [layout.run_name(dataset, backbone) for dataset in datasets for backbone in backbones]
+    result = run_check(runs, args.baseline, CheckSettings.from_params(params))
     sys.stdout.write(render(result, args.format))
     return result.exit_status
 
@@ -109,74 +131,80 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fairvision {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, run: Callable, help_text: str, description: str) -> argparse.ArgumentParser:
+    def command(name: str, run: Callable, help_text: str, description: str, *,
+                one_dataset: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=description,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.add_argument("--params", default="params.yaml", help="parameters file (default: %(default)s)")
+        if one_dataset:
+            sub.add_argument("--dataset", metavar="D",
+                             help="a key of params.yaml `datasets` (default: the only one there)")
         sub.set_defaults(run=run)
         return sub
 
     synth = command("synth", _synth, "write the synthetic FairFace-format dataset",
                     "Write a synthetic dataset in FairFace's published format: fairface_label_train.csv,\n"
                     "fairface_label_val.csv (header file,age,gender,race,service_test) and\n"
-                    "fairface-img-margin025-trainval.zip with train/<n>.jpg and val/<n>.jpg.\n"
+                    "fairface-img-margin025-trainval.zip (margin125 for `synth.padding: 1.25`) with\n"
+                    "train/<n>.jpg and val/<n>.jpg.\n"
                     "Procedural face-like images; the bias planted per params.yaml `synth.bias` is the\n"
-                    "audit's ground truth. Deterministic for `synth.seed`.")
+                    "audit's ground truth. Deterministic for `synth.seed`.", one_dataset=False)
     synth.add_argument("--out", help=f"output folder (default: {layout.SYNTHETIC_DIR}); an existing folder is "
                                      "replaced only if synth wrote it")
 
     prepare = command("prepare", _prepare, "validate the dataset; write manifest, shards, datasheet",
-                      "Read the dataset at params.yaml `dataset.path` (a folder or s3://bucket/prefix) in\n"
-                      "`dataset.format`: fairface (label CSVs + image zip or extracted folders),\n"
+                      "Read dataset D of params.yaml `datasets` at its `path` (a folder or s3://bucket/prefix)\n"
+                      "in its `format`: fairface (label CSVs + image zip or extracted folders),\n"
                       "cloud_annotations (_annotations.json next to the images; localization boxes are\n"
                       "cropped) or image_folder (<label>/<image> or <split>/<label>/<image>), with protected\n"
-                      "attributes from FairFace's CSVs or the side CSV `dataset.attributes`. Validate every\n"
-                      "example and write to data/prepared/<dataset.name>/: manifest.parquet (id, image, split,\n"
+                      "attributes from FairFace's CSVs or the side CSV its `attributes` names. Validate every\n"
+                      "example and write to data/prepared/<D>/: manifest.parquet (id, image, split,\n"
                       "label, one column per attribute, sha256), shards/<split>-NNNNN-of-MMMMM.tfrecord,\n"
                       "datasheet.json (counts per split, label and group; warnings) and rejected.csv (every\n"
                       "example that failed validation, with the reason). Splits the source does not fix are\n"
                       "carved by a hash of the id. S3 credentials come from the AWS environment.")
-    prepare.add_argument("--out", help="output folder (default: data/prepared/<dataset.name>)")
+    prepare.add_argument("--out", help="output folder (default: data/prepared/<D>)")
 
     train = command("train", _train, "train one backbone; export a SavedModel",
-                    "Train backbone B (a key of params.yaml `backbones`) on the prepared shards with a\n"
-                    "seeded custom loop, and write models/<B>/: a SavedModel whose serving_default\n"
+                    "Train backbone B (a key of params.yaml `backbones`) on dataset D's prepared shards with\n"
+                    "a seeded custom loop, and write models/<D>/<B>/: a SavedModel whose serving_default\n"
                     "signature takes encoded image bytes and returns probabilities and class names,\n"
                     "labels.txt and train.json (all determined by the seed), plus\n"
-                    "training/<B>/history.csv (per-epoch loss and accuracy) and timings/<B>.json (wall\n"
+                    "training/<D>/<B>/history.csv (per-epoch loss and accuracy) and timings/<D>/<B>.json (wall\n"
                     "time, images/s), kept outside the model so a retrain with identical weights changes\n"
                     "nothing downstream.")
     train.add_argument("backbone", help="backbone name, e.g. small_cnn or mobilenet_v2")
-    train.add_argument("--out", help="model folder (default: models/<backbone>)")
-    train.add_argument("--history", help="per-epoch metrics CSV (default: training/<backbone>/history.csv)")
-    train.add_argument("--timing", help="wall time and images/s JSON (default: timings/<backbone>.json)")
+    train.add_argument("--out", help="model folder (default: models/<D>/<B>)")
+    train.add_argument("--history", help="per-epoch metrics CSV (default: training/<D>/<B>/history.csv)")
+    train.add_argument("--timing", help="wall time and images/s JSON (default: timings/<D>/<B>.json)")
 
     evaluate = command("evaluate", _evaluate, "predict the test split with a trained backbone",
-                       "Run models/<B>'s exported signature over the test shards and write\n"
-                       "audits/<B>/predictions.parquet: id, label, pred, prob_<class> per class, and the\n"
+                       "Run models/<D>/<B>'s exported signature over dataset D's test shards and write\n"
+                       "audits/<D>/<B>/predictions.parquet: id, label, pred, prob_<class> per class, and the\n"
                        "protected attributes.")
     evaluate.add_argument("backbone", help="backbone name")
 
     audit = command("audit", _audit, "per-group metrics with intervals and verdicts (AIF360)",
-                    "Audit audits/<B>/predictions.parquet for every protected attribute and configured\n"
+                    "Audit audits/<D>/<B>/predictions.parquet for every protected attribute and configured\n"
                     "intersection: each group's rates, and 14 AIF360 metrics against the reference group\n"
                     "and against the rest (statistical parity, disparate impact, equal opportunity, odds,\n"
                     "error/FPR/FNR rates, ...), with group-stratified bootstrap intervals made simultaneous\n"
                     "per table and a verdict each: pass (interval within params.yaml `audit.tolerance`),\n"
                     "fail (wholly beyond) or inconclusive. Groups below `audit.min_group_size` are\n"
                     "reported as insufficient data. Point values are cross-checked against AIF360.\n"
-                    "Writes audits/<B>/fairness.json (a DVC metrics file).")
+                    "Writes audits/<D>/<B>/fairness.json and headline.json (DVC metrics), and groups/<D>/<B>/.")
     audit.add_argument("backbone", help="backbone name")
 
     report = command("report", _report, "render the HTML fairness report cards",
-                     "Render reports/index.html (all backbones side by side), reports/<B>.html (a model\n"
-                     "card per backbone) and reports/<B>.card.json from the audits, training summaries\n"
-                     "and the datasheet. Self-contained HTML: no network fetches.")
-    report.add_argument("--out", help="output folder (default: reports)")
+                     "Render dataset D's report: reports/<D>/index.html (all backbones side by side),\n"
+                     "reports/<D>/<B>.html (a model card per backbone) and reports/<D>/<B>.card.json from\n"
+                     "the audits, training summaries and the datasheet. Self-contained HTML: no network\n"
+                     "fetches.")
+    report.add_argument("--out", help="output folder (default: reports/<D>)")
 
     check = command("check", _check, "fail when fairness regressed against a baseline audit (the CI gate)",
-                    "Compare audits/<B>/fairness.json (and predictions.parquet) in the working tree with a\n"
-                    "baseline: an audits folder holding <B>/fairness.json, or a git revision read through\n"
+                    "Compare audits/<D>/<B>/fairness.json (and predictions.parquet) in the working tree with\n"
+                    "a baseline: an audits folder holding <D>/<B>/fairness.json, or a git revision read through\n"
                     "DVC. With both prediction tables, a paired bootstrap over the shared image ids gives an\n"
                     "interval for each comparison's change in distance from parity; without them, the two\n"
                     "audits' intervals are compared (unpaired, conservative). A change is a regression when\n"
@@ -186,11 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "  1  a regression (at least one comparison's interval wholly above its margin)\n"
                     "  2  inconclusive (no regression shown, but a gap grew past a margin with an interval\n"
                     "     reaching below it), or a usage error: bad arguments, a missing file, audits of\n"
-                    "     different evaluation sets")
+                    "     different evaluation sets", one_dataset=False)
     check.add_argument("backbones", nargs="*", metavar="BACKBONE",
                        help="backbones to check (default: every one in params.yaml `backbones`)")
+    check.add_argument("--dataset", dest="datasets", action="append", metavar="D",
+                       help="a dataset to check; repeat for several (default: every one in params.yaml `datasets`)")
     check.add_argument("--baseline", required=True, metavar="REV_OR_PATH",
-                       help="an audits folder holding <B>/fairness.json, or a git revision such as origin/main")
+                       help="an audits folder holding <D>/<B>/fairness.json, or a git revision such as origin/main")
     check.add_argument("--format", choices=("text", "markdown"), default="text",
                        help="text for a terminal or CI log, markdown for a pull-request comment (default: text)")
     check.set_defaults(error_status=2)  # check's usage errors exit 2; 1 means "regression"

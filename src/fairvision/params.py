@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,6 +22,7 @@ from fairvision.data.source import FORMATS, MULTI_LABEL_POLICIES
 from fairvision.data.storage import key_problem
 from fairvision.errors import FairvisionError
 
+PADDINGS = (0.25, 1.25)  # FairFace's two image zips: margin 0.25 and 1.25 around the face
 MAX_AMBIGUITY = 0.45  # synth.ambiguity: at 0.5 hair length would say nothing about gender, leaving no cue to learn
 
 
@@ -41,11 +43,12 @@ class Synth:
     image_size: int
     ambiguity: float  # share of each gender whose hair looks like the other's: the best accuracy is 1 - ambiguity
     bias: Bias | None
+    padding: float = PADDINGS[0]  # which of FairFace's zips it writes (its file name says the margin)
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    name: str
+    name: str  # its key under `datasets`: the folder under data/prepared/, models/, audits/ and reports/
     format: str  # one of data.source.FORMATS
     path: str  # a local folder or s3://bucket/prefix
     padding: float  # FairFace only: which image zip
@@ -53,6 +56,17 @@ class Dataset:
     protected: tuple[str, ...]  # may be empty: then the audit reports per-label performance only
     attributes: str | None = None  # side CSV key under `path` (cloud_annotations, image_folder)
     multi_label: str = "reject"  # cloud_annotations classification: an image with several labels
+    # The audit's dataset-specific settings: which partitions exist depends on the protected attributes.
+    reference: Mapping[str, str] = dataclasses.field(default_factory=dict)  # partition name -> group or "auto"
+    intersections: tuple[tuple[str, ...], ...] = ()
+
+    def key(self, field: str) -> str:
+        """The dotted params.yaml key of one of this dataset's fields, for error messages."""
+        return f"datasets.{self.name}.{'source.' if field in SOURCE_FIELDS else ''}{field}"
+
+
+# Fields under `datasets.<name>.source`: where and how `prepare` reads the images (a change reruns prepare).
+SOURCE_FIELDS = ("format", "path", "padding", "attributes", "multi_label")
 
 
 LABEL_TARGET = "label"  # dataset.target for formats whose label is the annotation or folder, not an attribute
@@ -91,9 +105,7 @@ class Bootstrap:
 
 @dataclasses.dataclass(frozen=True)
 class Audit:
-    reference: Mapping[str, str]  # partition name ("race", "race × age") -> group or "auto"
     favorable_label: str
-    intersections: tuple[tuple[str, ...], ...]
     min_group_size: int
     min_events: int
     bootstrap: Bootstrap
@@ -110,7 +122,7 @@ class Check:
 @dataclasses.dataclass(frozen=True)
 class Params:
     synth: Synth
-    dataset: Dataset
+    datasets: Mapping[str, Dataset]  # name -> dataset; every backbone is trained and audited on each
     prepare: Prepare
     train: Train
     backbones: Mapping[str, Mapping[str, Any]]
@@ -195,8 +207,25 @@ def _prepare(root: _Section) -> Prepare:
                    test_fraction=root.number("test_fraction", 0.05, 0.5))
 
 
-def _dataset(root: _Section) -> Dataset:
-    data_format = root.choice("format", FORMATS)
+def _datasets(root: _Section) -> dict[str, Dataset]:
+    if not root.data:
+        raise FairvisionError(f"{root.source}: `datasets` names no dataset")
+    for name in root.data:
+        if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+            raise FairvisionError(f"{root.source}: dataset name `datasets.{name}` must be letters, digits, `_` or "
+                                  "`-`, starting with a letter or digit (it names folders)")
+    return {name: _dataset(root.section(name), name) for name in root.data}
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def _dataset(root: _Section, name: str) -> Dataset:
+    source = root.section("source")
+    unknown = [key for key in source.data if key not in SOURCE_FIELDS]
+    if unknown:
+        raise FairvisionError(f"{root.source}: unknown key `{source.name}.{unknown[0]}`; known: {', '.join(SOURCE_FIELDS)}")
+    data_format = source.choice("format", FORMATS)
     fairface = data_format == "fairface"
     target = root.choice("target", tuple(ATTRIBUTE_VALUES) if fairface else (LABEL_TARGET,))
     protected = root.raw("protected")
@@ -204,47 +233,57 @@ def _dataset(root: _Section) -> Dataset:
         allowed = f"a list drawn from {', '.join(a for a in ATTRIBUTE_VALUES if a != target)}"
         valid = isinstance(protected, list) and all(p in ATTRIBUTE_VALUES and p != target for p in protected)
     else:
-        allowed = "a list of attribute names from the `dataset.attributes` CSV (or [] for none)"
+        allowed = "a list of attribute names from the `attributes` CSV (or [] for none)"
         valid = isinstance(protected, list) and all(isinstance(p, str) and p for p in protected)
     if not valid or len(set(protected)) != len(protected):
         raise root._fail("protected", f"{allowed}, without repeats", protected)
-    attributes = root.data.get("attributes")
+    attributes = source.data.get("attributes")
     if attributes is not None and (fairface or not isinstance(attributes, str) or key_problem(attributes)):
         expected = ("absent for fairface (its CSVs hold the attributes)" if fairface
                     else "null or the key of a CSV in the dataset folder, e.g. attributes.csv")
-        raise root._fail("attributes", expected, attributes)
+        raise source._fail("attributes", expected, attributes)
     if protected and not fairface and attributes is None:
-        raise root._fail("protected", "[] when `dataset.attributes` names no attribute table", protected)
+        raise root._fail("protected", "[] when `source.attributes` names no attribute table", protected)
+    intersections = _intersections(root, tuple(protected))
     return Dataset(
-        name=root.text("name"),
+        name=name,
         format=data_format,
-        path=root.text("path"),
-        padding=float(root.choice("padding", (0.25, 1.25))),
+        path=source.text("path"),
+        padding=float(source.choice("padding", PADDINGS)) if fairface else PADDINGS[0],
         target=target,
         protected=tuple(protected),
         attributes=attributes,
-        multi_label=root.choice("multi_label", MULTI_LABEL_POLICIES) if "multi_label" in root.data else "reject",
+        multi_label=source.choice("multi_label", MULTI_LABEL_POLICIES) if "multi_label" in source.data else "reject",
+        reference=_reference(root, data_format, tuple(protected), intersections),
+        intersections=intersections,
     )
 
 
-def _audit(root: _Section, dataset: Dataset) -> Audit:
-    intersections = _intersections(root, dataset.protected)
-    reference = root.section("reference")
+def _reference(root: _Section, data_format: str, protected: tuple[str, ...],
+               intersections: tuple[tuple[str, ...], ...]) -> dict[str, str]:
+    """The reference group of every audited partition: its entry under `reference`, else ``auto``."""
+    given = root.section("reference") if root.raw("reference") is not None else None
+    partitions = [partition_name((attribute,)) for attribute in protected] + [partition_name(i) for i in intersections]
+    for name in (given.data if given else {}):
+        if name not in partitions:
+            raise FairvisionError(f"{root.source}: `{root.name}.reference.{name}` is not an audited partition; "
+                                  f"audited: {', '.join(partitions) or 'none'}")
     chosen = {}
-    for attributes in [(attribute,) for attribute in dataset.protected] + list(intersections):
-        name = partition_name(attributes)
-        value = reference.data.get(name, "auto")
+    for name in partitions:
+        value = given.data.get(name, "auto") if given else "auto"
         if not isinstance(value, str) or not value:
-            raise reference._fail(name, "`auto` or a group of that partition", value)
-        known = ATTRIBUTE_VALUES.get(name) if dataset.format == "fairface" else None
+            raise given._fail(name, "`auto` or a group of that partition", value)  # type: ignore[union-attr]
+        known = ATTRIBUTE_VALUES.get(name) if data_format == "fairface" else None
         if known and value != "auto" and value not in known:
-            raise reference._fail(name, f"`auto` or one of {', '.join(known)}", value)
+            raise given._fail(name, f"`auto` or one of {', '.join(known)}", value)  # type: ignore[union-attr]
         chosen[name] = value
+    return chosen
+
+
+def _audit(root: _Section) -> Audit:
     bootstrap = root.section("bootstrap")
     return Audit(
-        reference=chosen,
         favorable_label=root.text("favorable_label"),
-        intersections=intersections,
         min_group_size=root.integer("min_group_size"),
         min_events=root.integer("min_events", 0),
         bootstrap=Bootstrap(
@@ -259,8 +298,8 @@ def _audit(root: _Section, dataset: Dataset) -> Audit:
 
 def _intersections(root: _Section, protected: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     value = root.raw("intersections")
-    expected = (f"a list of lists of two or more distinct attributes of `dataset.protected` ({', '.join(protected)})"
-                if protected else "[] (`dataset.protected` is empty)")
+    expected = (f"a list of lists of two or more distinct attributes of `protected` ({', '.join(protected)})"
+                if protected else "[] (`protected` is empty)")
     if value is None:
         return ()
     if not isinstance(value, list) or not all(
@@ -336,7 +375,7 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
     except yaml.YAMLError as error:
         raise FairvisionError(f"{source}: not valid YAML: {error}") from None
     root = _Section(data, "params", source)
-    synth, dataset, prepare = root.section("synth"), _dataset(root.section("dataset")), root.section("prepare")
+    synth, prepare = root.section("synth"), root.section("prepare")
     train, evaluate = root.section("train"), root.section("evaluate")
     return Params(
         synth=Synth(
@@ -346,8 +385,9 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
             image_size=synth.integer("image_size", 16),
             ambiguity=synth.number("ambiguity", 0.0, MAX_AMBIGUITY),
             bias=_bias(synth),
+            padding=float(synth.choice("padding", PADDINGS)),
         ),
-        dataset=dataset,
+        datasets=_datasets(root.section("datasets")),
         prepare=_prepare(prepare),
         train=Train(
             seed=train.integer("seed", 0),
@@ -359,6 +399,6 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
         ),
         backbones=_backbones(root.section("backbones")),
         evaluate=Evaluate(batch_size=evaluate.integer("batch_size")),
-        audit=_audit(root.section("audit"), dataset),
+        audit=_audit(root.section("audit")),
         check=_check(root.section("check")),
     )

@@ -1,6 +1,6 @@
 """Where `fairvision check` finds the two audits it compares, and whether they can be compared at all.
 
-The current audit is the working tree's ``audits/<B>/``. The baseline is either a folder laid out
+The current audit is the working tree's ``audits/<D>/<B>/`` (a *run*: backbone B trained on dataset D). The baseline is either a folder laid out
 the same way (an ``audits/`` copy, e.g. an artifact of the main branch's CI run) or a git
 revision, read through ``dvc.api.open`` so that the git-tracked ``fairness.json`` and the
 DVC-tracked ``predictions.parquet`` come from where ``dvc repro`` put them (the DVC cache or
@@ -29,8 +29,8 @@ __all__ = ["AuditFiles", "Paired", "baseline_audit", "current_audit", "pair", "r
 
 FAIRNESS, PREDICTIONS = "fairness.json", "predictions.parquet"
 _SAME_SET_KEYS = ("dataset", "target", "labels")
-_NOT_IN_BASELINE = ("the baseline has no audit of this backbone; --baseline takes a folder holding "
-                    "<backbone>/fairness.json, or a git revision")
+_NOT_IN_BASELINE = ("the baseline has no audit of this dataset and backbone; --baseline takes a folder holding "
+                    "<dataset>/<backbone>/fairness.json, or a git revision")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,14 +57,17 @@ class Paired:
     only_current: int
 
 
-def current_audit(backbone: str) -> AuditFiles:
-    """The working tree's audit of ``backbone`` (relative to the current directory, like every stage)."""
-    return _load(_Folder(layout.audit_dir(backbone)), str(layout.audit_dir(backbone)),
-                 f"run `dvc repro` or `fairvision audit {backbone}`")
+def current_audit(run: str) -> AuditFiles:
+    """The working tree's audit of ``run`` (``<dataset>/<backbone>``, relative to the current directory, like every
+    stage)."""
+    dataset, backbone = run.split("/")
+    folder = layout.audit_dir(dataset, backbone)
+    return _load(_Folder(folder), str(folder), f"run `dvc repro` or `fairvision audit {backbone} --dataset {dataset}`")
 
 
-def baseline_audit(rev_or_path: str, backbone: str) -> AuditFiles:
-    """The baseline's audit of ``backbone``: ``rev_or_path`` is an existing audits folder, else a git revision.
+def baseline_audit(rev_or_path: str, run: str) -> AuditFiles:
+    """The baseline's audit of ``run`` (``<dataset>/<backbone>``): ``rev_or_path`` is an existing audits folder,
+    else a git revision.
 
     Raises:
         FairvisionError: naming the file, when the baseline's fairness.json cannot be read.
@@ -73,9 +76,9 @@ def baseline_audit(rev_or_path: str, backbone: str) -> AuditFiles:
     if folder.exists():
         if not folder.is_dir():
             raise FairvisionError(f"--baseline {rev_or_path}: not a folder (expected an audits folder holding "
-                                  f"<backbone>/{FAIRNESS}, or a git revision)")
-        return _load(_Folder(folder / backbone), str(folder / backbone), _NOT_IN_BASELINE)
-    relative = layout.audit_dir(backbone).as_posix()
+                                  f"<dataset>/<backbone>/{FAIRNESS}, or a git revision)")
+        return _load(_Folder(folder / run), str(folder / run), _NOT_IN_BASELINE)
+    relative = (layout.AUDITS_DIR / run).as_posix()
     return _load(_Revision(rev_or_path, relative), f"{rev_or_path}:{relative}", _NOT_IN_BASELINE)
 
 
@@ -122,7 +125,7 @@ def pair(baseline: AuditFiles, current: AuditFiles) -> Paired:
 
 
 class _Folder:
-    """Files of one backbone's audit folder on disk."""
+    """Files of one run's audit folder on disk."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -132,7 +135,7 @@ class _Folder:
 
 
 class _Revision:
-    """Files of one backbone's audit folder at a git revision, through DVC (git-tracked or DVC-tracked alike)."""
+    """Files of one run's audit folder at a git revision, through DVC (git-tracked or DVC-tracked alike)."""
 
     def __init__(self, rev: str, relative: str) -> None:
         self.rev, self.relative = rev, relative

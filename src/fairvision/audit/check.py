@@ -51,7 +51,7 @@ from fairvision.audit.summary import distances_from_parity
 from fairvision.errors import FairvisionError
 from fairvision.params import Params
 
-__all__ = ["CHANGES", "BackboneCheck", "Change", "CheckResult", "CheckSettings", "Finding", "render",
+__all__ = ["CHANGES", "RunCheck", "Change", "CheckResult", "CheckSettings", "Finding", "render",
            "render_markdown", "render_text", "run_check"]
 
 Change = Literal["regression", "inconclusive", "ok", "not_judged"]
@@ -107,14 +107,15 @@ class Finding:
 
 
 @dataclasses.dataclass(frozen=True)
-class BackboneCheck:
-    """Every finding for one backbone and how they were reached (paired on shared ids, or unpaired and why).
+class RunCheck:
+    """Every finding for one run (a backbone on a dataset) and how they were reached (paired on shared ids,
+    or unpaired and why).
 
     ``not_measured`` is the current audit's reason for measuring no group fairness (then there are no
     findings); ``lost_measurement`` says the baseline did measure it.
     """
 
-    backbone: str
+    run: str  # <dataset>/<backbone>
     findings: tuple[Finding, ...]
     paired: Paired | None
     unpaired_reason: str | None
@@ -127,34 +128,34 @@ class BackboneCheck:
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
-    """The whole check: one ``BackboneCheck`` per backbone; ``outcome`` and ``exit_status`` sum it up."""
+    """The whole check: one ``RunCheck`` per dataset and backbone; ``outcome`` and ``exit_status`` sum it up."""
 
     baseline: str
     settings: CheckSettings
-    backbones: tuple[BackboneCheck, ...]
+    runs: tuple[RunCheck, ...]
 
     def of(self, change: Change) -> list[tuple[str, Finding]]:
-        return [(b.backbone, finding) for b in self.backbones for finding in b.of(change)]
+        return [(b.run, finding) for b in self.runs for finding in b.of(change)]
 
     @property
     def outcome(self) -> Literal["regression", "inconclusive", "ok"]:
-        """``regression`` if anything regressed, else ``inconclusive`` if anything is or a backbone stopped
+        """``regression`` if anything regressed, else ``inconclusive`` if anything is or a run stopped
         measuring group fairness, else ``ok``."""
         if self.of("regression"):
             return "regression"
-        return "inconclusive" if self.of("inconclusive") or any(b.lost_measurement for b in self.backbones) else "ok"
+        return "inconclusive" if self.of("inconclusive") or any(b.lost_measurement for b in self.runs) else "ok"
 
     @property
     def exit_status(self) -> int:
         return EXIT_STATUS[self.outcome]
 
 
-def run_check(backbones: Sequence[str], rev_or_path: str, settings: CheckSettings) -> CheckResult:
-    """Compare each backbone's working-tree audit with its baseline audit.
+def run_check(runs: Sequence[str], rev_or_path: str, settings: CheckSettings) -> CheckResult:
+    """Compare each run's working-tree audit with its baseline audit.
 
     Args:
-        backbones: backbone names; each needs ``audits/<B>/fairness.json`` on both sides.
-        rev_or_path: an audits folder holding ``<B>/fairness.json`` (and ideally ``<B>/predictions.parquet``),
+        runs: ``<dataset>/<backbone>`` names; each needs ``audits/<run>/fairness.json`` on both sides.
+        rev_or_path: an audits folder holding ``<run>/fairness.json`` (and ideally ``<run>/predictions.parquet``),
             or a git revision read through DVC.
         settings: margins, bootstrap and minimum group size.
 
@@ -165,18 +166,18 @@ def run_check(backbones: Sequence[str], rev_or_path: str, settings: CheckSetting
         FairvisionError: naming the file, when an audit is missing or the evaluation sets differ.
     """
     checks = []
-    for backbone in backbones:
-        current, baseline = current_audit(backbone), baseline_audit(rev_or_path, backbone)
+    for run in runs:
+        current, baseline = current_audit(run), baseline_audit(rev_or_path, run)
         require_same_evaluation_set(baseline, current)
         missing = baseline.no_predictions or current.no_predictions
         if not current.fairness.group_fairness.measured:
-            checks.append(BackboneCheck(backbone, (), None, None, current.fairness.group_fairness.reason,
+            checks.append(RunCheck(run, (), None, None, current.fairness.group_fairness.reason,
                                         lost_measurement=baseline.fairness.group_fairness.measured))
         elif missing:
-            checks.append(BackboneCheck(backbone, tuple(_unpaired(baseline, current, settings)), None, missing))
+            checks.append(RunCheck(run, tuple(_unpaired(baseline, current, settings)), None, missing))
         else:
             paired = pair(baseline, current)
-            checks.append(BackboneCheck(backbone, tuple(_paired(paired, baseline, current, settings)), paired, None))
+            checks.append(RunCheck(run, tuple(_paired(paired, baseline, current, settings)), paired, None))
     return CheckResult(rev_or_path, settings, tuple(checks))
 
 
@@ -392,11 +393,11 @@ def render(result: CheckResult, form: Literal["text", "markdown"]) -> str:
 
 
 def render_text(result: CheckResult) -> str:
-    """One line per backbone (how it was compared), per regressed or inconclusive comparison, and a summary."""
-    lines = [f"{b.backbone}: {_mode(b, result.settings)}" for b in result.backbones]
+    """One line per run (how it was compared), per regressed or inconclusive comparison, and a summary."""
+    lines = [f"{b.run}: {_mode(b, result.settings)}" for b in result.runs]
     for change in ("regression", "inconclusive"):
-        for backbone, f in result.of(change):  # type: ignore[arg-type]
-            lines.append(f"{change.upper():<12} {backbone} · {f.partition} · {f.outcome} · {f.group} · {f.metric}: "
+        for run, f in result.of(change):  # type: ignore[arg-type]
+            lines.append(f"{change.upper():<12} {run} · {f.partition} · {f.outcome} · {f.group} · {f.metric}: "
                          f"{_value(f.baseline)} → {_value(f.current)}, Δ {f.delta:+.3f} "
                          f"[{f.low:+.3f}, {f.high:+.3f}], margin {f.margin:.3f}")
     lines.append(f"fairvision check: {HEADLINE[result.outcome]}: {_counts(result)} "
@@ -405,29 +406,29 @@ def render_text(result: CheckResult) -> str:
 
 
 def render_markdown(result: CheckResult) -> str:
-    """A pull-request comment: the outcome as heading, how each backbone was compared, tables of findings."""
+    """A pull-request comment: the outcome as heading, how each run was compared, tables of findings."""
     icon = {"regression": "❌", "inconclusive": "⚠️", "ok": "✅"}[result.outcome]
     out = [f"## {icon} Fairness check: {HEADLINE[result.outcome]}", "",
            f"Against baseline `{result.baseline}`: {_counts(result)}.", "",
-           "| Backbone | Comparison | Checked | Regressions | Inconclusive | Not judged |",
+           "| Dataset / backbone | Comparison | Checked | Regressions | Inconclusive | Not judged |",
            "|---|---|---:|---:|---:|---:|"]
-    for b in result.backbones:
+    for b in result.runs:
         judged = len(b.findings) - len(b.of("not_judged"))
-        out.append(_row(b.backbone, _mode(b, result.settings), judged, len(b.of("regression")),
+        out.append(_row(b.run, _mode(b, result.settings), judged, len(b.of("regression")),
                         len(b.of("inconclusive")), len(b.of("not_judged"))))
     for change, title in (("regression", "Regressions"), ("inconclusive", "Inconclusive")):
         found = result.of(change)  # type: ignore[arg-type]
         if not found:
             continue
         out += ["", f"### {title}", "",
-                "| Backbone | Partition | Outcome | Group | Metric | Baseline | Current | Δ | Interval | Margin |",
+                "| Dataset / backbone | Partition | Outcome | Group | Metric | Baseline | Current | Δ | Interval | Margin |",
                 "|---|---|---|---|---|---:|---:|---:|---|---:|"]
-        out += [_row(backbone, f.partition, f.outcome, f.group, f.metric, _value(f.baseline), _value(f.current),
-                     f"{f.delta:+.3f}", f"[{f.low:+.3f}, {f.high:+.3f}]", f"{f.margin:.3f}") for backbone, f in found]
+        out += [_row(run, f.partition, f.outcome, f.group, f.metric, _value(f.baseline), _value(f.current),
+                     f"{f.delta:+.3f}", f"[{f.low:+.3f}, {f.high:+.3f}]", f"{f.margin:.3f}") for run, f in found]
     not_judged = _not_judged_groups(result)
     if not_judged:
         out += ["", f"<details><summary>Not judged ({len(result.of('not_judged'))} comparisons)</summary>", "",
-                "| Backbone | Partition | Outcome | Group | Metrics | Reason |", "|---|---|---|---|---|---|"]
+                "| Dataset / backbone | Partition | Outcome | Group | Metrics | Reason |", "|---|---|---|---|---|---|"]
         out += [_row(*key, metrics[0] if len(metrics) == 1 else f"{len(metrics)} metrics", reason)
                 for (*key, reason), metrics in not_judged.items()]
         out += ["", "</details>"]
@@ -435,8 +436,8 @@ def render_markdown(result: CheckResult) -> str:
     return "\n".join(out) + "\n"
 
 
-def _mode(check: BackboneCheck, settings: CheckSettings) -> str:
-    """How a backbone was compared, in one sentence (the unpaired case says why and what it costs)."""
+def _mode(check: RunCheck, settings: CheckSettings) -> str:
+    """How a run was compared, in one sentence (the unpaired case says why and what it costs)."""
     if check.not_measured is not None:
         lost = ("; the baseline measured it, so this change hides group fairness from the check: inconclusive"
                 if check.lost_measurement else "")
@@ -457,10 +458,10 @@ def _counts(result: CheckResult) -> str:
 
 
 def _not_judged_groups(result: CheckResult) -> dict[tuple[str, ...], list[str]]:
-    """Not-judged metrics per (backbone, partition, outcome, group, reason), in report order: one row each."""
+    """Not-judged metrics per (run, partition, outcome, group, reason), in report order: one row each."""
     grouped: dict[tuple[str, ...], list[str]] = {}
-    for backbone, f in result.of("not_judged"):
-        grouped.setdefault((backbone, f.partition, f.outcome, f.group, f.reason or ""), []).append(f.metric)
+    for run, f in result.of("not_judged"):
+        grouped.setdefault((run, f.partition, f.outcome, f.group, f.reason or ""), []).append(f.metric)
     return grouped
 
 

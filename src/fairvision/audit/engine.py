@@ -101,12 +101,16 @@ class AuditRun:
     results: tuple[PartitionResult, ...]
 
 
-def resolve_reference(setting: str, name: str, train_sizes: Mapping[str, int]) -> tuple[str, str]:
-    """The reference group and why it was chosen; ``auto`` = the largest group in train (ties: natural order)."""
+def resolve_reference(setting: str, name: str, train_sizes: Mapping[str, int],
+                      key: str = "reference") -> tuple[str, str]:
+    """The reference group and why it was chosen; ``auto`` = the largest group in train (ties: natural order).
+
+    ``key`` is the params.yaml mapping the setting came from (e.g. ``datasets.synthetic.reference``).
+    """
     if setting != "auto":
-        return setting, f"set in params.yaml (`audit.reference.{name}`)"
+        return setting, f"set in params.yaml (`{key}.{name}`)"
     if not any(train_sizes.values()):
-        raise ValueError(f"`audit.reference.{name}` is auto, but train has no rows to pick the largest group")
+        raise ValueError(f"`{key}.{name}` is auto, but train has no rows to pick the largest group")
     largest = max(train_sizes.values())
     chosen = next(group for group, n in train_sizes.items() if n == largest)
     return chosen, f"largest {name} group in train ({largest} images); `auto` in params.yaml"
@@ -121,8 +125,11 @@ def audit_table(
     intersections: Sequence[Sequence[str]],
     references: Mapping[str, str],
     settings: Settings,
+    reference_key: str = "reference",
 ) -> AuditRun:
     """Audit every protected attribute and intersection of ``predictions`` (``train`` gives groups and references).
+
+    ``reference_key`` is where ``references`` live in params.yaml, for error messages.
 
     Raises ValueError, worded for the user, for labels the model does not know or a reference
     group that does not exist.
@@ -135,11 +142,11 @@ def audit_table(
         counted = group_keys(train, attributes).value_counts().to_dict()
         partition = build_partition(predictions, attributes, labels, known_groups=counted, codes=codes)
         train_sizes = {group: int(counted.get(group, 0)) for group in partition.groups}
-        reference, reason = resolve_reference(references.get(name, "auto"), name, train_sizes)
+        reference, reason = resolve_reference(references.get(name, "auto"), name, train_sizes, reference_key)
         try:
             results.append(audit_partition(partition, outcomes, reference, reason, train_sizes, settings))
         except ValueError as error:
-            raise ValueError(f"`audit.reference.{name}` in params.yaml: {error}") from None
+            raise ValueError(f"`{reference_key}.{name}` in params.yaml: {error}") from None
         partitions.append(partition)
     return AuditRun(outcomes, tuple(partitions), tuple(results))
 

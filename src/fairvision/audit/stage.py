@@ -33,34 +33,35 @@ from fairvision.audit.summary import summarize
 from fairvision.audit.verdicts import Band
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, require, write_json
-from fairvision.params import Audit
+from fairvision.params import Audit, Dataset
 
 log = logging.getLogger(__name__)
 
 MULTIPLE_COMPARISONS_FAMILY = ("one table: every comparison judged by its interval (groups and metrics with "
                                "enough data) of one partition, outcome framing and kind of comparison "
                                "(against the reference group, or against the rest)")
-NO_PROTECTED = ("No protected attributes: params.yaml `dataset.protected` is empty (the dataset has no attribute "
-                "table; give one with `dataset.attributes`), so no group fairness can be measured. Only per-label "
-                "performance is reported.")
+NO_PROTECTED = ("No protected attributes: the dataset's `protected` list in params.yaml is empty (it has no "
+                "attribute table; give one with its `attributes` key), so no group fairness can be measured. Only "
+                "per-label performance is reported.")
 
 
 def audit(
     backbone: str,
     predictions_path: str | Path,
     prepared_dir: str | Path,
-    protected: Sequence[str],
+    dataset: Dataset,
     params: Audit,
     out_path: str | Path,
     *,
     groups_dir: str | Path | None = None,
 ) -> None:
-    """Audit every protected attribute and intersection; write fairness.json and headline.json beside it.
+    """Audit every protected attribute and intersection of ``dataset``; write fairness.json and headline.json
+    beside it.
 
     ``groups_dir`` (the pipeline's `groups/<B>/`) receives the per-group accuracy bars for
     `dvc plots`; None writes none.
     """
-    prepared_dir = Path(prepared_dir)
+    prepared_dir, protected = Path(prepared_dir), dataset.protected
     predictions = pd.read_parquet(require(predictions_path, f"evaluate {backbone}"))
     datasheet = json.loads(require(prepared_dir / "datasheet.json", "prepare").read_text(encoding="utf-8"))
     manifest = pd.read_parquet(require(prepared_dir / "manifest.parquet", "prepare"))
@@ -73,8 +74,8 @@ def audit(
     try:
         performance = per_label(_confusion(predictions, labels), labels, resamples=params.bootstrap.resamples,
                                 seed=params.bootstrap.seed, level=params.bootstrap.level)
-        run = audit_table(predictions, train, labels, favorable, protected, params.intersections, params.reference,
-                          _settings(params))
+        run = audit_table(predictions, train, labels, favorable, protected, dataset.intersections, dataset.reference,
+                          _settings(params), dataset.key("reference"))
     except ValueError as error:
         raise FairvisionError(f"{predictions_path}: {error}") from None
     if not protected:

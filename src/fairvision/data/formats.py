@@ -1,8 +1,8 @@
-"""Open the dataset that params.yaml `dataset` names, in any format, local or on S3, as one :class:`Source`.
+"""Open a dataset that params.yaml `datasets` names, in any format, local or on S3, as one :class:`Source`.
 
 FairFace carries its protected attributes in its CSVs. Cloud Annotations exports and image
 folders carry labels only; their attributes come from an optional side CSV
-(``dataset.attributes``, a key in the same folder or bucket, ``image,<attribute>,...``). An
+(its ``attributes`` key names it, a key in the same folder or bucket, ``image,<attribute>,...``). An
 image without a valid row there is rejected by name, and a row naming no image is listed too.
 """
 
@@ -28,7 +28,7 @@ def open_source(dataset: Dataset) -> Iterator[Source]:
     try:
         root = open_root(dataset.path)
     except FairvisionError as error:
-        raise FairvisionError(f"{error} (params.yaml `dataset.path`)") from None
+        raise FairvisionError(f"{error} (params.yaml `{dataset.key('path')}`)") from None
     if dataset.format == "fairface":
         with fairface_source(root, dataset.padding, dataset.target) as source:
             yield _checked(source, dataset)
@@ -41,7 +41,7 @@ def open_source(dataset: Dataset) -> Iterator[Source]:
     if dataset.attributes:
         if not root.exists(dataset.attributes):
             raise FairvisionError(f"{root.location}/{dataset.attributes}: attribute table not found "
-                                  "(params.yaml `dataset.attributes` names a CSV in the dataset folder)")
+                                  f"(params.yaml `{dataset.key('attributes')}` names a CSV in the dataset folder)")
         source = with_attributes(source, dataset.attributes, root.read(dataset.attributes), files)
     yield _checked(source, dataset)
 
@@ -77,7 +77,7 @@ def _checked(source: Source, dataset: Dataset) -> Source:
     unknown = [attribute for attribute in dataset.protected if attribute not in source.attributes]
     if unknown:
         have = (", ".join(source.attributes) if source.attributes
-                else "none (give a side CSV `image,<attribute>,...` with params.yaml `dataset.attributes`)")
-        raise FairvisionError(f"params.yaml `dataset.protected` lists {', '.join(unknown)}, which {source.location} "
+                else f"none (give a side CSV `image,<attribute>,...` with params.yaml `{dataset.key('attributes')}`)")
+        raise FairvisionError(f"params.yaml `{dataset.key('protected')}` lists {', '.join(unknown)}, which {source.location} "
                               f"does not have; its attributes: {have}")
     return source
