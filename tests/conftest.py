@@ -165,3 +165,29 @@ def reproduced_project(tmp_path_factory: pytest.TempPathFactory):
     project.dvc("repro")
     project.commit("reproduced")
     return project
+
+
+# --- A tiny prepared dataset (synth + prepare at 16 px), once per session, for training tests -----------
+
+TINY_EPOCHS = 5
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with params.yaml (small_cnn width 4, 16 px, TINY_EPOCHS epochs) and data/prepared/synthetic/.
+    Tests copy it before writing into it."""
+    import yaml
+
+    from fairvision.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path_factory.mktemp("tiny-prepared")
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    params["synth"].update(n_train=1200, n_val=100, image_size=16)
+    params["train"].update(image_size=16, batch_size=32, epochs=TINY_EPOCHS)
+    params["backbones"] = {"small_cnn": {"width": 4}, "small_cnn+reweighing": {"width": 4, "reweighing": ["race"]}}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert main(["synth"]) == 0 and main(["prepare"]) == 0
+    return folder

@@ -53,7 +53,8 @@ def test_bad_params_give_one_clear_line(tmp_path: Path) -> None:
 def test_unknown_backbone_lists_the_known_ones(tmp_path: Path) -> None:
     result = fairvision("train", "vgg99", "--params", str(ROOT / "params.yaml"), cwd=tmp_path)
     assert result.returncode == 1
-    assert "backbone 'vgg99' is not in params.yaml `backbones` (small_cnn, mobilenet_v2)" in result.stderr
+    assert "backbone 'vgg99' is not in params.yaml `backbones` (small_cnn, small_cnn+reweighing, mobilenet_v2)" in (
+        result.stderr)
     assert "Traceback" not in result.stderr
 
 

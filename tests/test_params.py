@@ -33,7 +33,8 @@ S = f"{D}.source"
 
 def test_repository_params_load() -> None:
     params = load_params(ROOT / "params.yaml")
-    assert set(params.backbones) == {"small_cnn", "mobilenet_v2"} and list(params.datasets) == ["synthetic"]
+    assert set(params.backbones) == {"small_cnn", "small_cnn+reweighing", "mobilenet_v2"}
+    assert list(params.datasets) == ["synthetic"]
     dataset = params.datasets["synthetic"]
     assert dataset.target == "gender" and dataset.protected == ("race", "age") and dataset.name == "synthetic"
     assert params.synth.bias is not None and params.synth.bias.attribute == "race"

@@ -77,7 +77,8 @@ def _train(params: Params, args: argparse.Namespace) -> None:
     train(args.backbone, options, params.train, layout.prepared_dir(dataset),
           args.out or layout.model_dir(dataset, args.backbone),
           args.history or layout.history_path(dataset, args.backbone),
-          args.timing or layout.timing_path(dataset, args.backbone))
+          args.timing or layout.timing_path(dataset, args.backbone),
+          checkpoint_dir=None if args.no_checkpoint else layout.checkpoint_dir(dataset, args.backbone))
 
 
 def _evaluate(params: Params, args: argparse.Namespace) -> None:
@@ -172,11 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "labels.txt and train.json (all determined by the seed), plus\n"
                     "training/<D>/<B>/history.csv (per-epoch loss and accuracy) and timings/<D>/<B>.json (wall\n"
                     "time, images/s), kept outside the model so a retrain with identical weights changes\n"
-                    "nothing downstream.")
+                    "nothing downstream. Runs on every local GPU (mixed precision), or on every worker\n"
+                    "of a Kubeflow TFJob (TF_CONFIG). A killed run started again resumes from its last\n"
+                    "finished epoch and ends with the same weights as an uninterrupted one.")
     train.add_argument("backbone", help="backbone name, e.g. small_cnn or mobilenet_v2")
     train.add_argument("--out", help="model folder (default: models/<D>/<B>)")
     train.add_argument("--history", help="per-epoch metrics CSV (default: training/<D>/<B>/history.csv)")
     train.add_argument("--timing", help="wall time and images/s JSON (default: timings/<D>/<B>.json)")
+    train.add_argument("--no-checkpoint", action="store_true",
+                       help="keep no per-epoch state (by default it is kept in .fairvision/checkpoints/<D>/<B>/ "
+                            "while training, so a killed run started again resumes where it stopped)")
 
     evaluate = command("evaluate", _evaluate, "predict the test split with a trained backbone",
                        "Run models/<D>/<B>'s exported signature over dataset D's test shards and write\n"

@@ -50,3 +50,8 @@ def groups_dir(dataset: str, backbone: str) -> Path:
 def report_dir(dataset: str) -> Path:
     """One report per dataset: its backbones side by side, and a card per backbone."""
     return REPORTS_DIR / dataset
+
+
+def checkpoint_dir(dataset: str, backbone: str) -> Path:
+    """Training state after each epoch, for resuming a killed run: scratch, in neither git nor DVC."""
+    return Path(".fairvision/checkpoints") / dataset / backbone

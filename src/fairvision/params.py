@@ -81,6 +81,33 @@ class Prepare:
     test_fraction: float = 0.2  # share carved out as test when the source has no test split of its own
 
 
+# Upper bound of each strength (all start at 0, off): a crop of the whole side would leave no image.
+AUGMENT_LIMITS = {"crop": 0.9, "brightness": 1.0, "contrast": 1.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Augment:
+    """Which augmentations to draw, each per image; the default (all off) is the identity."""
+
+    flip: bool = False  # mirror left-right with probability 1/2
+    crop: float = 0.0  # cut up to this fraction of each side away, at a random place, then resize back
+    brightness: float = 0.0  # add up to ± this fraction of the 0-255 range
+    contrast: float = 0.0  # scale the distance from each channel's mean by a factor in [1 - contrast, 1 + contrast]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.flip, bool):
+            raise ValueError(f"Augment: `flip` must be true or false, got {self.flip!r}")
+        for name, high in AUGMENT_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= high:
+                raise ValueError(f"Augment: `{name}` must be a number in [0, {high}], got {value!r}")
+
+    @property
+    def active(self) -> bool:
+        """Whether any augmentation is on: when off, callers skip the work (and the seed) entirely."""
+        return self.flip or self.crop > 0 or self.brightness > 0 or self.contrast > 0
+
+
 @dataclasses.dataclass(frozen=True)
 class Train:
     seed: int
@@ -89,6 +116,9 @@ class Train:
     epochs: int
     learning_rate: float
     shuffle_buffer: int
+    early_stopping_patience: int = 0  # stop once the validation loss has not improved for this many epochs; 0 = off
+    augment: Augment = Augment()  # training only: evaluation and serving never augment; all off = the identity
+    cache: bool = False  # keep the decoded splits in memory after the first epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +199,12 @@ class _Section:
         value = self._get(key)
         if value not in choices:
             raise self._fail(key, f"one of {', '.join(map(str, choices))}", value)
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._get(key)
+        if not isinstance(value, bool):
+            raise self._fail(key, "true or false", value)
         return value
 
     def text(self, key: str) -> str:
@@ -341,6 +377,11 @@ def _ratio_band(root: _Section, key: str) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
+def _augment(root: _Section) -> Augment:
+    return Augment(flip=root.boolean("flip"),
+                   **{name: root.number(name, 0.0, high) for name, high in AUGMENT_LIMITS.items()})
+
+
 def _check(root: _Section) -> Check:
     return Check(
         difference_margin=root.number("difference_margin", 0.0, 1.0),
@@ -349,13 +390,15 @@ def _check(root: _Section) -> Check:
 
 
 def _backbones(root: _Section) -> dict[str, dict[str, Any]]:
-    from fairvision.models.backbones import BACKBONES
+    from fairvision.models.backbones import BACKBONES, architecture
 
     chosen = {}
     for name, options in root.data.items():
-        if name not in BACKBONES:
+        if not isinstance(name, str) or architecture(name) not in BACKBONES or not _SAFE_NAME.fullmatch(
+                name.replace("+", "_")):
             raise FairvisionError(
-                f"{root.source}: unknown backbone `backbones.{name}`; known: {', '.join(sorted(BACKBONES))}"
+                f"{root.source}: unknown backbone `backbones.{name}`; known: {', '.join(sorted(BACKBONES))}, each "
+                "optionally followed by +<variant> (letters, digits, `_`, `-`)"
             )
         if options is not None and not isinstance(options, dict):
             raise root._fail(name, "a mapping of options", options)
@@ -396,6 +439,9 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
             epochs=train.integer("epochs"),
             learning_rate=train.number("learning_rate", 1e-7, 1.0),
             shuffle_buffer=train.integer("shuffle_buffer"),
+            early_stopping_patience=train.integer("early_stopping_patience", 0),
+            augment=_augment(train.section("augment")),
+            cache=train.boolean("cache"),
         ),
         backbones=_backbones(root.section("backbones")),
         evaluate=Evaluate(batch_size=evaluate.integer("batch_size")),

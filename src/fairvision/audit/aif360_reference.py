@@ -7,6 +7,7 @@ in the tests on random tables — never inside the bootstrap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Iterator, Sequence
 
@@ -21,14 +22,21 @@ def _quiet_optional_extras(record: logging.LogRecord) -> bool:
     return "will be unavailable" not in record.getMessage()
 
 
-def _import_metrics():
+@contextlib.contextmanager
+def quiet_aif360_import() -> Iterator[None]:
+    """Import AIF360 modules inside this block without its warnings about optional extras."""
     root = logging.getLogger()
     root.addFilter(_quiet_optional_extras)
     try:
-        from aif360.datasets import BinaryLabelDataset
-        from aif360.metrics import BinaryLabelDatasetMetric, ClassificationMetric
+        yield
     finally:
         root.removeFilter(_quiet_optional_extras)
+
+
+def _import_metrics():
+    with quiet_aif360_import():
+        from aif360.datasets import BinaryLabelDataset
+        from aif360.metrics import BinaryLabelDatasetMetric, ClassificationMetric
     return BinaryLabelDataset, BinaryLabelDatasetMetric, ClassificationMetric
 
 

@@ -70,12 +70,24 @@ def parse_example(serialized):  # tf.Tensor -> dict of tf.Tensor
     """Parse one serialized Example into ``id``, ``image`` (bytes) and ``label``."""
     import tensorflow as tf
 
-    spec = {
+    return tf.io.parse_single_example(serialized, _features())
+
+
+def parse_examples(serialized):  # tf.Tensor -> dict of tf.Tensor
+    """``parse_example`` for a 1-D batch: one op per batch instead of one per record, which is faster."""
+    import tensorflow as tf
+
+    return tf.io.parse_example(serialized, _features())
+
+
+def _features():  # -> dict of tf.io.FixedLenFeature
+    import tensorflow as tf
+
+    return {
         "id": tf.io.FixedLenFeature([], tf.string),
         "image": tf.io.FixedLenFeature([], tf.string),
         "label": tf.io.FixedLenFeature([], tf.int64),
     }
-    return tf.io.parse_single_example(serialized, spec)
 
 
 def read_records(paths: Iterable[Path]):

@@ -1,0 +1,56 @@
+"""Where training runs: one device, every local GPU, or every worker of a Kubeflow TFJob.
+
+The training loop is the same for all three; only the ``tf.distribute`` strategy differs.
+A TFJob describes its cluster in the ``TF_CONFIG`` environment variable, so its presence
+(with more than one task) is what selects multi-worker training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from fairvision.errors import FairvisionError
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy for a TF_CONFIG cluster of several tasks, MirroredStrategy on a
+    machine with several GPUs, else the default strategy (one device)."""
+    if len(_cluster_tasks()) > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the outputs: the chief, or worker 0 of a cluster without one."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker"
+                                              and resolver.task_id == 0)
+
+
+def use_mixed_precision() -> bool:
+    """Compute in float16 on a GPU (Tensor Cores), keeping float32 weights; CPUs stay in float32,
+    which they compute faster and reproducibly. Call before building the model."""
+    mixed = bool(tf.config.list_physical_devices("GPU"))
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    return mixed
+
+
+def _cluster_tasks() -> list[str]:
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return []
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+        return [address for role in ("chief", "worker") for address in cluster.get(role, [])]
+    except (ValueError, AttributeError):
+        raise FairvisionError("TF_CONFIG is not the JSON a TFJob sets ({\"cluster\": {\"worker\": [...]}, "
+                              "\"task\": {...}})") from None

@@ -1,0 +1,93 @@
+"""A training run killed mid-way and started again resumes from its last epoch and ends with the
+same weights, byte for byte, as a run that was never interrupted (real processes, a real SIGKILL).
+
+Only the SavedModel's graph file may differ: TensorFlow numbers the functions it traces per
+process, and a resumed process traces fewer epochs' input functions before the export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import TINY_EPOCHS as EPOCHS
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT = Path(".fairvision/checkpoints/synthetic/small_cnn")
+
+
+@pytest.fixture
+def prepared(tiny_prepared: Path) -> Path:
+    return tiny_prepared
+
+
+def train_command(out: str) -> list[str]:
+    return [sys.executable, "-m", "fairvision.cli", "train", "small_cnn", "--out", out, "--history",
+            f"{out}.history.csv", "--timing", f"{out}.timing.json"]
+
+
+def run_train(folder: Path, out: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(train_command(out), cwd=folder, capture_output=True, text=True, timeout=600,
+                            env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def kill_after_first_checkpoint(folder: Path, out: str) -> Path:
+    """Start training, SIGKILL it as soon as its first checkpoint is written; the checkpoint's state.json."""
+    process = subprocess.Popen(train_command(out), cwd=folder, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    state = folder / CHECKPOINT / "state.json"
+    deadline = time.monotonic() + 300
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    return state
+
+
+def files(model: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(model)): p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()}
+
+
+def test_a_killed_run_resumes_and_ends_with_the_same_model(prepared: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    shutil.copytree(prepared, folder)
+    run_train(folder, "uninterrupted")
+    assert not (folder / CHECKPOINT).exists()  # removed once the model is written
+
+    state = kill_after_first_checkpoint(folder, "resumed")
+    killed_after = json.loads(state.read_text(encoding="utf-8"))["epoch"]
+    assert 1 <= killed_after < EPOCHS, "the run was not killed mid-training"
+    assert not (folder / "resumed").exists()  # no half-written model
+
+    result = run_train(folder, "resumed")
+    assert f"resumed from {CHECKPOINT} after epoch {killed_after}" in result.stderr
+    resumed, uninterrupted = files(folder / "resumed"), files(folder / "uninterrupted")
+    weights = ("variables/variables.data-00000-of-00001", "variables/variables.index", "train.json", "labels.txt")
+    assert all(resumed[name] == uninterrupted[name] for name in weights)
+    history = (folder / "resumed.history.csv").read_text(encoding="utf-8")
+    assert history == (folder / "uninterrupted.history.csv").read_text(encoding="utf-8")
+    assert not (folder / CHECKPOINT).exists()
+
+
+def test_a_checkpoint_of_other_parameters_is_not_resumed(prepared: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    shutil.copytree(prepared, folder)
+    state = kill_after_first_checkpoint(folder, "first")
+    assert state.exists()
+    params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
+    params["train"]["learning_rate"] = 0.002
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    result = run_train(folder, "second")
+    assert "a checkpoint of another run" in result.stderr and "resumed from" not in result.stderr
+    assert json.loads((folder / "second/train.json").read_text(encoding="utf-8"))["epochs_run"] == EPOCHS
