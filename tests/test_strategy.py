@@ -15,6 +15,7 @@ def test_without_tf_config_one_device_and_its_own_chief(monkeypatch: pytest.Monk
     monkeypatch.delenv("TF_CONFIG", raising=False)
     chosen = strategy.distribution_strategy()
     assert chosen is tf.distribute.get_strategy() and strategy.is_chief(chosen)
+    assert strategy.strategy_name(chosen) == "default"
     assert strategy.use_mixed_precision() is False  # no GPU here: float32 keeps CPU runs reproducible
 
 

@@ -36,6 +36,15 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
                                               and resolver.task_id == 0)
 
 
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """The public name of ``strategy`` (TensorFlow's classes behind them have other names)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        return "MirroredStrategy"
+    return "default" if strategy is tf.distribute.get_strategy() else type(strategy).__name__
+
+
 def use_mixed_precision() -> bool:
     """Compute in float16 on a GPU (Tensor Cores), keeping float32 weights; CPUs stay in float32,
     which they compute faster and reproducibly. Call before building the model."""

@@ -32,7 +32,7 @@ from fairvision.models.backbones import base_network, build_backbone, frozen_epo
 from fairvision.models.export import export_classifier, write_labels
 from fairvision.models.input import labelled_images
 from fairvision.models.reweighing import reweighing
-from fairvision.models.strategy import distribution_strategy, is_chief, use_mixed_precision
+from fairvision.models.strategy import distribution_strategy, is_chief, strategy_name, use_mixed_precision
 from fairvision.params import Train
 from fairvision.progress import image_counter
 
@@ -72,6 +72,8 @@ def train(
     mixed = use_mixed_precision()
     with strategy.scope():
         model = build_backbone(backbone, params.image_size, len(labels), options)
+    if strategy.num_replicas_in_sync > 1:
+        _synchronize_batchnorm(model)
     attributes = reweighed_attributes(backbone, options)
     train_rows = manifest[manifest["split"] == "train"]
     weights = reweighing(train_rows, attributes, f"backbones.{backbone}.reweighing") if attributes else None
@@ -101,7 +103,7 @@ def train(
         "batch_size": params.batch_size, "learning_rate": params.learning_rate, "image_size": params.image_size,
         "augment": dataclasses.asdict(params.augment), "n_train": len(train_rows),
         "n_val": int((manifest["split"] == "val").sum()), "parameters": int(model.count_params()), "labels": labels,
-        "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync, "mixed_precision": mixed,
+        "strategy": strategy_name(strategy), "replicas": strategy.num_replicas_in_sync, "mixed_precision": mixed,
         "reweighing": None if weights is None else weights.record(), "tensorflow": tf.__version__,
         "final": {k: v for k, v in history[-1].items() if k != "epoch"},
     }
@@ -236,16 +238,50 @@ def _make_step(model: keras.Model, strategy: tf.distribute.Strategy, optimizer=N
 
 
 def _run_epoch(step, strategy: tf.distribute.Strategy, data: tf.data.Dataset, bar=None) -> dict[str, float]:
-    totals = np.zeros(3)
-    for batch in strategy.experimental_distribute_dataset(data):
-        values = [float(t) for t in step(*batch)]
-        totals += values
-        if bar is not None:
-            bar.update(int(values[2]))
+    """Run ``step`` over ``data``; each step's totals are read one step late, so that on a GPU the
+    next step is queued before the host waits for the last one's numbers."""
+    totals, pending = np.zeros(3), None
+    for batch in strategy.experimental_distribute_dataset(_shard_by_data(data)):
+        result = step(*batch)
+        if pending is not None:
+            totals += _collect(pending, bar)
+        pending = result
+    if pending is not None:
+        totals += _collect(pending, bar)
     loss, correct, count = totals
     if count == 0:
         raise FairvisionError("a split has no images: nothing to train or validate on")
     return {"loss": loss / count, "accuracy": correct / count, "count": int(count)}
+
+
+def _collect(values, bar) -> np.ndarray:
+    """A step's (loss sum, correct, count) on the host; the progress bar advances by its images."""
+    collected = np.array([float(t) for t in values])
+    if bar is not None:
+        bar.update(int(collected[2]))
+    return collected
+
+
+def _synchronize_batchnorm(layer) -> None:
+    """Every BatchNormalization layer normalizes by the statistics of the global batch, not of its replica's part."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        layer.synchronized = True
+    for inner in getattr(layer, "layers", ()):
+        _synchronize_batchnorm(inner)
+
+
+def _shard_by_data(data: tf.data.Dataset) -> tf.data.Dataset:
+    """``data`` split between workers by batch, not by file (DATA rather than AUTO sharding).
+
+    AUTO gives each worker whole shard files: it fails outright when a split has fewer files than
+    there are workers, and shards of unequal size give the workers different numbers and sizes
+    of batches, so their collective ops stop matching. With DATA every worker reads the split
+    and keeps its part of every global batch; all shuffle with the same seed, so together they
+    see each image once an epoch, in the order one process would.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return data.with_options(options)
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
