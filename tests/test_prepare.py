@@ -125,7 +125,7 @@ def test_extracted_folder_and_non_jpeg_images(tmp_path: Path) -> None:
 
 
 def test_missing_dataset_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FairvisionError, match=r"nowhere does not exist \(params.yaml `dataset.path`\)"):
+    with pytest.raises(FairvisionError, match=r"nowhere does not exist \(params.yaml `datasets.t.source.path`\)"):
         run_prepare(tmp_path / "nowhere", tmp_path / "out")
 
 

@@ -447,7 +447,7 @@ def _real_audit(root: Path, predictions: Any, datasheet: dict[str, Any], protect
                 monkeypatch: pytest.MonkeyPatch, **params: Any) -> dict[str, Path]:
     """The report's inputs with small_cnn's fairness.json written by the real audit stage (mobilenet_v2 hand-made)."""
     from fairvision.audit import stage
-    from fairvision.params import Audit, Bootstrap
+    from fairvision.params import Audit, Bootstrap, Dataset
 
     monkeypatch.setattr(stage, "crosscheck", lambda *args: None)  # AIF360's agreement is the audit's own test
     prepared = root / "prepared"
@@ -455,13 +455,15 @@ def _real_audit(root: Path, predictions: Any, datasheet: dict[str, Any], protect
     predictions.to_parquet(root / "predictions.parquet")
     predictions.assign(split="train").to_parquet(prepared / "manifest.parquet")
     (prepared / "datasheet.json").write_text(json.dumps(datasheet))
-    settings = dict(reference={}, favorable_label="auto", intersections=(), min_group_size=30, min_events=5,
+    settings = dict(favorable_label="auto", min_group_size=30, min_events=5,
                     bootstrap=Bootstrap(resamples=50, seed=0, level=0.95), multiple_comparisons="simultaneous",
                     tolerance={name: (0.8, 1.25) if c.kind == "ratio" else (-0.1, 0.1)
                                for name, c in COMPARISONS.items()})
     inputs = write_inputs(root / "report")
     inputs["datasheet_path"].write_text(json.dumps(datasheet))
-    stage.audit("small_cnn", root / "predictions.parquet", prepared, protected, Audit(**(settings | params)),
+    dataset = Dataset(name=datasheet["dataset"], format="fairface", path="", padding=0.25,
+                      target=datasheet["target"], protected=protected, intersections=params.pop("intersections", ()))
+    stage.audit("small_cnn", root / "predictions.parquet", prepared, dataset, Audit(**(settings | params)),
                 inputs["audits_dir"] / "small_cnn" / "fairness.json")
     return inputs
 
@@ -524,7 +526,7 @@ def test_without_protected_attributes_the_pages_say_why_and_show_per_label(
     page, index = _page(out), (out / "index.html").read_text()
     card = json.loads((out / "small_cnn.card.json").read_text())
     reason = card["verdict"]["group_fairness"]["reason"]
-    assert card["verdict"]["overall"] == "not_measured" and "`dataset.protected` is empty" in reason
+    assert card["verdict"]["overall"] == "not_measured" and "`protected` list in params.yaml is empty" in reason
     assert card["verdict"]["group_fairness"]["measured"] is False
     assert card["quantitative_analyses"]["differential_fairness"] is None
     banner = _banner(page)

@@ -164,7 +164,7 @@ def test_side_csv_bad_rows_are_rejections_and_unknown_protected_is_fatal(tmp_pat
         second = [row for row in csv.DictReader(handle) if row["reason"].startswith("a second row")]
     assert [(row["listed_in"], row["line"], row["image"]) for row in second] == [("attributes.csv", "5", "a/0.jpg")]
 
-    with pytest.raises(FairvisionError, match=r"`dataset.protected` lists race, .*its attributes: skin_tone"):
+    with pytest.raises(FairvisionError, match=r"`datasets.t.protected` lists race, .*its attributes: skin_tone"):
         prepare(dataset(str(root), "image_folder", protected=("race",), attributes="attributes.csv"), OPTIONS, out)
     with pytest.raises(FairvisionError, match=r"attributes.csv: attribute table not found"):
         prepare(dataset(str(tmp_path / "folder" / "a"), "image_folder", attributes="attributes.csv"), OPTIONS, out)
@@ -214,5 +214,5 @@ def test_fairface_bucket_read_from_the_zip(tmp_path: Path, s3_server) -> None:
 
 def test_missing_bucket_is_a_clear_error_naming_the_param(tmp_path: Path, s3_server) -> None:
     with pytest.raises(FairvisionError, match=r"s3://no-such-bucket/x: bucket 'no-such-bucket' does not exist.*"
-                                              r"\(params.yaml `dataset.path`\)"):
+                                              r"\(params.yaml `datasets.t.source.path`\)"):
         prepare(dataset("s3://no-such-bucket/x", "cloud_annotations"), OPTIONS, tmp_path / "out")
