@@ -45,11 +45,13 @@ def assert_same(left, right) -> None:
 
 
 def reference(paths: list[Path], seed: int | None) -> tf.data.Dataset:
-    """The input as it was before batched decoding: shuffle parsed records, then resize every image."""
+    """The input as it was before batched decoding: shuffle parsed records, then resize every image
+    (rounded to 8 bits, as the input keeps bytes until the batch is cast to float)."""
 
     def decode(example):
         image = tf.io.decode_image(example["image"], channels=3, expand_animations=False)
-        return tf.image.resize(image, (SIZE, SIZE), method="bilinear", antialias=True), example["label"]
+        resized = tf.image.resize(image, (SIZE, SIZE), method="bilinear", antialias=True)
+        return tf.round(resized), example["label"]
 
     records = read_records(paths)
     if seed is not None:
@@ -70,6 +72,7 @@ def test_decode_skips_only_a_resize_that_changes_nothing() -> None:
     pixels = np.random.default_rng(1).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
     resized = tf.image.resize(pixels, (SIZE, SIZE), method="bilinear", antialias=True)
     np.testing.assert_array_equal(decode_image(encode_array(pixels), SIZE), resized)
+    assert decode_image(encode_array(pixels), SIZE).dtype == tf.uint8
 
 
 @pytest.mark.parametrize("augment", [Augment(), EVERYTHING])
@@ -94,6 +97,15 @@ def test_different_seeds_augment_differently() -> None:
     one, two = (augment_images(images, EVERYTHING, tf.constant([seed, 0])) for seed in (1, 2))
     assert not np.array_equal(one, two)
     np.testing.assert_array_equal(one, augment_images(images, EVERYTHING, tf.constant([1, 0])))
+
+
+@pytest.mark.parametrize("augment", [Augment(flip=True), EVERYTHING])
+def test_bytes_and_floats_augment_alike(augment: Augment) -> None:
+    """The input augments uint8 batches (cast once, after the flip): the same as augmenting floats."""
+    pixels = np.random.default_rng(2).integers(0, 256, (8, SIZE, SIZE, 3), dtype=np.uint8)
+    from_bytes = augment_images(tf.constant(pixels), augment, tf.constant([7, 0]))
+    assert from_bytes.dtype == tf.float32
+    np.testing.assert_array_equal(from_bytes, augment_images(tf.constant(pixels, tf.float32), augment, tf.constant([7, 0])))
 
 
 def test_off_is_the_identity() -> None:

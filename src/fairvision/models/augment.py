@@ -16,18 +16,19 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 def augment_images(images: tf.Tensor, augment: Augment, seed: tf.Tensor) -> tf.Tensor:
-    """Augment one float 0-255 image [H, W, 3] or a batch [N, H, W, 3]; ``seed`` has shape [2].
+    """Augment one 0-255 image [H, W, 3] or a batch [N, H, W, 3], uint8 or float; ``seed`` has shape [2].
 
-    Each image of a batch draws its own values, so a batch is not flipped or brightened as a whole.
-    Passes over the pixels are what cost here, so they are few: a flip rides on the crop when both
-    are on, and brightness and contrast share one multiply and one add.
+    Returns float32. Each image of a batch draws its own values, so a batch is not flipped or
+    brightened as a whole. Passes over the pixels are what cost here, so they are few: a flip
+    moves bytes before the cast to float, or rides on the crop when both are on, and brightness
+    and contrast share one multiply and one add.
     """
     import tensorflow as tf
 
     if images.shape.rank == 3:
         return augment_images(images[tf.newaxis], augment, seed)[0]
     if not augment.active:
-        return images
+        return tf.cast(images, tf.float32)
     count = tf.shape(images)[0]
     crop_seed, flip_seed, brightness_seed, contrast_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=4)
@@ -36,9 +37,8 @@ def augment_images(images: tf.Tensor, augment: Augment, seed: tf.Tensor) -> tf.T
     if augment.crop > 0:
         images = _crop(images, augment.crop, flip, crop_seed)
     elif augment.flip:
-        width = tf.shape(images)[2]
-        columns = tf.where(flip[:, tf.newaxis], tf.range(width - 1, -1, -1), tf.range(width))
-        images = tf.gather(images, columns, axis=2, batch_dims=1)
+        images = _mirror(images, flip)
+    images = tf.cast(images, tf.float32)
     if augment.brightness > 0 or augment.contrast > 0:
         # (x - mean) * factor + mean + delta, as one multiply and one add over the pixels
         shape, offset = tf.stack([count, 1, 1, 1]), 0.0
@@ -50,6 +50,17 @@ def augment_images(images: tf.Tensor, augment: Augment, seed: tf.Tensor) -> tf.T
             images = images * factor
         images = tf.clip_by_value(images + offset, 0.0, 255.0)
     return images
+
+
+def _mirror(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
+    """Mirror left-right the images where ``flip`` is true; only those are reversed (a gather of
+    3-value pixels, or reversing the whole batch and selecting, costs about twice as much)."""
+    import tensorflow as tf
+
+    selected = tf.cast(flip, tf.int32)
+    kept, mirrored = tf.dynamic_partition(images, selected, 2)
+    kept_at, mirrored_at = tf.dynamic_partition(tf.range(tf.shape(images)[0]), selected, 2)
+    return tf.dynamic_stitch([kept_at, mirrored_at], [kept, tf.reverse(mirrored, axis=[2])])
 
 
 def _crop(images: tf.Tensor, fraction: float, flip: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
