@@ -191,3 +191,35 @@ def tiny_prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.chdir(folder)
         assert main(["synth"]) == 0 and main(["prepare"]) == 0
     return folder
+
+
+# --- `fairvision serve` on a tiny exported model, once per session (tests/serving.py) ----------------------
+
+SERVE_LABELS = ["East Asian", "White"]  # a label with a space: class names must travel intact
+SERVE_IMAGE_SIZE = 16
+SERVE_FLAGS = ("--max-batch-size", "16", "--batch-timeout-ms", "25", "--max-body-bytes", str(2**20))
+
+
+@pytest.fixture(scope="session")
+def serve_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained small_cnn (width 4, 16 px) exported as `fairvision train` exports it, in a folder named small_cnn."""
+    import keras
+
+    from fairvision.models.backbones import build_backbone
+    from fairvision.models.export import export_classifier, write_labels
+
+    keras.utils.set_random_seed(0)
+    folder = tmp_path_factory.mktemp("serve-model") / "small_cnn"
+    model = build_backbone("small_cnn", SERVE_IMAGE_SIZE, len(SERVE_LABELS), {"width": 4})
+    export_classifier(model, SERVE_LABELS, SERVE_IMAGE_SIZE, folder)
+    write_labels(folder, SERVE_LABELS)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def served(serve_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`fairvision serve` on the tiny model, started in a folder without params.yaml (serving needs none)."""
+    from serving import running_server
+
+    with running_server(serve_model_dir, *SERVE_FLAGS, cwd=tmp_path_factory.mktemp("serve-cwd")) as server:
+        yield server

@@ -26,6 +26,9 @@ TINY = {
     "backbones": {"small_cnn": {"width": 4}},
     "evaluate": {"batch_size": 128},
     "audit": {"min_group_size": 5, "bootstrap": {"resamples": 50}},
+    "explain": {"images_per_group": 2, "lime": {"images_per_group": 1, "samples": 20},
+                "integrated_gradients": {"steps": 4}, "bootstrap": {"resamples": 20},
+                "faithfulness": {"images_per_group": 1, "steps": 2}},
 }
 
 

@@ -42,7 +42,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, reproduced_project: Projec
     project.commit("a second dataset")
     ran = re.findall(r"Running stage '([^']+)'", project.dvc("repro").stdout)
     assert set(ran) == {"prepare@shapes", "train@shapes-small_cnn", "evaluate@shapes-small_cnn",
-                        "audit@shapes-small_cnn", "report@shapes"}
+                        "audit@shapes-small_cnn", "explain@shapes-small_cnn", "report@shapes"}
     return project
 
 

@@ -17,7 +17,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 ENTRY = {"synth": "fairvision.data.synthetic", "prepare": "fairvision.data.prepare", "train": "fairvision.models.train",
-         "evaluate": "fairvision.models.predict", "audit": "fairvision.audit.stage", "report": "fairvision.report.render"}
+         "evaluate": "fairvision.models.predict", "audit": "fairvision.audit.stage", "explain": "fairvision.explain.stage",
+         "report": "fairvision.report.render"}
 DATA_FILES = {"report": {"src/fairvision/report/templates"}}  # read at run time, not imported
 
 

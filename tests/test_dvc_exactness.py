@@ -33,6 +33,7 @@ def set_key(dotted: str, value: Any) -> Callable[[dict], None]:
 
 
 TRAIN, EVALUATE, AUDIT = "train@synthetic-small_cnn", "evaluate@synthetic-small_cnn", "audit@synthetic-small_cnn"
+EXPLAIN = "explain@synthetic-small_cnn"
 PREPARE, REPORT = "prepare@synthetic", "report@synthetic"
 DATASET = "datasets.synthetic"
 
@@ -46,12 +47,13 @@ KNOBS = {
     "a backbone option": (set_key("backbones.small_cnn.width", 8), {TRAIN, REPORT}),
     "train.epochs": (set_key("train.epochs", 2), {TRAIN}),
     "evaluate.batch_size": (set_key("evaluate.batch_size", 64), {EVALUATE}),
-    "a dataset's protected attributes": (drop_age, {PREPARE, AUDIT}),
+    "a dataset's protected attributes": (drop_age, {PREPARE, AUDIT, EXPLAIN}),
     "a dataset's reference group": (set_key(f"{DATASET}.reference.race", "White"), {AUDIT}),
     "a dataset's source": (set_key(f"{DATASET}.source.padding", 1.25), {PREPARE}),
     "audit tolerance": (set_key("audit.tolerance.difference", 0.05), {AUDIT}),
     "audit.min_group_size": (set_key("audit.min_group_size", 7), {PREPARE, AUDIT}),
     "a check-only setting": (set_key("check.difference_margin", 0.01), set()),
+    "an explain setting": (set_key("explain.lime.samples", 30), {EXPLAIN}),
     "synth.seed": (set_key("synth.seed", 1), {"synth"}),
 }
 
@@ -75,7 +77,8 @@ def test_one_knob_changes_exactly_its_stages(project: Project, knob: str) -> Non
     ("src/fairvision/audit/headline.py", {AUDIT}),
     ("src/fairvision/models/predict.py", {EVALUATE}),
     ("src/fairvision/data/images.py", {PREPARE}),
-    ("src/fairvision/params.py", {"synth", PREPARE, TRAIN, EVALUATE, AUDIT, REPORT}),
+    ("src/fairvision/explain/aggregate.py", {EXPLAIN}),
+    ("src/fairvision/params.py", {"synth", PREPARE, TRAIN, EVALUATE, AUDIT, EXPLAIN, REPORT}),
 ])
 def test_one_code_edit_changes_exactly_the_stages_that_run_it(project: Project, edited: str, expected: set) -> None:
     path = project.path / edited

@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from fairvision import __version__, layout
@@ -30,9 +31,11 @@ dataset, --dataset may be left out.
   evaluate B  -> audits/<D>/<B>/predictions.parquet
   audit B     -> audits/<D>/<B>/fairness.json   AIF360 metrics per group, bootstrap intervals, verdicts
                  audits/<D>/<B>/headline.json, groups/<D>/<B>/   `dvc exp show` metrics; per-group bars
+  explain B   -> audits/<D>/<B>/explanations/   Grad-CAM, integrated gradients, LIME per group; disparity, faithfulness
   report      -> reports/<D>/               index.html, <B>.html, <B>.card.json
 
-After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed.
+After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed, and
+`fairvision serve models/<D>/<B>` serves a trained model over TF Serving's and KServe's REST protocols.
 Every knob lives in params.yaml (see its comments)."""
 
 
@@ -101,6 +104,17 @@ def _audit(params: Params, args: argparse.Namespace) -> None:
           groups_dir=layout.groups_dir(dataset.name, args.backbone))
 
 
+def _explain(params: Params, args: argparse.Namespace) -> None:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # lime's per-image bar has no switch; tqdm reads this when imported
+    from fairvision.explain.stage import explain
+
+    dataset = _dataset(params, args.dataset)
+    _backbone_options(params, args.backbone)
+    explain(args.backbone, layout.model_dir(dataset.name, args.backbone), layout.prepared_dir(dataset.name),
+            layout.audit_dir(dataset.name, args.backbone), dataset, params.explain,
+            layout.explanations_dir(dataset.name, args.backbone))
+
+
 def _report(params: Params, args: argparse.Namespace) -> None:
     from fairvision.report.render import render_reports
 
@@ -123,6 +137,15 @@ def _check(params: Params, args: argparse.Namespace) -> int:
     result = run_check(runs, args.baseline, CheckSettings.from_params(params))
     sys.stdout.write(render(result, args.format))
     return result.exit_status
+
+
+def _serve(params: None, args: argparse.Namespace) -> None:
+    from fairvision.serve import ServeOptions, serve
+
+    options = ServeOptions(name=args.name or Path(args.model_dir).resolve().name, version=args.model_version,
+                           max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
+                           max_body_bytes=args.max_body_bytes, max_image_pixels=args.max_image_pixels)
+    serve(args.model_dir, options, host=args.host, port=args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "Writes audits/<D>/<B>/fairness.json and headline.json (DVC metrics), and groups/<D>/<B>/.")
     audit.add_argument("backbone", help="backbone name")
 
+    explain = command("explain", _explain, "where the model looks, per group: saliency maps, disparity, faithfulness",
+                      "Explain models/<D>/<B> (through the endpoints its export adds beside serving_default) on a\n"
+                      "seeded sample of the test split: params.yaml `explain.images_per_group` images per group of\n"
+                      "each protected attribute, half correctly predicted where possible, each explained with\n"
+                      "Grad-CAM, integrated gradients and AIX360's LIME (`explain.methods`). Writes\n"
+                      "audits/<D>/<B>/explanations/: explanations.json (per method and group: the disparity of its\n"
+                      "mean map from the audit's reference group, with a bootstrap interval and a permutation\n"
+                      "test; per method: deletion and insertion AUCs against a random map) and PNGs of each\n"
+                      "group's mean maps (all, correct, incorrect) and of the sampled images' overlays.\n"
+                      "Reads audits/<D>/<B>/predictions.parquet and fairness.json: run evaluate and audit first.")
+    explain.add_argument("backbone", help="backbone name")
+
     report = command("report", _report, "render the HTML fairness report cards",
                      "Render dataset D's report: reports/<D>/index.html (all backbones side by side),\n"
                      "reports/<D>/<B>.html (a model card per backbone) and reports/<D>/<B>.card.json from\n"
@@ -230,6 +265,37 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "markdown"), default="text",
                        help="text for a terminal or CI log, markdown for a pull-request comment (default: text)")
     check.set_defaults(error_status=2)  # check's usage errors exit 2; 1 means "regression"
+
+    serve = commands.add_parser(
+        "serve", help="serve a trained model over TF Serving's and KServe's REST protocols",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve a model folder written by `fairvision train` (models/<D>/<B>: a SavedModel whose\n"
+                    "serving_default signature takes encoded images) over HTTP until interrupted, speaking\n"
+                    "  TensorFlow Serving's REST API: GET /v1/models/NAME, GET /v1/models/NAME/metadata,\n"
+                    "    POST /v1/models/NAME:predict with {\"instances\": [{\"b64\": \"<base64 image>\"}, ...]}\n"
+                    "    or {\"inputs\": ...} (also under /versions/V); and\n"
+                    "  KServe's V2 protocol: GET /v2/health/live, /v2/health/ready, /v2/models/NAME[/ready],\n"
+                    "    POST /v2/models/NAME/infer with one BYTES input of base64-encoded images;\n"
+                    "plus Prometheus metrics at GET /metrics. Requests arriving together are batched into\n"
+                    "one model call. Reads no params.yaml: the model folder is self-contained.")
+    serve.add_argument("model_dir", metavar="MODEL_DIR", help="model folder, e.g. models/synthetic/small_cnn")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s; 0.0.0.0 exposes it to the network)")
+    serve.add_argument("--port", type=int, default=8501, metavar="PORT",
+                       help="port (default: %(default)s, TF Serving's REST port; 0: any free port, logged at start)")
+    serve.add_argument("--name", help="model name in the URLs (default: the folder's name)")
+    serve.add_argument("--version", dest="model_version", type=int, default=1, metavar="V",
+                       help="model version it answers for (default: %(default)s)")
+    serve.add_argument("--max-batch-size", type=int, default=32, metavar="N", help="most images per model call (default: %(default)s)")
+    serve.add_argument("--batch-timeout-ms", type=float, default=0.0, metavar="MS",
+                       help="how long a model call waits for more images after the first (default: %(default)s: "
+                            "start as soon as the model is free; images arriving meanwhile join the next call)")
+    serve.add_argument("--max-body-bytes", type=int, default=16 * 2**20, metavar="BYTES",
+                       help="larger request bodies are answered 413 (default: %(default)s)")
+    serve.add_argument("--max-image-pixels", type=int, default=40_000_000, metavar="PIXELS",
+                       help="larger images (width x height, read from the header) are answered 400 "
+                            "(default: %(default)s)")
+    serve.set_defaults(run=_serve, params=None)  # no params.yaml: a model folder is self-contained
     return parser
 
 
@@ -240,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="fairvision: %(message)s", stream=sys.stderr)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # SavedModel export chatter
     try:
-        status = args.run(load_params(args.params), args)
+        status = args.run(load_params(args.params) if args.params else None, args)
     except FairvisionError as error:
         print(f"fairvision: error: {error}", file=sys.stderr)
         return getattr(args, "error_status", 1)

@@ -42,6 +42,11 @@ def audit_dir(dataset: str, backbone: str) -> Path:
     return AUDITS_DIR / dataset / backbone
 
 
+def explanations_dir(dataset: str, backbone: str) -> Path:
+    """Saliency maps per group, their disparity and faithfulness (explanations.json, PNGs)."""
+    return audit_dir(dataset, backbone) / "explanations"
+
+
 def groups_dir(dataset: str, backbone: str) -> Path:
     """Per-group accuracy bars (CSV per partition) for `dvc plots`."""
     return GROUPS_DIR / dataset / backbone

@@ -149,6 +149,40 @@ class Check:
     ratio_margin: float  # a ratio may move this share further from 1 (on the log scale) before it is one
 
 
+# Explainers `explain.methods` may name (fairvision.explain.methods registers one builder for each).
+EXPLAIN_METHODS = ("gradcam", "integrated_gradients", "lime")
+# LIME's segmentation algorithms (skimage.segmentation) and the options each takes: positive numbers, integers
+# where SEGMENTATION_COUNTS says so.
+SEGMENTATION_COUNTS = ("n_segments", "min_size")
+SEGMENTATIONS = {
+    "quickshift": ("kernel_size", "max_dist", "ratio", "sigma"),
+    "slic": ("n_segments", "compactness", "sigma"),
+    "felzenszwalb": ("scale", "sigma", "min_size"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Lime:
+    images_per_group: int  # LIME explains the first this many of each group's sampled images (it is the slow one)
+    samples: int  # perturbed images per explanation
+    batch_size: int  # perturbed images per call of the model
+    segmentation: str  # a key of SEGMENTATIONS
+    segmentation_options: Mapping[str, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Explain:
+    methods: tuple[str, ...]
+    images_per_group: int  # test images per group of each protected attribute, half correct, half not where possible
+    seed: int
+    lime: Lime
+    integrated_gradients_steps: int
+    resamples: int  # bootstrap and permutation draws per disparity score
+    level: float  # confidence level of the disparity intervals; 1 - level is the permutation test's alpha
+    faithfulness_steps: int  # points on each deletion / insertion curve after the first
+    faithfulness_images_per_group: int  # the first this many of each group's sampled images are scored
+
+
 @dataclasses.dataclass(frozen=True)
 class Params:
     synth: Synth
@@ -159,6 +193,7 @@ class Params:
     evaluate: Evaluate
     audit: Audit
     check: Check
+    explain: Explain
 
 
 class _Section:
@@ -389,6 +424,42 @@ def _check(root: _Section) -> Check:
     )
 
 
+def _explain(root: _Section) -> Explain:
+    methods = root.raw("methods")
+    if (not isinstance(methods, list) or not methods or len(set(methods)) != len(methods)
+            or any(method not in EXPLAIN_METHODS for method in methods)):
+        raise root._fail("methods", f"a non-empty list drawn from {', '.join(EXPLAIN_METHODS)}, without repeats",
+                         methods)
+    lime, bootstrap = root.section("lime"), root.section("bootstrap")
+    images_per_group = root.integer("images_per_group")
+    segmentation = lime.choice("segmentation", tuple(SEGMENTATIONS))
+    options = lime.section("segmentation_options")
+    for key in options.data:
+        if key not in SEGMENTATIONS[segmentation]:
+            raise FairvisionError(f"{root.source}: unknown key `{options.name}.{key}`; {segmentation} takes: "
+                                  f"{', '.join(SEGMENTATIONS[segmentation])}")
+    faithfulness = root.section("faithfulness")
+    subsets = {section: section.integer("images_per_group") for section in (lime, faithfulness)}
+    for section, value in subsets.items():
+        if value > images_per_group:
+            raise section._fail("images_per_group", f"an integer in [1, {images_per_group}] (at most "
+                                "`explain.images_per_group`: a subset of the sample)", value)
+    return Explain(
+        methods=tuple(methods),
+        images_per_group=images_per_group,
+        seed=root.integer("seed", 0),
+        lime=Lime(images_per_group=subsets[lime], samples=lime.integer("samples", 10),
+                  batch_size=lime.integer("batch_size"), segmentation=segmentation,
+                  segmentation_options={key: options.integer(key) if key in SEGMENTATION_COUNTS
+                                        else options.number(key, 1e-9, 1e9) for key in options.data}),
+        integrated_gradients_steps=root.section("integrated_gradients").integer("steps"),
+        resamples=bootstrap.integer("resamples", 10),
+        level=bootstrap.number("level", 0.5, 0.999),
+        faithfulness_steps=faithfulness.integer("steps", 2),
+        faithfulness_images_per_group=subsets[faithfulness],
+    )
+
+
 def _backbones(root: _Section) -> dict[str, dict[str, Any]]:
     from fairvision.models.backbones import BACKBONES, architecture
 
@@ -447,4 +518,5 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
         evaluate=Evaluate(batch_size=evaluate.integer("batch_size")),
         audit=_audit(root.section("audit")),
         check=_check(root.section("check")),
+        explain=_explain(root.section("explain")),
     )

@@ -1,4 +1,5 @@
-"""Image validation for `prepare`: what is accepted, what is converted, and the bytes that get stored.
+"""Image validation for `prepare`: what is accepted, what is converted, and the bytes that get stored;
+`serve` runs the same header checks on every image it receives.
 
 JPEG and PNG (8-bit RGB or greyscale) are stored byte for byte. BMP, GIF (first frame), TIFF
 and WEBP, and JPEG/PNG in other modes (RGBA, LA, palette, CMYK, 16-bit), are re-encoded once
@@ -13,7 +14,7 @@ import io
 import math
 import struct
 import warnings
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -41,26 +42,44 @@ def stored_image(data: bytes, max_pixels: int | None, box: Box | None = None) ->
     silence Pillow's warning with :func:`quiet_bomb_warnings`. ``max_pixels=None`` skips the
     limit (for an image already accepted once).
     """
+
+    def stored(image: Image.Image) -> bytes:
+        image.load()
+        if box is not None:
+            return _to_png(image.crop(pixel_box(box, *image.size)))
+        return data if _kept_as_is(image, data) else _to_png(image)
+
+    return _checked(data, max_pixels, ACCEPTED_FORMATS, "prepare.max_image_pixels", stored)
+
+
+def header_problem(data: bytes, max_pixels: int, *, formats: Sequence[str], limit_name: str) -> str | None:
+    """Why ``data`` is not an image in one of ``formats`` of at most ``max_pixels``, or None.
+
+    Only the header is read (no pixel is decoded), with the same checks and reasons as
+    :func:`stored_image`: cheap enough to run on every image a server receives. ``limit_name``
+    is how the user sets ``max_pixels``, for the reason.
+    """
+    return _checked(data, max_pixels, formats, limit_name, lambda image: None)[0]
+
+
+def _checked(data: bytes, max_pixels: int | None, formats: Sequence[str], limit_name: str,
+             use: Callable[[Image.Image], bytes | None]) -> tuple[str | None, bytes | None]:
+    """Open ``data`` as one of ``formats``, check its pixel count from the header, then ``use`` it."""
     if not data:
         return "image file is empty", None
     try:
-        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+        with Image.open(io.BytesIO(data), formats=formats) as image:
             width, height = image.size
             if max_pixels is not None and width * height > max_pixels:
                 return (
                     f"image is {width}x{height} = {width * height:,} pixels, "
-                    f"above prepare.max_image_pixels ({max_pixels:,})"
+                    f"above {limit_name} ({max_pixels:,})"
                 ), None
-            image.load()
-            if box is not None:
-                return None, _to_png(image.crop(pixel_box(box, width, height)))
-            if _kept_as_is(image, data):
-                return None, data
-            return None, _to_png(image)
+            return None, use(image)
     except Image.DecompressionBombError as error:
         return f"image too large to decode safely ({error})", None
     except UnidentifiedImageError:
-        return f"cannot decode image: not a {', '.join(ACCEPTED_FORMATS)} file", None
+        return f"cannot decode image: not a {', '.join(formats)} file", None
     except DECODE_ERRORS as error:
         return f"cannot decode image ({error})", None
 

@@ -2,7 +2,9 @@
 
 The `serving_default` signature takes a batch of encoded image bytes, the form a REST
 client sends as ``{"b64": ...}``, and returns class probabilities and class names, so
-no client needs to know the model's input size or preprocessing.
+no client needs to know the model's input size or preprocessing. Beside it, the
+explanation endpoints (``models/endpoints.py``) let `fairvision explain` read this
+artifact alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from keras.src.export import saved_model_export_archive as export_archive
 from tensorflow.core.protobuf import fingerprint_pb2
 
 from fairvision.errors import FairvisionError
+from fairvision.models.endpoints import explanation_endpoints
 from fairvision.models.input import decode_batch
 
 SIGNATURE = "serving_default"
@@ -39,7 +42,8 @@ def read_labels(model_dir: Path) -> list[str]:
 
 
 def export_classifier(model: keras.Model, labels: Sequence[str], image_size: int, path: Path) -> None:
-    """Write ``model`` with a bytes-in, probabilities-and-classes-out signature to ``path``."""
+    """Write ``model`` with a bytes-in, probabilities-and-classes-out signature to ``path``, and the
+    explanation endpoints beside it."""
     class_names = tf.constant(list(labels))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
@@ -51,6 +55,8 @@ def export_classifier(model: keras.Model, labels: Sequence[str], image_size: int
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SIGNATURE, serve)
+    for name, endpoint in explanation_endpoints(model, image_size).items():
+        archive.add_endpoint(name, endpoint)
     with _variables_in_name_order():
         archive.write_out(str(path), verbose=False)
     _content_uuid(path / FINGERPRINT_FILE)

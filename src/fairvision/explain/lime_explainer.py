@@ -1,0 +1,56 @@
+"""LIME through AIX360's ``LimeImageExplainer``, its classifier being the exported model called in large batches.
+
+LIME perturbs superpixels and fits a local linear model to the class probability; a pixel's
+saliency is its superpixel's positive weight for the explained class. AIX360's own examples
+call ``model.predict`` ten images at a time; here every batch of ``batch_size`` perturbed
+images is one call of the SavedModel's compiled `probabilities` endpoint, which is what makes
+1,000 samples per image affordable (benchmarks/test_explain_speed.py). lime draws a progress
+bar per image that has no switch of its own: set TQDM_DISABLE=1 before tqdm is imported (the
+CLI does).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+
+from fairvision.explain.maps import normalized
+from fairvision.explain.model import ExplainedModel
+
+
+def segmenter(algorithm: str, options: Mapping[str, float], seed: int):
+    """lime's wrapper of a skimage segmentation, with its labels starting at 0 as lime requires."""
+    from lime.wrappers.scikit_image import SegmentationAlgorithm
+
+    extra = {"start_label": 0} if algorithm == "slic" else {}  # slic counts from 1; lime indexes segments from 0
+    if algorithm == "quickshift":
+        extra["random_seed"] = seed
+    return SegmentationAlgorithm(algorithm, **dict(options), **extra)
+
+
+def lime(model: ExplainedModel, *, samples: int, batch_size: int, segmentation: str,
+         segmentation_options: Mapping[str, float], seed: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """LIME with ``samples`` perturbations per image over ``segmentation`` superpixels, seeded."""
+    from aix360.algorithms.lime import LimeImageExplainer
+
+    def classify(images: np.ndarray) -> np.ndarray:
+        return model.probabilities(images.astype(np.float32), batch_size=batch_size)
+
+    def explain(pixels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        explainer = LimeImageExplainer(random_state=seed)
+        maps = []
+        for image, label in zip(pixels, classes):
+            # uint8, so the segmentation reads it as RGB in 0-255 (skimage scales integer images, not floats)
+            explanation = explainer.explain_instance(
+                np.clip(np.rint(image), 0, 255).astype(np.uint8), classify, labels=(int(label),), top_labels=None,
+                num_samples=samples, batch_size=batch_size, segmentation_fn=segmenter(segmentation,
+                                                                                      segmentation_options, seed),
+                random_seed=seed)
+            weights = np.zeros(explanation.segments.max() + 1)
+            for segment, weight in explanation.local_exp[int(label)]:
+                weights[segment] = weight
+            maps.append(weights[explanation.segments])
+        return normalized(np.stack(maps)) if maps else np.zeros(pixels.shape[:3])
+
+    return explain

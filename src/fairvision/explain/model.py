@@ -1,0 +1,68 @@
+"""The exported model as the explainers see it: its explanation endpoints, called in large batches.
+
+Only the SavedModel folder is read (labels.txt beside it), so an explanation is of exactly the
+artifact that is served. The image size comes from the endpoints' own input signature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from fairvision.errors import FairvisionError
+from fairvision.files import require
+from fairvision.models.endpoints import PROBABILITIES, SALIENCY
+from fairvision.models.export import read_labels
+
+BATCH_SIZE = 256  # images per endpoint call: large enough that a call's overhead is small next to its work
+
+
+@dataclasses.dataclass(frozen=True)
+class Saliency:
+    """The saliency endpoint's outputs for a batch: Grad-CAM maps [N, S, S], logit gradients [N, S, S, 3]."""
+
+    gradcam: np.ndarray
+    gradients: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplainedModel:
+    """A loaded SavedModel's explanation endpoints; every call takes float32 pixels [N, S, S, 3] in 0-255."""
+
+    labels: tuple[str, ...]
+    image_size: int
+    loaded: Any  # the restored SavedModel: it owns the variables the endpoints read
+
+    def probabilities(self, pixels: np.ndarray, *, batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """Class probabilities [N, K], ``batch_size`` images per call."""
+        endpoint = getattr(self.loaded, PROBABILITIES)
+        parts = [endpoint(tf.constant(pixels[start:start + batch_size], tf.float32))["probabilities"].numpy()
+                 for start in range(0, len(pixels), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), np.float32)
+
+    def saliency(self, pixels: np.ndarray, classes: np.ndarray, *, batch_size: int = BATCH_SIZE) -> Saliency:
+        """Grad-CAM maps and input gradients of each image's ``classes`` logit."""
+        endpoint = getattr(self.loaded, SALIENCY)
+        cams, gradients = [], []
+        for start in range(0, len(pixels), batch_size):
+            out = endpoint(tf.constant(pixels[start:start + batch_size], tf.float32),
+                           tf.constant(classes[start:start + batch_size], tf.int32))
+            cams.append(out["gradcam"].numpy())
+            gradients.append(out["gradients"].numpy())
+        return Saliency(np.concatenate(cams), np.concatenate(gradients))
+
+
+def load_explained(model_dir: str | Path) -> ExplainedModel:
+    """Load ``model_dir``; a FairvisionError when it is missing or was exported without explanation endpoints."""
+    model_dir = Path(model_dir)
+    require(model_dir / "saved_model.pb", f"train {model_dir.name}")
+    loaded = tf.saved_model.load(str(model_dir))
+    if not all(hasattr(loaded, name) for name in (PROBABILITIES, SALIENCY)):
+        raise FairvisionError(f"{model_dir}: exported without the `{PROBABILITIES}` and `{SALIENCY}` endpoints "
+                              f"(by an older fairvision); retrain it with `fairvision train {model_dir.name}`")
+    signature = getattr(loaded, PROBABILITIES).concrete_functions[0].structured_input_signature[0][0]
+    return ExplainedModel(labels=tuple(read_labels(model_dir)), image_size=int(signature.shape[1]), loaded=loaded)

@@ -1,0 +1,33 @@
+"""What a running server is told: the name and version it serves, and its limits, validated before anything loads."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fairvision.errors import FairvisionError
+from fairvision.params import MAX_IMAGE_PIXELS_CEILING
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServeOptions:
+    """One server's settings; each is a `fairvision serve` flag (which holds the defaults), named in its error."""
+
+    name: str
+    version: int
+    max_batch_size: int  # images per model call
+    batch_timeout_ms: float  # how long a call waits for more images; 0: start as soon as the model is free
+    max_body_bytes: int  # a larger request body is answered 413
+    max_image_pixels: int  # a larger image (read from its header) is answered 400
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/:?#% "):
+            raise FairvisionError(f"--name must be a non-empty URL path segment without / : ? # % or spaces; "
+                                  f"got {self.name!r}")
+        for flag, value, low, high in (("version", self.version, 1, None),
+                                       ("max-batch-size", self.max_batch_size, 1, None),
+                                       ("batch-timeout-ms", self.batch_timeout_ms, 0, 10_000),
+                                       ("max-body-bytes", self.max_body_bytes, 1024, None),
+                                       ("max-image-pixels", self.max_image_pixels, 1, MAX_IMAGE_PIXELS_CEILING)):
+            if value < low or (high is not None and value > high):
+                bounds = f"in [{low}, {high:,}]" if high is not None else f"at least {low}"
+                raise FairvisionError(f"--{flag} must be {bounds}; got {value}")

@@ -1,0 +1,57 @@
+"""`fairvision serve`: load a model folder, bind the address, run the app under uvicorn until interrupted."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import warnings
+from pathlib import Path
+
+import uvicorn
+from PIL import Image
+
+from fairvision.errors import FairvisionError
+from fairvision.serve.app import create_app
+from fairvision.serve.model import load_model
+from fairvision.serve.options import ServeOptions
+
+log = logging.getLogger("fairvision")
+
+
+def serve(model_dir: str | Path, options: ServeOptions, *, host: str = "127.0.0.1", port: int = 8501) -> None:
+    """Serve ``model_dir`` on ``host``:``port`` (0: any free port; the log line gives the bound address)."""
+    model = load_model(model_dir)
+    # The pixel limit (at most Pillow's own) rejects such images with a reason; Pillow's warning would only add noise.
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    app = create_app(model, options)
+    listener = _bind(host, port)
+    bound_host, bound_port = listener.getsockname()[:2]
+    url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    log.info("serving %s version %d (%s) on http://%s:%d  (TF Serving REST: /v1/models/%s, KServe V2: /v2/models/%s, "
+             "metrics: /metrics)", options.name, options.version, model.path, url_host, bound_port,
+             options.name, options.name)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", server_header=False)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; made with proto IPPROTO_TCP so asyncio sets TCP_NODELAY on each connection.
+
+    (With proto 0, as socket.create_server makes it, every small response would wait ~40 ms
+    for a delayed ACK: Nagle's algorithm.)
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             proto=socket.IPPROTO_TCP)[0]
+        listener = socket.socket(family, kind, proto)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(address)
+            listener.listen(2048)
+        except OSError:
+            listener.close()
+            raise
+        return listener
+    except OSError as error:
+        raise FairvisionError(f"cannot listen on {host}:{port} ({error.strerror or error}); "
+                              "choose another --host or --port (--port 0 takes any free port)") from None
