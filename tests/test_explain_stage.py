@@ -97,3 +97,19 @@ def test_the_stage_writes_maps_disparities_and_faithfulness_per_group(project: P
     before = files(OUT)
     assert main(["explain", "small_cnn"]) == 0
     assert files(OUT) == before  # seeded: a rerun writes the same bytes
+
+
+def test_the_report_inlines_what_the_stage_wrote(project: Path, monkeypatch) -> None:
+    """The report's own tests read a hand-made explanations.json; this guards against drift from the stage's."""
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    if not (OUT / "explanations.json").exists():  # when run alone
+        assert main(["audit", "small_cnn"]) == 0 and main(["explain", "small_cnn"]) == 0
+    assert main(["report"]) == 0
+    section = json.loads(Path("reports/synthetic/small_cnn.card.json").read_text(encoding="utf-8"))["explanations"]
+    assert section["explained"] and section["methods"] == EXPLAIN["methods"]
+    cells = [cell for part in section["attributes"].values() for row in part["groups"].values()
+             for cell in row.values() if cell is not None]
+    page = Path("reports/synthetic/small_cnn.html").read_text(encoding="utf-8")
+    assert cells and page.count('<img class="map" src="data:image/png;base64,') == len(cells)
+    assert section["trust"] in page

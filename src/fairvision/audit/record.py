@@ -4,7 +4,7 @@ The audit writes fairness.json (``serialize``); the report and the `fairvision c
 both read it. Parsing it once, here, means neither walks nested dicts by hand: every key
 they rely on is checked up front and every error names the file (or git revision) and the
 dotted key at fault, so the user knows which audit to regenerate. ``read_json`` also serves
-the report's other JSON inputs. Beyond the standard library only the audit's vocabulary and
+the report's other JSON inputs, and ``JsonReader`` the reader of explanations.json. Beyond the standard library only the audit's vocabulary and
 metric tables are imported, so check and report stay light (no pandas, TensorFlow or AIF360).
 """
 
@@ -22,7 +22,7 @@ from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS, Status, Ver
 from fairvision.errors import FairvisionError
 
 __all__ = ["SCHEMA_VERSION", "AuditSettings", "DifferentialFairness", "Estimate", "Failing", "Fairness", "Framing",
-           "GroupAudit", "GroupFairness", "Judged", "LabelPerformance", "OutcomeAudit", "PartitionAudit",
+           "GroupAudit", "GroupFairness", "JsonReader", "Judged", "LabelPerformance", "OutcomeAudit", "PartitionAudit",
            "parse_fairness", "read_fairness", "read_json"]
 
 SCHEMA_VERSION = 3  # written by the audit stage; any other version is refused with the command that rewrites it
@@ -207,11 +207,41 @@ def read_json(path: Path, keys: Iterable[str]) -> dict[str, Any]:
     return data
 
 
-class _FairnessReader:
-    """Walks fairness.json once; every error names the file and the dotted key at fault."""
+class JsonReader:
+    """Walks one parsed JSON file; every error names the file and the dotted key at fault.
+
+    Each stage output's reader subclasses it (fairness.json here, explanations.json in
+    ``fairvision.explain.record``), so every one checks keys, lists and words the same way.
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
+
+    def mapping(self, data: Any, where: str, keys: Iterable[str] = ()) -> dict[str, Any]:
+        _require(data, keys, self.source, where)
+        return data
+
+    def sequence(self, data: dict[str, Any], key: str, where: str = "") -> list[Any]:
+        value = data[key]
+        if not isinstance(value, list):
+            raise FairvisionError(f"{self.source}: `{f'{where}.' if where else ''}{key}` must be a JSON list")
+        return value
+
+    def word(self, value: Any, allowed: tuple[str, ...], where: str) -> Any:
+        if value not in allowed:
+            raise FairvisionError(f"{self.source}: `{where}` must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    def estimate(self, data: Any, where: str) -> Estimate:
+        data = self.mapping(data, where, ("value", "ci"))
+        ci = data["ci"]
+        if not (isinstance(ci, list) and len(ci) == 2):
+            raise FairvisionError(f"{self.source}: `{where}.ci` must be a [low, high] pair, got {ci!r}")
+        return Estimate(value=data["value"], low=ci[0], high=ci[1])
+
+
+class _FairnessReader(JsonReader):
+    """Walks fairness.json once."""
 
     def fairness(self, data: dict[str, Any]) -> Fairness:
         _require(data, ("dataset", "target", "labels", "favorable_label", "n", "accuracy", "settings", "outcomes",
@@ -345,13 +375,6 @@ class _FairnessReader:
                       verdict=self.word(data["verdict"], VERDICTS, f"{where}.verdict"),
                       explanation=data["explanation"], undefined=data.get("undefined"))
 
-    def estimate(self, data: Any, where: str) -> Estimate:
-        data = self.mapping(data, where, ("value", "ci"))
-        ci = data["ci"]
-        if not (isinstance(ci, list) and len(ci) == 2):
-            raise FairvisionError(f"{self.source}: `{where}.ci` must be a [low, high] pair, got {ci!r}")
-        return Estimate(value=data["value"], low=ci[0], high=ci[1])
-
     def differential_fairness(self, data: Any, framings: tuple[Framing, ...]) -> DifferentialFairness:
         where = "differential_fairness"
         data = self.mapping(data, where, ("attributes", "groups", "concentration", "outcomes"))
@@ -360,21 +383,6 @@ class _FairnessReader:
             attributes=tuple(data["attributes"]), groups=data["groups"], concentration=data["concentration"],
             outcomes={name: self.estimate(value, f"{where}.outcomes.{name}") for name, value in outcomes.items()},
         )
-
-    def mapping(self, data: Any, where: str, keys: Iterable[str] = ()) -> dict[str, Any]:
-        _require(data, keys, self.source, where)
-        return data
-
-    def sequence(self, data: dict[str, Any], key: str, where: str = "") -> list[Any]:
-        value = data[key]
-        if not isinstance(value, list):
-            raise FairvisionError(f"{self.source}: `{f'{where}.' if where else ''}{key}` must be a JSON list")
-        return value
-
-    def word(self, value: Any, allowed: tuple[str, ...], where: str) -> Any:
-        if value not in allowed:
-            raise FairvisionError(f"{self.source}: `{where}` must be one of {', '.join(allowed)}, got {value!r}")
-        return value
 
 
 def _require(data: Any, keys: Iterable[str], source: str | Path, where: str) -> None:

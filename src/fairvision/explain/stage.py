@@ -6,7 +6,7 @@ every method in params.yaml `explain.methods` through the exported model's endpo
 group (``aggregate``), measures each method against a random map with deletion and insertion
 curves (``faithfulness``), and writes audits/<D>/<B>/explanations/: explanations.json, and per
 method, attribute and group the mean map, its correct / incorrect halves and the sampled images'
-overlays as PNGs (``pictures``). The folder is written whole or not at all.
+overlays as PNGs (``pictures``). The folder is written whole or not at all; ``record`` reads it back.
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ from fairvision.explain.aggregate import GroupMaps, compare, group_maps
 from fairvision.explain.faithfulness import curves
 from fairvision.explain.methods import build_explainer
 from fairvision.explain.model import ExplainedModel, load_explained
+from fairvision.explain.record import JSON_NAME, SCHEMA_VERSION
 from fairvision.explain.sampling import sample_images
 from fairvision.files import atomic_path, require, write_json
 from fairvision.params import Dataset, Explain
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 1
-JSON_NAME = "explanations.json"
 RANDOM = "random"  # the faithfulness baseline's name
 DIGITS = 6
 

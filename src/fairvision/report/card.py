@@ -8,7 +8,7 @@ Metric titles and kinds come from the audit's ``COMPARISONS`` table and the word
 verdicts and statuses from its vocabulary: the report never branches on a metric's name.
 Per-label performance is always on the card; where the audit measured no group fairness
 (no protected attributes) the card says why, and its overall verdict is "not measured",
-never a pass by default.
+never a pass by default. The "Explanations" section comes from ``explanations`` (absent: one line).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fairvision.audit.partitions import natural_order
 from fairvision.audit.performance import SCORES
 from fairvision.audit.record import Estimate, Fairness, Framing, GroupAudit, Judged, LabelPerformance, OutcomeAudit
 from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS
+from fairvision.report.explanations import explanations_section
 from fairvision.report.inputs import BackboneInputs
 
 # The headline table's columns: the rates most readers know, then the comparisons the
@@ -63,6 +64,7 @@ def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, An
         "evaluation_data": _data_section(datasheet, "test") | {"n_evaluated": fairness.n} | _data_quality(datasheet),
         "training_data": _data_section(datasheet, "train") | {"n_train": train["n_train"], "n_val": train["n_val"]},
         "quantitative_analyses": _quantitative_analyses(fairness),
+        "explanations": explanations_section(backbone, fairness.dataset, inputs.explanations),
         "ethical_considerations": _ethical_considerations(fairness),
         "caveats": _caveats(fairness),
         "verdict": _verdict(fairness),

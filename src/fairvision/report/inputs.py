@@ -5,6 +5,11 @@ stages. ``fairness.json`` is parsed by the audit's own reader (``fairvision.audi
 shared with `fairvision check`) into typed records: later modules get typed values and no
 defensive code. Training outputs and the datasheet keep their plain-dict form; only their
 keys are checked, and the user gets a message naming the file to regenerate.
+
+Explanations are optional: `fairvision report` runs on an audit alone (the explain stage came
+later, and a project may skip it), so where ``explanations/explanations.json`` is absent the card
+says so in one line. Where it exists it is parsed by the explain stage's own reader
+(``fairvision.explain.record``), and every mean map it names must be there to be inlined.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Mapping
 
 from fairvision.audit.record import Fairness, read_fairness, read_json
 from fairvision.errors import FairvisionError
+from fairvision.explain.record import JSON_NAME, Explanations, read_explanations
 
 TRAIN_KEYS = ("options", "seed", "epochs", "batch_size", "learning_rate", "image_size", "n_train", "n_val",
               "parameters", "labels", "tensorflow", "final")
@@ -24,6 +30,8 @@ TIMING_KEYS = ("wall_seconds", "images_per_second")
 DATASHEET_KEYS = ("dataset", "format", "source", "source_sha256", "target", "labels", "protected", "n_images",
                   "rejected", "counts")
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+
+EXPLANATIONS = "explanations"  # the explain stage's folder inside a backbone's audit folder
 
 History = list[dict[str, float | None]]
 
@@ -35,6 +43,8 @@ class BackboneInputs:
     fairness: Fairness
     train: dict[str, Any]
     history: History
+    explanations: Explanations | None  # None where the explain stage has not run
+    mean_maps: Mapping[str, bytes]  # the PNG of each mean map, by its path in explanations.json
 
 
 def read_backbone(
@@ -42,13 +52,34 @@ def read_backbone(
     training_dir: str | os.PathLike[str], timings_dir: str | os.PathLike[str],
 ) -> BackboneInputs:
     """Read ``<audits_dir>/<B>/fairness.json``, ``<models_dir>/<B>/train.json``,
-    ``<training_dir>/<B>/history.csv`` and ``<timings_dir>/<B>.json``."""
+    ``<training_dir>/<B>/history.csv``, ``<timings_dir>/<B>.json`` and, where the explain stage ran,
+    ``<audits_dir>/<B>/explanations/`` (explanations.json and the mean maps' PNGs)."""
+    folder = Path(audits_dir) / backbone / EXPLANATIONS
+    explanations = read_explanations(folder / JSON_NAME) if (folder / JSON_NAME).is_file() else None
     return BackboneInputs(
         fairness=read_fairness(Path(audits_dir) / backbone / "fairness.json"),
         train=read_json(Path(models_dir) / backbone / "train.json", TRAIN_KEYS)
         | read_json(Path(timings_dir) / f"{backbone}.json", TIMING_KEYS),
         history=read_history(Path(training_dir) / backbone / "history.csv"),
+        explanations=explanations,
+        mean_maps={} if explanations is None else read_mean_maps(folder, explanations),
     )
+
+
+def read_mean_maps(folder: Path, explanations: Explanations) -> dict[str, bytes]:
+    """The bytes of every mean map explanations.json names, by that name, so the page can inline them."""
+    names = sorted({group.mean_map for method in explanations.methods.values()
+                    for part in method.attributes.values() for group in part.groups.values()})
+    return {name: _read_bytes(folder / name) for name in names}
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FairvisionError(f"{path}: not found, yet {JSON_NAME} names it; rerun `fairvision explain`") from None
+    except OSError as error:
+        raise FairvisionError(f"{path}: cannot read: {error}") from None
 
 
 def read_datasheet(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 Every input is read and every page rendered in memory first, then the folder is written
 through ``atomic_path``: a bad input leaves no report (or the previous one) behind,
-never a half-updated mix of old and new pages.
+never a half-updated mix of old and new pages. Pictures travel inside the pages (inline
+SVG charts, mean maps as base64 data URIs), so a page is one file that fetches nothing.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 from pathlib import Path
@@ -50,6 +52,7 @@ def render_reports(
     pages = {
         f"{backbone}.html": environment.get_template("backbone.html.j2").render(
             card=cards[backbone], charts=_charts(backbone, cards[backbone], inputs[backbone]),
+            maps=_data_uris(inputs[backbone].mean_maps),
         )
         for backbone in backbones
     }
@@ -86,6 +89,11 @@ def _charts(backbone: str, card: Mapping[str, Any], inputs: BackboneInputs) -> d
             for name, analysis in analyses["partitions"].items()
         },
     }
+
+
+def _data_uris(pictures: Mapping[str, bytes]) -> dict[str, str]:
+    """Each PNG as a data URI, by its name in explanations.json: the page embeds it rather than linking it."""
+    return {name: "data:image/png;base64," + base64.b64encode(png).decode("ascii") for name, png in pictures.items()}
 
 
 @functools.cache
