@@ -23,6 +23,8 @@ REASON = "largest race group in train (300 images); `auto` in params.yaml"
 CORRECT_METRICS = ("statistical_parity_difference", "disparate_impact", "error_rate_difference", "error_rate_ratio")
 SECTIONS = ("model_details", "intended_use", "factors", "metrics", "evaluation_data", "training_data",
             "quantitative_analyses", "explanations", "ethical_considerations", "caveats", "verdict")
+TITLES = ("Model details", "Intended use", "Factors", "Metrics", "Evaluation data", "Training data",
+          "Quantitative analyses", "Explanations", "Ethical considerations", "Caveats and recommendations")
 OUTCOMES = [
     {"name": "Female", "label": "Female", "description": "true or predicted “Female” against every other class",
      "metrics": list(COMPARISONS)},
@@ -278,8 +280,7 @@ def test_inequality_indices_and_differential_fairness_are_shown(reports: Path) -
 
 def test_every_section_and_chart_is_on_the_page(reports: Path) -> None:
     page = _page(reports)
-    for title in ("Model details", "Intended use", "Factors", "Metrics", "Evaluation data", "Training data",
-                  "Quantitative analyses", "Explanations", "Ethical considerations", "Caveats and recommendations"):
+    for title in TITLES:
         assert f">{title}</h2>" in page
     assert page.count("<svg") == 3  # training curve + one chart per partition
 

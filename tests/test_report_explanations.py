@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
+from conftest import encode_image
 from fairvision.errors import FairvisionError
 from fairvision.report.render import render_reports
 from test_report import BACKBONES, MALICIOUS, write_inputs
 
 EXPLAINED = "small_cnn"  # mobilenet_v2 is left without explanations
 DATA_URI = "data:image/png;base64,"
+MAP_SIZE = 8  # pixels a side of each stand-in picture
 
 
 def _group(method: str, attribute: str, group: str, n: int, disparity: dict[str, Any] | None) -> dict[str, Any]:
@@ -72,19 +74,19 @@ def explanations() -> dict[str, Any]:
 
 
 def write_explanations(audits_dir: Path, record: dict[str, Any]) -> dict[str, bytes]:
-    """explanations.json and a distinct stand-in PNG for every picture it names; the mean maps' bytes by name."""
+    """explanations.json and a distinct, decodable PNG (one colour, MAP_SIZE square) for every picture it
+    names, so a browser can show them (tests/test_report_browser.py); the mean maps' bytes by name."""
     folder = audits_dir / EXPLAINED / "explanations"
     folder.mkdir()
     (folder / "explanations.json").write_text(json.dumps(record))
+    pictures = [(kind, name) for method in record["methods"].values() for part in method["attributes"].values()
+                for group in part["groups"].values() for kind, name in group["pictures"].items()]
     means = {}
-    for method in record["methods"].values():
-        for part in method["attributes"].values():
-            for group in part["groups"].values():
-                for kind, name in group["pictures"].items():
-                    (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                    (folder / name).write_bytes(b"\x89PNG " + name.encode())
-                    if kind == "mean":
-                        means[name] = (folder / name).read_bytes()
+    for shade, (kind, name) in enumerate(pictures):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(encode_image((shade, 128, 255 - shade), "PNG", size=MAP_SIZE))
+        if kind == "mean":
+            means[name] = (folder / name).read_bytes()
     return means
 
 
