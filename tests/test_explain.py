@@ -218,3 +218,34 @@ def test_explain_params_errors_name_the_key(tmp_path, change: dict, message: str
     with pytest.raises(FairvisionError) as error:
         load_params(tmp_path / "params.yaml")
     assert message in str(error.value)
+
+
+def test_batched_lime_neighbourhood_is_limes_own() -> None:
+    """The batched perturbation gives lime's own draws, images, classifier batches and labels, bit for bit."""
+    from lime.lime_image import LimeImageExplainer
+
+    from fairvision.explain.lime_explainer import _batched_data_labels, segmenter
+
+    image = np.random.default_rng(3).integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8)
+    segments = segmenter("slic", {"n_segments": 12, "compactness": 10}, 0)(image)
+    fudged = np.zeros_like(image)
+    batches: dict[str, list[np.ndarray]] = {"lime": [], "batched": []}
+
+    def recorder(name: str):
+        def classify(images) -> np.ndarray:  # lime passes arrays; the batched version, tensors
+            images = np.array(images)
+            batches[name].append(images)
+            return images.reshape(len(images), -1).mean(axis=1, keepdims=True) * [1.0, -1.0]
+        return classify
+
+    lime_own, batched = LimeImageExplainer(random_state=4), LimeImageExplainer(random_state=4)
+    expected = lime_own.data_labels(image, fudged, segments, recorder("lime"), 45, batch_size=20)
+    got = _batched_data_labels(batched)(image, fudged, segments, recorder("batched"), 45, batch_size=20)
+    for want, have in zip(expected, got):
+        np.testing.assert_array_equal(have, want)
+    assert [len(b) for b in batches["batched"]] == [20, 20, 5]
+    for want, have in zip(batches["lime"], batches["batched"], strict=True):
+        assert have.dtype == want.dtype
+        np.testing.assert_array_equal(have, want)
+    with pytest.raises(ValueError, match="numbered 0 to"):
+        _batched_data_labels(batched)(image, fudged, segments + 1, recorder("batched"), 5)

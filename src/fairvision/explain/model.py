@@ -31,7 +31,8 @@ class Saliency:
 
 @dataclasses.dataclass(frozen=True)
 class ExplainedModel:
-    """A loaded SavedModel's explanation endpoints; every call takes float32 pixels [N, S, S, 3] in 0-255."""
+    """A loaded SavedModel's explanation endpoints; every call takes pixels [N, S, S, 3] in 0-255 (any numeric
+    dtype: uint8 images are cast to float32 by TensorFlow, which saves copying four times the bytes)."""
 
     labels: tuple[str, ...]
     image_size: int
@@ -40,7 +41,7 @@ class ExplainedModel:
     def probabilities(self, pixels: np.ndarray, *, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Class probabilities [N, K], ``batch_size`` images per call."""
         endpoint = getattr(self.loaded, PROBABILITIES)
-        parts = [endpoint(tf.constant(pixels[start:start + batch_size], tf.float32))["probabilities"].numpy()
+        parts = [endpoint(_floats(pixels[start:start + batch_size]))["probabilities"].numpy()
                  for start in range(0, len(pixels), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), np.float32)
 
@@ -49,11 +50,15 @@ class ExplainedModel:
         endpoint = getattr(self.loaded, SALIENCY)
         cams, gradients = [], []
         for start in range(0, len(pixels), batch_size):
-            out = endpoint(tf.constant(pixels[start:start + batch_size], tf.float32),
+            out = endpoint(_floats(pixels[start:start + batch_size]),
                            tf.constant(classes[start:start + batch_size], tf.int32))
             cams.append(out["gradcam"].numpy())
             gradients.append(out["gradients"].numpy())
         return Saliency(np.concatenate(cams), np.concatenate(gradients))
+
+
+def _floats(pixels: np.ndarray) -> tf.Tensor:
+    return tf.cast(tf.convert_to_tensor(pixels), tf.float32)
 
 
 def load_explained(model_dir: str | Path) -> ExplainedModel:
