@@ -18,6 +18,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from fairvision.audit.intervals import percentile_intervals
+
 
 @dataclasses.dataclass(frozen=True)
 class GroupMaps:
@@ -79,8 +81,7 @@ def compare(group: GroupMaps, reference: GroupMaps, *, resamples: int, level: fl
     if not np.isfinite(observed):
         return Disparity(None, None, None, None)
     draws = disparity(_bootstrap_means(group, resamples, rng), _bootstrap_means(reference, resamples, rng))
-    draws = draws[np.isfinite(draws)]
-    low, high = (np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]) if len(draws) else (np.nan, np.nan))
+    low, high = percentile_intervals(draws[:, np.newaxis], level)[0]  # skips draws with a flat map
     shuffled = _permuted_disparities(group, reference, resamples, rng)
     p_value = (1 + int((shuffled >= observed).sum())) / (1 + resamples)
     return Disparity(observed, _finite(low), _finite(high), p_value)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairvision.audit.intervals import percentile_intervals
 from fairvision.audit.record import read_fairness
 from fairvision.audit.vocabulary import partition_name
 from fairvision.data.shards import read_records, shard_paths
@@ -169,10 +170,9 @@ def _faithfulness(own: dict[str, tuple[float, float]], random: dict[str, tuple[f
     baseline = np.array([random[image] for image in own])
     gains = {"deletion": baseline[:, 0] - method[:, 0], "insertion": method[:, 1] - baseline[:, 1]}
     draws = rng.integers(0, len(own), (params.resamples, len(own)))
-    bounds = [(1 - params.level) / 2, (1 + params.level) / 2]
     out: dict[str, Any] = {"images": len(own)}
     for curve, column in (("deletion", 0), ("insertion", 1)):
-        interval = np.quantile(gains[curve][draws].mean(axis=1), bounds)
+        interval = percentile_intervals(gains[curve][draws].mean(axis=1)[:, np.newaxis], params.level)[0]
         out[curve] = {"auc": _number(method[:, column].mean()), "random_auc": _number(baseline[:, column].mean()),
                       "gain": {"value": _number(gains[curve].mean()), "ci": [_number(v) for v in interval]},
                       "beats_random": bool(interval[0] > 0)}
