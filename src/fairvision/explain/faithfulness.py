@@ -48,7 +48,7 @@ def curves(model: ExplainedModel, pixels: np.ndarray, classes: np.ndarray, maps:
         masks = (ranks[start:start + chunk, None, :] < cut[None, :, None]).reshape(len(images), steps + 1, side, side, 1)
         deleted = np.where(masks, flat[:, None], images[:, None])
         inserted = np.where(masks, images[:, None], flat[:, None])
-        batch = np.concatenate([deleted, inserted]).reshape(-1, side, side, 3).astype(np.float32)
+        batch = np.concatenate([deleted, inserted]).reshape(-1, side, side, 3)  # the endpoint casts to float32
         explained = np.tile(np.repeat(classes[start:start + chunk], steps + 1), 2)
         wanted = model.probabilities(batch)[np.arange(len(batch)), explained].reshape(2, len(images), steps + 1)
         deletion.append(wanted[0])
