@@ -3,7 +3,9 @@
 One asyncio task collects queued images (up to ``max_batch_size``, waiting at most
 ``timeout_s`` after the first for more) and runs each batch in a worker thread, so the
 event loop keeps accepting requests while the model works; images that queue meanwhile
-form the next batch. A batch TensorFlow rejects (an image that passed the header checks
+form the next batch. A lone image with nothing queued behind it is run on the event loop
+itself: with no other request to accept meanwhile, the two thread switches would only add
+to its latency. A batch TensorFlow rejects (an image that passed the header checks
 but does not decode) is retried image by image, so only the request holding the bad image
 fails.
 """
@@ -39,8 +41,8 @@ class MicroBatcher:
         self._observe = observe  # (images in the call, seconds it took)
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task | None = None
-        # One thread for every model call: calls never overlap (the batcher awaits each), and TensorFlow's
-        # per-thread eager state is set up once rather than in whichever pool thread is free.
+        # One thread for every batch's model call: calls never overlap (the batcher awaits each; a lone image's
+        # call blocks the loop), and TensorFlow's per-thread eager state is set up once per thread, not per call.
         self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fairvision-model")
 
     def start(self) -> None:
@@ -109,6 +111,8 @@ class MicroBatcher:
     async def _timed(self, images: list[bytes]) -> Outputs:
         start = time.perf_counter()
         try:
+            if len(images) == 1 and self._queue.empty():
+                return self._predict(images)
             return await asyncio.get_running_loop().run_in_executor(self._worker, self._predict, images)
         finally:
             self._observe(len(images), time.perf_counter() - start)

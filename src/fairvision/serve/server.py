@@ -30,7 +30,9 @@ def serve(model_dir: str | Path, options: ServeOptions, *, host: str = "127.0.0.
     log.info("serving %s version %d (%s) on http://%s:%d  (TF Serving REST: /v1/models/%s, KServe V2: /v2/models/%s, "
              "metrics: /metrics)", options.name, options.version, model.path, url_host, bound_port,
              options.name, options.name)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", server_header=False)
+    # No access log and no client addresses anywhere, so X-Forwarded-For is not parsed (proxy_headers=False).
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", server_header=False,
+                            proxy_headers=False)
     uvicorn.Server(config).run(sockets=[listener])
 
 
