@@ -6,13 +6,19 @@ i.e. the serving layer (JSON, base64, image checks, batching queue, worker threa
 little beyond what any HTTP server and the model must cost. Batch 32 is reported (p50, p99,
 images/s) beside its direct call. The model is the demo's small_cnn (width 16, 64 px), untrained.
 
-Run: `.venv/bin/pytest benchmarks/test_serve_latency.py --benchmark-group-by=group -s`
+The server inherits this process's environment, so the direct call and the server always run
+with the same TensorFlow threading. Run it as TensorFlow chooses the threads, and again in the
+latency configuration (one thread per pool, which the README's Serving section describes):
+
+    .venv/bin/pytest benchmarks/test_serve_latency.py --benchmark-group-by=group -s
+    TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 .venv/bin/pytest benchmarks/test_serve_latency.py ...
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -120,5 +126,8 @@ def test_predict_batch_32(benchmark, server, session, images) -> None:
     url, body = f"{server.url}/v1/models/small_cnn:predict", predict_body(images)
     benchmark.pedantic(lambda: session.post(url, json=body).raise_for_status(), rounds=ROUNDS // 3, warmup_rounds=3)
     record(benchmark, ":predict, batch 32", 32)
-    print("\n" + "\n".join(f"{name:32} p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
-                           f"{r['images_per_s']:8.0f} images/s" for name, r in RESULTS.items()))
+    threads = {pool: os.environ.get(f"TF_NUM_{pool.upper()}_THREADS", "TensorFlow's choice")
+               for pool in ("intraop", "interop")}
+    print(f"\nTensorFlow threads, direct call and server alike: {threads}")
+    print("\n".join(f"{name:32} p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
+                    f"{r['images_per_s']:8.0f} images/s" for name, r in RESULTS.items()))
