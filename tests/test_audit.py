@@ -14,7 +14,10 @@ import pytest
 
 from fairvision.audit.bootstrap import stratified_resample
 from fairvision.audit.engine import Settings, audit_partition
-from fairvision.audit.intervals import family_level, percentile_intervals
+from fairvision.audit.intervals import (
+    TAIL_REPLICATES, family_interval_level, family_intervals, family_level, percentile_intervals, resamples_for,
+)
+from fairvision.audit.vocabulary import worst
 from fairvision.audit.measures import COMPARISONS
 from fairvision.audit.outcomes import CORRECT, CORRECT_METRICS, outcomes_for
 from fairvision.audit.partitions import build_partition
@@ -138,7 +141,7 @@ def test_stage_writes_hand_computed_per_label_performance(stage_files) -> None:
         low, high = labels[label]["f1"]["ci"]
         assert low <= labels[label]["f1"]["value"] <= high
     assert result["group_fairness"] == {"measured": True, "reason": None}
-    assert result["settings"]["bootstrap"]["per_label_stratified_by"].startswith("true label")
+    assert result["settings"]["bootstrap"]["per_label_stratified_by"].startswith("race × age")  # the audit's draw
     fairness = parse_fairness(result, "fairness.json")
     assert fairness.per_label[M].recall.value == pytest.approx(7 / 11, abs=1e-6)
 
@@ -147,7 +150,7 @@ def test_no_protected_attributes_reports_per_label_only_and_says_why(stage_files
     _, run = stage_files
     result = run(audit_params(), protected=())
     assert result["partitions"] == {} and result["differential_fairness"] is None
-    assert result["summary"] == {"verdict": None, "failing": [], "worst_group": {}}
+    assert result["summary"] == {"verdict": None, "verdict_reason": None, "failing": [], "worst_group": {}}
     assert result["group_fairness"]["measured"] is False
     assert "`protected` list in params.yaml is empty" in result["group_fairness"]["reason"]
     assert "Only per-label performance is reported" in result["group_fairness"]["reason"]
@@ -202,21 +205,51 @@ def test_infinite_disparate_impact_is_named_and_never_pass(tmp_path: Path) -> No
     assert "no predicted positives" in ppv.undefined and ppv.verdict == "inconclusive"  # AIF360 reports 0 here
     from fairvision.audit.serialize import judged
     assert judged(disparate_impact)["value"] is None and json.dumps(judged(disparate_impact), allow_nan=False)
+    assert judged(ppv)["value"] is None and judged(ppv)["aif360_value"] == 0.0  # AIF360's convention, kept apart
 
 
-def test_rates_resting_on_too_few_events_are_not_judged() -> None:
-    """A group with no false positives has FPR 0 in every bootstrap replicate: an interval [0, 0] to distrust."""
+def test_zero_events_get_an_exact_width_and_count_as_evidence() -> None:
+    """B has no false positive in 30 negatives: the bootstrap's FPR is 0 in every replicate, [0, 0]. Its
+    Clopper–Pearson bound gives the interval its honest width, and 0 of 30 against A's 0.2 is evidence: it
+    may fail, it can never pass (min_events blocks only a pass)."""
     table = pd.DataFrame({"race": ["A"] * 200 + ["B"] * 60,
                           "label": [F, M] * 100 + [F] * 30 + [M] * 30,
                           "pred": ([F, F] + [F, M] * 4) * 20 + [F] * 30 + [M] * 30})  # B: every prediction right
     partition = build_partition(table, ["race"], [F, M])
     result = audit_partition(partition, outcomes_for([F, M], F), "A", "t", {}, settings(min_group_size=50))
+    b = result.outcomes[F].groups["B"]
+    ratio = b.comparisons["reference"]["false_positive_rate_ratio"]
+    level = result.outcomes[F].levels["reference"].value
+    exact_upper = 1 - ((1 - level) / 2) ** (1 / 30)  # Clopper–Pearson for 0 of 30 at the table's level
+    assert ratio.value == 0.0 and ratio.low == 0.0 and ratio.high >= exact_upper / 0.2 * 0.9
+    assert ratio.verdict != "pass"
+    fpr = b.rates["false_positive_rate"]
+    assert (fpr.value, fpr.low) == (0.0, 0.0) and fpr.high == pytest.approx(1 - 0.025 ** (1 / 30))
+    difference = b.comparisons["reference"]["false_positive_rate_difference"]
+    assert difference.high > difference.value + 0.05  # widened by what 0 of 30 may hide
+
+
+def test_zero_events_with_a_large_gap_fail() -> None:
+    """Latino_Hispanic in the demo: never predicted Female (0 of 500) while the reference is at 0.46."""
+    table = pd.DataFrame({"race": ["A"] * 500 + ["B"] * 500, "label": [F, M] * 500,
+                          "pred": ([F] * 46 + [M] * 54) * 5 + [M] * 500})
+    partition = build_partition(table, ["race"], [F, M])
+    result = audit_partition(partition, outcomes_for([F, M], F), "A", "t", {}, settings(min_group_size=50))
     b = result.outcomes[F].groups["B"].comparisons["reference"]
-    ratio = b["false_positive_rate_ratio"]
-    assert (ratio.value, ratio.low, ratio.high) == (0.0, 0.0, 0.0) and ratio.verdict == "inconclusive"
-    assert "rests on 0 of 30 actual negatives; at least 5" in ratio.explanation
-    assert b["statistical_parity_difference"].verdict != "inconclusive" or "rests on" not in b[
-        "statistical_parity_difference"].explanation  # selection rate has events on both sides
+    for metric in ("statistical_parity_difference", "equal_opportunity_difference"):
+        assert b[metric].verdict == "fail", b[metric].explanation
+        assert b[metric].high > b[metric].value  # the exact bound of 0 of 500 widens the bootstrap's side
+    assert "rests on 0 of" not in b["statistical_parity_difference"].explanation
+
+
+def test_few_events_block_a_pass_but_not_a_fail() -> None:
+    table = pd.DataFrame({"race": ["A"] * 2000 + ["B"] * 2000, "label": [F, M] * 2000,
+                          "pred": [F, M] * 999 + [M, F] + [F, M] * 999 + [M, F]})  # 2 errors in each group
+    partition = build_partition(table, ["race"], [F, M])
+    result = audit_partition(partition, outcomes_for([F, M], F), "A", "t", {}, settings(min_group_size=50))
+    erd = result.outcomes[F].groups["B"].comparisons["reference"]["error_rate_difference"]
+    assert erd.verdict == "inconclusive" and erd.explanation.startswith("Not certified")
+    assert "rests on 2 of 2000" in erd.explanation
 
 
 def test_zero_tolerance_judges_without_dividing_by_zero(stage_files) -> None:
@@ -245,7 +278,8 @@ def test_auto_reference_is_largest_train_group() -> None:
 def test_importing_the_audit_changes_no_logging_configuration() -> None:
     code = ("import logging; before = list(logging.getLogger().filters); "
             "import fairvision.audit.stage, fairvision.audit.crosscheck; "
-            "from fairvision.audit import aif360_reference as a; a._import_metrics(); "
+            f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            "import aif360_reference as a; a._import_metrics(); "
             "assert logging.getLogger().filters == before, logging.getLogger().filters")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -270,9 +304,9 @@ def test_stratified_resample_keeps_group_sizes() -> None:
 
 def test_simultaneous_level_lies_between_none_and_bonferroni_and_covers_jointly() -> None:
     rng = np.random.default_rng(0)
-    samples = rng.normal(size=(2000, 20))  # independent metrics: about Bonferroni, up to the replicates' grain
+    samples = rng.normal(size=(20_000, 20))  # independent metrics: about Bonferroni, never above it
     simultaneous = family_level(samples, 0.95, "simultaneous")
-    assert 0.95 < simultaneous <= family_level(samples, 0.95, "bonferroni") + 2 / 2000
+    assert 0.995 < simultaneous <= family_level(samples, 0.95, "bonferroni")
     assert family_level(samples, 0.95, "none") == 0.95
     correlated = samples[:, :1] + 0.1 * samples  # nearly one metric: far narrower than Bonferroni
     assert family_level(correlated, 0.95, "simultaneous") < 0.97
@@ -286,3 +320,103 @@ def test_percentile_intervals_skip_undefined_replicates() -> None:
     bounds = percentile_intervals(samples, 0.5)
     np.testing.assert_allclose(bounds[0], np.quantile([1.0, 2.0, 3.0], [0.25, 0.75]))
     assert np.isnan(bounds[1]).all()
+
+
+def test_ties_are_ranked_by_what_lies_strictly_beyond_them() -> None:
+    """Discrete counts tie: an arbitrary order among ties pushed tied replicates to the edge and the level
+    up (0.976 where 0.95 suffices). Ranked by what lies strictly beyond, a twin-valued metric asks no more
+    than the pointwise level, and a constant metric asks nothing."""
+    rng = np.random.default_rng(1)
+    coarse = rng.binomial(40, 0.5, size=(20_000, 1)).astype(float)  # few distinct values, many ties
+    alone = family_level(np.hstack([coarse, np.ones((20_000, 1))]), 0.95, "simultaneous")
+    family = np.hstack([coarse, coarse, np.ones((20_000, 1))])
+    level = family_level(family, 0.95, "simultaneous")
+    assert level == alone  # an exact twin changes nothing
+
+    def inside(at: float) -> float:
+        low, high = percentile_intervals(coarse, at)[0]
+        return float(((coarse >= low) & (coarse <= high)).mean())
+    assert inside(level) >= 0.95 and level < 0.97  # enough, without the push that arbitrary tie ranks gave
+
+
+def test_a_level_beyond_the_resamples_is_flagged_at_its_ceiling_never_100_percent() -> None:
+    samples = np.random.default_rng(2).normal(size=(1000, 84))  # Bonferroni would need 0.9994
+    level = family_interval_level(samples, 0.95, "simultaneous")
+    assert level.at_ceiling and level.value < 1.0 and level.value == pytest.approx(1 - 2 * TAIL_REPLICATES / 999)
+    assert resamples_for(84, 0.95, 1000, 10**6) == 2 * TAIL_REPLICATES * 84 / 0.05
+    enough = np.random.default_rng(3).normal(size=(resamples_for(84, 0.95, 1000, 10**6), 84))
+    assert not family_interval_level(enough, 0.95, "simultaneous").at_ceiling
+
+
+@pytest.mark.parametrize("with_gaps", [False, True])
+def test_one_pass_family_intervals_equal_calibrating_then_cutting(with_gaps: bool) -> None:
+    rng = np.random.default_rng(4)
+    base = rng.binomial(60, 0.3, size=(8000, 1))
+    samples = np.hstack([base + rng.binomial(60, 0.3, size=(8000, 30)), rng.normal(size=(8000, 10))]) / 60
+    if with_gaps:
+        samples[rng.random(samples.shape) < 0.002] = np.nan
+    family = np.zeros(samples.shape[1], dtype=bool)
+    family[::2] = True
+    level, bounds = family_intervals(np.ascontiguousarray(samples.T), family, 0.95, "simultaneous")
+    expected = family_interval_level(samples[:, family], 0.95, "simultaneous")
+    assert level == expected
+    np.testing.assert_allclose(bounds, percentile_intervals(samples, expected.value), rtol=1e-6)
+
+
+def test_nothing_judged_is_inconclusive_not_pass() -> None:
+    assert worst([]) == "inconclusive" and worst(["pass", "pass"]) == "pass"
+
+
+def test_every_partition_rests_on_one_draw(stage_files) -> None:
+    """The Theil index is a function of the pooled cells: one draw gives it one interval in every table."""
+    _, run = stage_files
+    result = run(audit_params(min_group_size=1), intersections=(("race", "age"),))
+    theil = {name: p["outcomes"][F]["theil_index"]["ci"] for name, p in result["partitions"].items()}
+    assert len({tuple(ci) for ci in theil.values()}) == 1, theil
+    edf = result["differential_fairness"]["outcomes"][F]
+    assert edf["ci"][0] <= edf["value"] <= edf["ci"][1]  # one-sided: [0, upper], holding its point
+
+
+@pytest.mark.parametrize(("column", "where"), [("label", "predictions"), ("race", "predictions"),
+                                               ("race", "manifest")])
+def test_missing_values_are_rejected_naming_column_and_count(stage_files, column: str, where: str) -> None:
+    tmp_path, run = stage_files
+    name = "predictions.parquet" if where == "predictions" else "manifest.parquet"
+    frame = pd.read_parquet(tmp_path / name)
+    frame.loc[frame.index[:2], column] = None
+    frame.to_parquet(tmp_path / name)
+    with pytest.raises(FairvisionError, match=rf"{name}: missing values in `{column}` \(2 of \d+ rows\)"):
+        run(audit_params(), out="x.json")
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize(("breakage", "message"), [
+    (lambda d: d.drop(columns="pred"), r"missing column\(s\) `pred`"),
+    (lambda d: d.iloc[:0], "the prediction table has no rows"),
+])
+def test_broken_prediction_tables_are_named_errors(stage_files, breakage, message: str) -> None:
+    tmp_path, run = stage_files
+    breakage(pd.read_parquet(tmp_path / "predictions.parquet")).to_parquet(tmp_path / "predictions.parquet")
+    with pytest.raises(FairvisionError, match=message):
+        run(audit_params(), out="x.json")
+
+
+def test_datasheet_without_labels_is_a_named_error(stage_files) -> None:
+    tmp_path, run = stage_files
+    (tmp_path / "datasheet.json").write_text(json.dumps({"dataset": "t", "target": "gender"}))
+    with pytest.raises(FairvisionError, match=r"datasheet.json: missing `labels`"):
+        run(audit_params(), out="x.json")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda f: f.update(accuracy="0.8"), "`accuracy` must be a finite number or null, got '0.8'"),
+    (lambda f: f["partitions"]["race"]["outcomes"]["Female"]["groups"]["B"]["vs_reference"][
+        "error_rate_difference"].update(value=float("nan")),
+     "`partitions.race.outcomes.Female.groups.B.vs_reference.error_rate_difference.value` must be a finite number"),
+])
+def test_reader_names_a_bad_number(stage_files, change, message: str) -> None:
+    _, run = stage_files
+    result = run(audit_params())
+    change(result)
+    with pytest.raises(FairvisionError, match=re.escape(message)):
+        parse_fairness(result, "fairness.json")

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from fairvision.audit.bootstrap import stratified_resample
 from fairvision.audit.performance import SCORES, label_scores, per_label
 
 LABELS = ["A", "B", "C", "D"]
@@ -26,12 +27,17 @@ EXPECTED = {  # label -> (n, precision, recall, F1); None where 0/0
 }
 
 
+def replicates(resamples: int, seed: int) -> np.ndarray:
+    """The audit's draw for a table with no protected attribute: one stratum, the whole test split."""
+    return stratified_resample(CONFUSION[np.newaxis], resamples, np.random.default_rng(seed))[:, 0]
+
+
 def _value(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
 def test_hand_computed_scores_and_undefined_ones() -> None:
-    result = per_label(CONFUSION, LABELS, resamples=200, seed=0, level=0.95)
+    result = per_label(CONFUSION, replicates(200, 0), LABELS, level=0.95)
     assert list(result) == LABELS
     for label, (n, *scores) in EXPECTED.items():
         got = result[label]
@@ -40,7 +46,7 @@ def test_hand_computed_scores_and_undefined_ones() -> None:
 
 
 def test_intervals_hold_the_point_and_a_never_defined_score_has_none() -> None:
-    result = per_label(CONFUSION, LABELS, resamples=500, seed=3, level=0.9)
+    result = per_label(CONFUSION, replicates(500, 3), LABELS, level=0.9)
     b = result["B"].scores
     for score in SCORES:
         assert b[score].low <= b[score].value <= b[score].high
@@ -51,7 +57,7 @@ def test_intervals_hold_the_point_and_a_never_defined_score_has_none() -> None:
 
 def test_same_seed_same_intervals_other_seed_other_intervals() -> None:
     def bounds(seed: int) -> list[float]:
-        result = per_label(CONFUSION, LABELS, resamples=100, seed=seed, level=0.95)
+        result = per_label(CONFUSION, replicates(100, seed), LABELS, level=0.95)
         return [result["B"].scores[s].low for s in SCORES]
     assert bounds(1) == bounds(1) and bounds(1) != bounds(2)
 

@@ -54,7 +54,10 @@ def _group(n: int, accuracy: float | None, status: dict[str, str], metrics: list
 
 
 def _table(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"interval_level": {"reference": 0.99, "rest": 0.99}, "theil_index": _estimate(0.108),
+    resolution = {"family_size": 12, "resamples": 2400, "at_ceiling": False}
+    return {"interval_level": {"reference": 0.99, "rest": 0.99},
+            "interval_resolution": {"reference": resolution, "rest": resolution | {"at_ceiling": True}},
+            "theil_index": _estimate(0.108),
             "between_group_theil_index": _estimate(0.0003), "groups": groups}
 
 
@@ -82,7 +85,7 @@ def _fairness(backbone: str, fails: bool) -> dict[str, Any]:
     failing = [{"partition": "race", "outcome": "Female", "against": "reference", "group": "Latino_Hispanic",
                 "metrics": ["equal_opportunity_difference"]}] if fails else []
     return {
-        "schema_version": 3, "backbone": backbone, "dataset": "synthetic", "target": "gender",
+        "schema_version": 4, "backbone": backbone, "dataset": "synthetic", "target": "gender",
         "labels": ["Female", "Male"], "favorable_label": "Female", "n": 540, "accuracy": 0.9,
         "settings": {
             "min_group_size": 30,
@@ -105,7 +108,8 @@ def _fairness(backbone: str, fails: bool) -> dict[str, Any]:
                     "groups": {}, "outcomes": {o["name"]: _age(o) for o in OUTCOMES}},
         },
         "differential_fairness": {"attributes": ["race", "age"], "concentration": 1.0, "groups": 5,
-                                  "outcomes": {o["name"]: _estimate(1.87) for o in OUTCOMES}},
+                                  "outcomes": {o["name"]: _estimate(1.87) for o in OUTCOMES},
+                                  "interval": "one-sided: [0, upper bound]"},
     }
 
 
@@ -275,7 +279,15 @@ def test_inequality_indices_and_differential_fairness_are_shown(reports: Path) -
     page = _page(reports)
     assert "Theil index 0.108 [0.068, 0.148]" in page
     assert "Between-group Theil index 0.0003 [" in page
-    assert "Smoothed empirical differential fairness" in page and "1.87 [1.83, 1.91]" in page
+    assert "Smoothed empirical differential fairness" in page
+    assert "<strong>1.87</strong>, at most <strong>1.91</strong> at 95.0%" in page and "one-sided" in page
+
+
+def test_a_level_at_its_ceiling_says_so_and_never_reads_100_percent(reports: Path) -> None:
+    page = _page(reports)
+    assert "99.0% (capped by the resamples: the family needed more) against the rest" in page
+    from fairvision.report.fmt import level
+    assert level(0.99976) == "99.98%" and level(0.9999996) == "99.99996%" and level(1.0) == "100.0%"
 
 
 def test_every_section_and_chart_is_on_the_page(reports: Path) -> None:
@@ -424,7 +436,7 @@ def test_unknown_status_is_refused_naming_the_field(inputs: dict[str, Path]) -> 
         render_reports(BACKBONES, **inputs)
 
 
-@pytest.mark.parametrize("version", [None, 2, 4])
+@pytest.mark.parametrize("version", [None, 3, 5])
 def test_other_schema_version_asks_to_rerun_the_audit(inputs: dict[str, Path], version: int | None) -> None:
     def change(fairness: dict[str, Any]) -> None:
         if version is None:

@@ -11,25 +11,31 @@ serialization (``fairvision.audit.serialize``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from fairvision.audit.bootstrap import generator, stratified_resample
-from fairvision.audit.intervals import Method, family_level, percentile_intervals
+from fairvision.audit.bootstrap import coarsen, generator, stratified_resample
+from fairvision.audit.intervals import Level, Method, family_intervals, percentile_intervals, resamples_for
 from fairvision.audit.measures import (
-    COMPARISONS, RATES, between_group_theil_index, compare, fewest_events, group_rates, sparse_reason, theil_index,
-    undefined_reason,
+    CELLS, COMPARISONS, RATES, between_group_theil_index, compare, degenerate_shift, event, exact_rate_interval,
+    fewest_events, group_rates, sparse_reason, theil_index, undefined_reason,
 )
 from fairvision.audit.outcomes import Outcome, outcomes_for
-from fairvision.audit.partitions import Partition, build_partition, group_keys, label_codes
+from fairvision.audit.partitions import (
+    Partition, build_partition, category_codes, count_cells, group_keys, label_codes,
+)
 from fairvision.audit.verdicts import Band, verdict
-from fairvision.audit.vocabulary import AGAINST, Status, Verdict, partition_name, worst
+from fairvision.audit.vocabulary import AGAINST, SEPARATOR, Status, Verdict, partition_name, worst
 
 # A comparison whose replicates are undefined more often than this is not judged: its
 # interval would describe only the lucky resamples (e.g. a group with a handful of positives).
 MAX_UNDEFINED_SHARE = 0.01
+# The most replicates one draw may hold: (R, finest groups, K, K) counts must fit in memory.
+MAX_RESAMPLES = 100_000
 _OTHER = {"reference": "the reference group", "rest": "the rest"}
 
 
@@ -38,12 +44,13 @@ class Settings:
     """How to judge: from params.yaml `audit` (see params.Audit)."""
 
     min_group_size: int
-    resamples: int
+    resamples: int  # at least this many replicates; more where a family needs them (intervals.resamples_for)
     seed: int
     level: float
     multiple_comparisons: Method
     bands: Mapping[str, Band]
-    min_events: int = 5  # fewest events and non-events behind a rate for its comparisons to be judged
+    min_events: int = 5  # fewest events and non-events behind a rate for a comparison to be certified `pass`
+    max_resamples: int = MAX_RESAMPLES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +64,16 @@ class Estimate:
 
 @dataclasses.dataclass(frozen=True)
 class Judged(Estimate):
-    """A comparison's estimate, its verdict and why; ``undefined`` says why the value is missing."""
+    """A comparison's estimate, its verdict and why; ``undefined`` says why the value is missing (then NaN).
+
+    ``aif360_value`` is AIF360's number, which is a conventional 0 or 1 where the metric is
+    undefined: kept for the cross-check, never published as the value.
+    """
 
     verdict: Verdict
     explanation: str
     undefined: str | None
+    aif360_value: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +89,7 @@ class GroupResult:
 class OutcomeResult:
     outcome: Outcome
     groups: Mapping[str, GroupResult]
-    levels: Mapping[str, float]  # against -> per-interval level making the table's intervals simultaneous
+    levels: Mapping[str, Level]  # against -> per-interval level making the table's intervals simultaneous
     theil_index: Estimate
     between_group_theil_index: Estimate
 
@@ -99,6 +111,7 @@ class AuditRun:
     outcomes: tuple[Outcome, ...]
     partitions: tuple[Partition, ...]
     results: tuple[PartitionResult, ...]
+    finest: FinestDraw
 
 
 def resolve_reference(setting: str, name: str, train_sizes: Mapping[str, int],
@@ -116,6 +129,14 @@ def resolve_reference(setting: str, name: str, train_sizes: Mapping[str, int],
     return chosen, f"largest {name} group in train ({largest} images); `auto` in params.yaml"
 
 
+def finest_attributes(protected: Sequence[str], intersections: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """The attributes whose intersection is finer than every partition audited: the bootstrap's strata."""
+    attributes = list(protected)
+    for intersection in intersections:
+        attributes += [a for a in intersection if a not in attributes]
+    return tuple(attributes)
+
+
 def audit_table(
     predictions: pd.DataFrame,
     train: pd.DataFrame,
@@ -129,6 +150,9 @@ def audit_table(
 ) -> AuditRun:
     """Audit every protected attribute and intersection of ``predictions`` (``train`` gives groups and references).
 
+    One bootstrap draw at the finest groups (``finest_attributes``) serves every partition
+    (``bootstrap.coarsen``), sized for the largest family (``intervals.resamples_for``); a
+    partition with a smaller family uses the leading replicates it needs.
     ``reference_key`` is where ``references`` live in params.yaml, for error messages.
 
     Raises ValueError, worded for the user, for labels the model does not know or a reference
@@ -136,6 +160,8 @@ def audit_table(
     """
     outcomes = outcomes_for(labels, favorable)
     codes = label_codes(predictions, labels)
+    finest = draw_finest(predictions, labels, finest_attributes(protected, intersections), codes, settings,
+                         outcomes, sizing=[(a,) for a in protected] + [tuple(i) for i in intersections])
     partitions, results = [], []
     for attributes in [(attribute,) for attribute in protected] + [tuple(i) for i in intersections]:
         name = partition_name(attributes)
@@ -144,11 +170,76 @@ def audit_table(
         train_sizes = {group: int(counted.get(group, 0)) for group in partition.groups}
         reference, reason = resolve_reference(references.get(name, "auto"), name, train_sizes, reference_key)
         try:
-            results.append(audit_partition(partition, outcomes, reference, reason, train_sizes, settings))
+            resamples = resamples_for(largest_family(partition, outcomes, settings), settings.level,
+                                      settings.resamples, settings.max_resamples)
+            results.append(audit_partition(partition, outcomes, reference, reason, train_sizes, settings,
+                                           replicates=finest.replicates_of(partition, resamples)))
         except ValueError as error:
             raise ValueError(f"`{reference_key}.{name}` in params.yaml: {error}") from None
         partitions.append(partition)
-    return AuditRun(outcomes, tuple(partitions), tuple(results))
+    return AuditRun(outcomes, tuple(partitions), tuple(results), finest)
+
+
+@dataclasses.dataclass(frozen=True)
+class FinestDraw:
+    """The bootstrap replicates of the finest groups, from which every partition's replicates are summed."""
+
+    attributes: tuple[str, ...]
+    groups: tuple[str, ...]
+    counts: np.ndarray  # (F, K, K)
+    replicates: np.ndarray  # (R, F, K, K)
+
+    def replicates_of(self, partition: Partition, resamples: int) -> np.ndarray:
+        """``partition``'s first ``resamples`` replicates ``(R, G, K, K)``: each finest group summed into its group.
+
+        A partition whose family is smaller than the largest needs fewer replicates; the same
+        leading ones serve it, so every partition still rests on the same resampled rows.
+        """
+        positions = [self.attributes.index(a) for a in partition.attributes]
+        index = {group: g for g, group in enumerate(partition.groups)}
+        membership = np.array([index[SEPARATOR.join(group.split(SEPARATOR)[p] for p in positions)]
+                               for group in self.groups], dtype=np.int64)
+        return coarsen(self.replicates[:resamples], membership, len(partition.groups))
+
+    @property
+    def pooled(self) -> np.ndarray:
+        """Every replicate's whole-table confusion counts ``(R, K, K)``."""
+        return self.replicates.sum(axis=1)
+
+
+def draw_finest(
+    predictions: pd.DataFrame, labels: Sequence[str], attributes: Sequence[str], codes: tuple[np.ndarray, ...],
+    settings: Settings, outcomes: Sequence[Outcome], sizing: Sequence[Sequence[str]] = (),
+) -> FinestDraw:
+    """Draw the finest groups' replicates once, as many as the largest family among ``sizing``'s partitions needs."""
+    attributes = tuple(attributes)
+    if attributes:
+        keys = group_keys(predictions, attributes)
+        groups = tuple(sorted(keys.unique()))
+        group_codes = category_codes(keys, groups)
+    else:
+        groups, group_codes = ("all",), np.zeros(len(predictions), dtype=np.int64)
+    counts = count_cells(group_codes, list(codes), len(groups), len(labels))
+    family = max([largest_family(build_partition(predictions, p, labels, codes=codes), outcomes, settings)
+                  for p in sizing] or [1])
+    resamples = resamples_for(family, settings.level, settings.resamples, settings.max_resamples)
+    replicates = stratified_resample(counts, resamples, generator(settings.seed, "finest"))
+    return FinestDraw(attributes, groups, counts, replicates)
+
+
+def largest_family(partition: Partition, outcomes: Sequence[Outcome], settings: Settings) -> int:
+    """The most intervals any one table of ``partition`` judges together (before undefined ones drop out)."""
+    if settings.multiple_comparisons == "none":
+        return 1
+    sizes = partition.sizes
+    largest = 0
+    for outcome in outcomes:
+        events = len({event(m, correct=outcome.label is None) for m in outcome.metrics})
+        for against in AGAINST:
+            others = (np.full(len(sizes), sizes.max()) if against == "reference" else sizes.sum() - sizes)
+            judged = int(((sizes >= settings.min_group_size) & (others >= settings.min_group_size)).sum())
+            largest = max(largest, judged * events)
+    return largest
 
 
 def audit_partition(
@@ -158,17 +249,25 @@ def audit_partition(
     reference_reason: str,
     train_sizes: Mapping[str, int],
     settings: Settings,
+    *,
+    replicates: np.ndarray | None = None,
 ) -> PartitionResult:
-    """Audit every outcome framing of one partition; raises ValueError if ``reference`` is not a group."""
+    """Audit every outcome framing of one partition; raises ValueError if ``reference`` is not a group.
+
+    ``replicates`` (``(R, G, K, K)``) come from the table's finest draw; without them the
+    partition is resampled on its own, sized for its largest family.
+    """
     if reference not in partition.groups:
         raise ValueError(f"reference group {reference!r} of {partition.name} is not among its groups "
                          f"({', '.join(partition.groups)})")
-    rng = generator(settings.seed, partition.name)
-    replicates = stratified_resample(partition.counts, settings.resamples, rng)
+    if replicates is None:
+        resamples = resamples_for(largest_family(partition, outcomes, settings), settings.level,
+                                  settings.resamples, settings.max_resamples)
+        replicates = stratified_resample(partition.counts, resamples, generator(settings.seed, partition.name))
     results = {}
     for outcome in outcomes:
         cells = outcome.cells(partition.counts, partition.labels)
-        boot = outcome.cells(replicates, partition.labels)
+        boot = outcome.cells(replicates, partition.labels).astype(np.float32)  # exact below 2^24 images
         results[outcome.name] = _audit_outcome(partition, outcome, cells, boot, reference, settings)
     return PartitionResult(partition.name, partition.attributes, reference, reference_reason,
                            dict(train_sizes), results)
@@ -179,41 +278,17 @@ def _audit_outcome(
 ) -> OutcomeResult:
     groups, sizes = partition.groups, partition.sizes
     ref = groups.index(reference)
-    rates = _rate_estimates(cells, boot, settings.level)
-    sides = {"reference": (cells[ref], boot[:, ref:ref + 1]), "rest": (cells.sum(axis=0) - cells, boot.sum(axis=1, keepdims=True) - boot)}
-    comparisons: dict[str, dict[str, dict[str, Judged]]] = {group: {} for group in groups}
+    rates = _rate_estimates(cells, boot, settings)
+    comparisons: dict[str, dict[str, Judged]] = {group: {} for group in groups}
     statuses: dict[str, dict[str, Status]] = {group: {} for group in groups}
     levels = {}
     for against in AGAINST:
-        other, other_boot = sides[against]
-        other_sizes = np.full(len(groups), sizes[ref]) if against == "reference" else sizes.sum() - sizes
-        compared = [g for g in range(len(groups)) if not (against == "reference" and g == ref)]
-        judged = [g for g in compared if min(sizes[g], other_sizes[g]) >= settings.min_group_size]
-        values = compare(cells, other, outcome.metrics)  # (G, M), AIF360's conventions
-        undefined = ~np.isfinite(compare(cells, other, outcome.metrics, strict=True))  # any empty denominator
-        sparse = fewest_events(cells, other, outcome.metrics) < settings.min_events
-        samples = compare(boot, other_boot, outcome.metrics, strict=True)  # (R, G, M)
-        # The family is what gets a verdict from its interval: judged groups, defined and well-populated metrics.
-        in_family = np.zeros(values.shape, dtype=bool)
-        in_family[judged] = True
-        in_family &= ~undefined & ~sparse
-        levels[against] = family_level(samples[:, in_family], settings.level, settings.multiple_comparisons)
-        bounds = percentile_intervals(samples.reshape(len(boot), -1), levels[against]).reshape(*values.shape, 2)
-        undefined_share = (~np.isfinite(samples)).mean(axis=0)
-        for g in compared:
-            other_cells = other if against == "reference" else other[g]
-            results = {
-                metric: _judge(metric, values[g, m], bounds[g, m], undefined_share[g, m],
-                               undefined_reason(metric, cells[g], other_cells, _OTHER[against])
-                               if undefined[g, m] else None,
-                               sparse_reason(metric, cells[g], other_cells, _OTHER[against], settings.min_events)
-                               if sparse[g, m] else None,
-                               settings, levels[against], too_small=g not in judged,
-                               sizes=(int(sizes[g]), int(other_sizes[g])), other=_OTHER[against])
-                for m, metric in enumerate(outcome.metrics)
-            }
+        table = _Table(partition, outcome, cells, boot, ref, against, settings)
+        levels[against] = table.level
+        for g in table.compared:
+            results = table.judge(g)
             comparisons[groups[g]][against] = results
-            statuses[groups[g]][against] = ("insufficient_data" if g not in judged
+            statuses[groups[g]][against] = ("insufficient_data" if g not in table.judged
                                             else worst([r.verdict for r in results.values()]))
         if against == "reference":
             statuses[reference][against] = "reference"
@@ -222,22 +297,165 @@ def _audit_outcome(
                            comparisons[group])
         for g, group in enumerate(groups)
     }
+    few = boot[:settings.resamples]  # pointwise intervals need only the leading replicates of the same draw
     return OutcomeResult(
         outcome, group_results, levels,
-        theil_index=_estimate(theil_index(cells), theil_index(boot), settings.level),
-        between_group_theil_index=_estimate(between_group_theil_index(cells), between_group_theil_index(boot),
+        theil_index=_estimate(theil_index(cells), theil_index(few), settings.level),
+        between_group_theil_index=_estimate(between_group_theil_index(cells), between_group_theil_index(few),
                                             settings.level),
     )
 
 
-def _rate_estimates(cells: np.ndarray, boot: np.ndarray, level: float) -> dict[str, list[Estimate]]:
-    """Per rate, per group: the point rate and its (pointwise) percentile interval."""
+class _Table:
+    """One table: every group of a partition against one side (the reference group or the rest), one framing.
+
+    The family is what gets a verdict from its interval: groups with enough images, metrics
+    defined and not undefined in too many replicates, one metric per event (twins judge the
+    same gap, ``measures.event``). Its intervals are at the family's simultaneous level;
+    groups not judged get plain ``level`` intervals from the first ``settings.resamples``
+    replicates, since nothing is concluded from them.
+    """
+
+    def __init__(self, partition: Partition, outcome: Outcome, cells: np.ndarray, boot: np.ndarray, ref: int,
+                 against: str, settings: Settings) -> None:
+        self.outcome, self.settings, self.against, self.cells = outcome, settings, against, cells
+        sizes, metrics = partition.sizes, outcome.metrics
+        n = len(partition.groups)
+        if against == "reference":
+            self.other, self.other_boot = cells[ref], boot[:, ref:ref + 1]
+            other_sizes = np.full(n, sizes[ref])
+        else:
+            self.other, self.other_boot = cells.sum(axis=0) - cells, None  # the rest's replicates: in _samples
+            other_sizes = sizes.sum() - sizes
+        self.sizes = (sizes, other_sizes)
+        self.compared = [g for g in range(n) if not (against == "reference" and g == ref)]
+        self.judged = [g for g in self.compared if min(sizes[g], other_sizes[g]) >= settings.min_group_size]
+        self.values = compare(cells, self.other, metrics, strict=True)  # NaN where undefined
+        self.conventional = compare(cells, self.other, metrics)  # AIF360's value, kept for the cross-check
+        self.undefined = ~np.isfinite(self.values)
+        self.sparse = fewest_events(cells, self.other, metrics) < settings.min_events
+        judged = np.array(self.judged, dtype=np.int64)
+        events = int(_first_of_each_event(outcome).sum()) if settings.multiple_comparisons != "none" else 1
+        boot = boot[:resamples_for(len(judged) * events, settings.level, settings.resamples, len(boot))]
+        samples = self._samples(boot, judged)  # (J, M, R): the leading replicates this table's family needs
+        self.undefined_share = np.zeros(self.values.shape)
+        self.undefined_share[judged] = (~np.isfinite(samples)).mean(axis=2)
+        in_family = ~self.undefined[judged] & (self.undefined_share[judged] <= MAX_UNDEFINED_SHARE)
+        family = (in_family & _first_of_each_event(outcome)[np.newaxis, :]).reshape(-1)
+        self.level, bounds = family_intervals(samples.reshape(-1, len(boot)), family, settings.level,
+                                              settings.multiple_comparisons)
+        self.bounds = np.full((*self.values.shape, 2), np.nan)
+        self.bounds[judged] = bounds.reshape(len(judged), len(metrics), 2)
+        rest = np.array([g for g in self.compared if g not in self.judged], dtype=np.int64)
+        if len(rest):
+            few = self._samples(boot[:settings.resamples], rest)
+            self.bounds[rest] = percentile_intervals(few.reshape(-1, few.shape[-1]).T, settings.level).reshape(
+                len(rest), len(metrics), 2)
+
+    def _samples(self, boot: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Replicates of every metric for the groups ``rows``: ``(len(rows), M, R)``, NaN where undefined.
+
+        Group-major, one metric's replicates contiguous: the layout the interval code reads.
+        """
+        cells = np.ascontiguousarray(np.moveaxis(boot[:, rows], 1, 0))  # (J, R, 4)
+        if self.against == "reference":
+            other = self.other_boot[:len(boot), 0][np.newaxis]  # (1, R, 4)
+        else:
+            other = boot.sum(axis=1)[np.newaxis] - cells
+        return compare(cells, other, self.outcome.metrics, strict=True, dtype=np.float32, axis=1)
+
+    def judge(self, g: int) -> dict[str, Judged]:
+        """Every metric of group ``g``: value, interval, verdict and why."""
+        results = {}
+        other_cells = self.other if self.against == "reference" else self.other[g]
+        who = _OTHER[self.against]
+        for m, metric in enumerate(self.outcome.metrics):
+            reason = (undefined_reason(metric, self.cells[g], other_cells, who) or "undefined"
+                      if self.undefined[g, m] else None)
+            sparse = (sparse_reason(metric, self.cells[g], other_cells, who, self.settings.min_events)
+                      if self.sparse[g, m] else None)
+            low, high = self.bounds[g, m]
+            if g in self.judged and reason is None:
+                low, high = _widen_for_degenerate_rates(metric, self.cells[g], other_cells, float(self.values[g, m]),
+                                                        low, high, self.level.value)
+            results[metric] = _judge(metric, float(self.values[g, m]), float(self.conventional[g, m]), low, high,
+                                     float(self.undefined_share[g, m]), reason, sparse, self.settings, self.level,
+                                     too_small=g not in self.judged,
+                                     sizes=(int(self.sizes[0][g]), int(self.sizes[1][g])), other=who)
+        return results
+
+
+def _first_of_each_event(outcome: Outcome) -> np.ndarray:
+    """A mask over ``outcome.metrics``: the first metric of each event (``measures.event``), its twins left out."""
+    seen: set[frozenset[str]] = set()
+    mask = []
+    for metric in outcome.metrics:
+        key = event(metric, correct=outcome.label is None)
+        mask.append(key not in seen)
+        seen.add(key)
+    return np.array(mask, dtype=bool)
+
+
+def _widen_for_degenerate_rates(
+    metric: str, group_cells: np.ndarray, other_cells: np.ndarray, value: float, low: float, high: float,
+    level: float,
+) -> tuple[float, float]:
+    """Widen a comparison's interval by what its degenerate rates (0 or all events) could hide.
+
+    The bootstrap holds such a rate fixed; its Clopper–Pearson bound at ``level`` says how far
+    the truth may lie from it. The metric is recomputed with each combination of degenerate
+    rates moved to their bounds, and the interval stretched by the largest move each way:
+    0 of 526 may hide a rate up to 0.007, never a rate of 0.1, so a gap of 0.46 still fails.
+    """
+    shifts = []
+    for rate in COMPARISONS[metric].rates:
+        for side in (0, 1):
+            cells = (group_cells, other_cells)[side]
+            moved = degenerate_shift(cells, rate, 1 - level)
+            if moved is not None:
+                shifts.append((side, moved))
+    if not shifts or not math.isfinite(value):
+        return low, high
+    moves = []
+    for chosen in itertools.product((False, True), repeat=len(shifts)):
+        if not any(chosen):
+            continue
+        sides = [np.asarray(group_cells, dtype=np.float64), np.asarray(other_cells, dtype=np.float64)]
+        for take, (side, moved) in zip(chosen, shifts):
+            if take:
+                sides[side] = moved
+        moved_value = float(compare(sides[0], sides[1], (metric,), strict=True)[0])
+        if math.isfinite(moved_value):
+            moves.append(moved_value - value)
+    if not moves:
+        return low, high
+    return min(low, low + min(moves)), max(high, high + max(moves))
+
+
+def _rate_estimates(cells: np.ndarray, boot: np.ndarray, settings: Settings) -> dict[str, list[Estimate]]:
+    """Per rate, per group: the point rate and its (pointwise) percentile interval, exact where degenerate.
+
+    A rate at 0 or all events is the same in every replicate; its Clopper–Pearson interval
+    shows the uncertainty the bootstrap cannot (a group of 10 all correct: [0.69, 1], not [1, 1]).
+    """
+    level, boot = settings.level, boot[:settings.resamples]
     points, samples = group_rates(cells), group_rates(boot, strict=True)
     names = list(RATES)
     stacked = np.stack([samples[name] for name in names], axis=-1)  # (R, G, rates)
     bounds = percentile_intervals(stacked.reshape(len(boot), -1), level).reshape(*stacked.shape[1:], 2)
-    return {name: [Estimate(float(points[name][g]), *map(float, bounds[g, r])) for g in range(cells.shape[0])]
-            for r, name in enumerate(names)}
+    estimates: dict[str, list[Estimate]] = {}
+    for r, name in enumerate(names):
+        rate = RATES[name]
+        row = []
+        for g in range(cells.shape[0]):
+            low, high = map(float, bounds[g, r])
+            exact = exact_rate_interval(float(cells[g][[CELLS.index(c) for c in rate.numerator]].sum()),
+                                        float(cells[g][[CELLS.index(c) for c in rate.denominator]].sum()), level)
+            if exact is not None:
+                low, high = exact
+            row.append(Estimate(float(points[name][g]), low, high))
+        estimates[name] = row
+    return estimates
 
 
 def _estimate(point: np.ndarray, samples: np.ndarray, level: float) -> Estimate:
@@ -246,23 +464,27 @@ def _estimate(point: np.ndarray, samples: np.ndarray, level: float) -> Estimate:
 
 
 def _judge(
-    metric: str, value: float, bounds: np.ndarray, undefined_share: float, reason: str | None, sparse: str | None,
-    settings: Settings,
-    level: float, *, too_small: bool, sizes: tuple[int, int], other: str,
+    metric: str, value: float, conventional: float, low: float, high: float, undefined_share: float,
+    reason: str | None, sparse: str | None, settings: Settings, level: Level, *, too_small: bool,
+    sizes: tuple[int, int], other: str,
 ) -> Judged:
-    low, high, value = float(bounds[0]), float(bounds[1]), float(value)
+    """The verdict of one comparison. ``sparse`` (few events) may block a pass, never a fail: a gap seen on
+    0 of 526 is evidence, and the interval already holds the exact bound of the degenerate rate."""
     title = COMPARISONS[metric].title
+
+    def judged(verdict_: Verdict, explanation: str) -> Judged:
+        return Judged(value, low, high, verdict_, explanation, reason, conventional)
+
     if too_small:
-        explanation = (f"Not judged: the group has {sizes[0]} test images and {other} {sizes[1]}; "
-                       f"at least {settings.min_group_size} each are needed.")
-        return Judged(value, low, high, "inconclusive", explanation, reason)
+        return judged("inconclusive", f"Not judged: the group has {sizes[0]} test images and {other} {sizes[1]}; "
+                                      f"at least {settings.min_group_size} each are needed.")
     if reason is not None:
-        return Judged(value, low, high, "inconclusive", f"Not judged: {reason}.", reason)
-    if sparse is not None:
-        return Judged(value, low, high, "inconclusive", f"Not judged: {sparse}.", None)
+        return judged("inconclusive", f"Not judged: {reason}.")
     if undefined_share > MAX_UNDEFINED_SHARE:
-        explanation = (f"Not judged: {title.lower()} is undefined in {undefined_share:.0%} of the bootstrap "
-                       "resamples (too few images in a cell it divides by).")
-        return Judged(value, low, high, "inconclusive", explanation, None)
-    outcome, explanation = verdict(metric, value, low, high, settings.bands[metric], level)
-    return Judged(value, low, high, outcome, explanation, None)
+        return judged("inconclusive", f"Not judged: {title.lower()} is undefined in {undefined_share:.0%} of the "
+                                      "bootstrap resamples (too few images in a cell it divides by).")
+    outcome, explanation = verdict(metric, value, low, high, settings.bands[metric], level.value,
+                                   at_ceiling=level.at_ceiling)
+    if sparse is not None and outcome == "pass":
+        return judged("inconclusive", f"Not certified: {explanation[:-1]}, but {sparse}.")
+    return judged(outcome, explanation)

@@ -6,16 +6,23 @@ methods (`audit.multiple_comparisons`):
 
 * ``simultaneous`` (default): the percentile level is calibrated on the bootstrap replicates
   so that ``level`` of the replicates fall inside *every* interval of the family at once
-  (Mandel & Betensky 2008). It adapts to how correlated the metrics are: about Bonferroni
-  for independent metrics, far narrower for the strongly related metrics of a fairness table
-  (SPD, DI, AOD … share their rates).
-* ``bonferroni``: each interval at ``1 - (1 - level) / m`` for a family of m intervals;
-  conservative; with few resamples its extreme percentiles are the replicates' min and max.
+  (Mandel & Betensky 2008), and never above Bonferroni's, which holds whatever the
+  dependence. It adapts to how correlated the metrics are: far narrower than Bonferroni for
+  the strongly related metrics of a fairness table (SPD, AOD, … share their rates).
+* ``bonferroni``: each interval at ``1 - (1 - level) / m`` for a family of m intervals.
 * ``none``: each interval at ``level``, no control.
+
+A percentile level is only as fine as the replicates: with R of them, a bound cut closer
+than a few replicates from the edge is the sample's extreme, not a quantile. ``resamples_for``
+sizes R so that Bonferroni's bounds keep ``TAIL_REPLICATES`` replicates beyond them, and a
+level that still needs a bound within ``TAIL_REPLICATES`` of the edge is reported as at its
+ceiling (``Level.at_ceiling``), never as a calibrated "100 %".
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Literal
 
 import numpy as np
@@ -23,60 +30,243 @@ import numpy as np
 Method = Literal["simultaneous", "bonferroni", "none"]
 METHODS: tuple[str, ...] = ("simultaneous", "bonferroni", "none")
 
+# Replicates that must lie beyond each bound for it to be a quantile rather than the sample's extreme:
+# Davison & Hinkley (1997, §5.2.3) size R for a percentile interval so that (R + 1) times the tail share
+# is a small integer, about 5 for the 0.5 % tails of a 99 % interval; fewer makes the bound an extreme.
+TAIL_REPLICATES = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    """The per-interval level of a family, and whether the replicates could resolve it.
+
+    ``at_ceiling``: the level asked for bounds within ``TAIL_REPLICATES`` replicates of the
+    edge, so it was capped there; the intervals are then the widest the resamples allow, and
+    their joint coverage is not guaranteed (more resamples fix it).
+    """
+
+    value: float
+    family_size: int
+    resamples: int
+    at_ceiling: bool
+
+
+def resamples_for(family_size: int, level: float, minimum: int, maximum: int) -> int:
+    """Replicates that leave ``TAIL_REPLICATES`` beyond each Bonferroni bound of a family of ``family_size``.
+
+    Bonferroni's two-sided tail per interval is ``(1 - level) / (2 m)``; at least ``minimum``
+    (params.yaml `audit.bootstrap.resamples`), at most ``maximum`` (memory).
+    """
+    needed = math.ceil(TAIL_REPLICATES * 2 * max(family_size, 1) / (1 - level))
+    return int(min(max(minimum, needed), max(maximum, minimum)))
+
 
 def percentile_intervals(samples: np.ndarray, level: float) -> np.ndarray:
     """Two-sided percentile intervals of ``samples`` shaped ``(R, m)`` -> ``(m, 2)``.
 
     Non-finite replicates (an undefined metric in that resample) are skipped; a column with
     none finite gets NaN. Linear interpolation between order statistics, as ``np.quantile``'s
-    default, but vectorised over columns (``np.nanquantile`` loops over them in Python).
+    default, but vectorised over columns (``np.nanquantile`` loops over them in Python); the
+    columns with every replicate defined need only four order statistics each, found by
+    ``np.partition`` in linear time instead of a sort.
     """
     tail = (1 - level) / 2
     finite = np.isfinite(samples)
-    # One metric per row: sorting along the contiguous axis is about 3x faster than down the columns.
-    ordered = np.sort(np.ascontiguousarray(np.where(finite, samples, np.inf).T), axis=1)
     valid = finite.sum(axis=0)
     bounds = np.full((samples.shape[1], 2), np.nan)
-    columns = np.flatnonzero(valid)
-    for side, q in enumerate((tail, 1 - tail)):
-        position = q * (valid[columns] - 1)
-        below = np.floor(position).astype(np.int64)
-        above = np.minimum(below + 1, valid[columns] - 1)
-        weight = position - below
-        low_values, high_values = ordered[columns, below], ordered[columns, above]
-        bounds[columns, side] = low_values + weight * (high_values - low_values)
+    full = np.flatnonzero(valid == len(samples))
+    if len(full) and len(samples) > 1:
+        r = len(samples)
+        positions = [q * (r - 1) for q in (tail, 1 - tail)]
+        kth = sorted({k for p in positions for k in (int(np.floor(p)), min(int(np.floor(p)) + 1, r - 1))})
+        # One metric per row: partitioning along the contiguous axis is faster than down the columns.
+        parted = np.partition(np.ascontiguousarray(samples[:, full].T), kth, axis=1)
+        for side, position in enumerate(positions):
+            below = int(np.floor(position))
+            above = min(below + 1, r - 1)
+            bounds[full, side] = parted[:, below] + (position - below) * (parted[:, above] - parted[:, below])
+    elif len(full):
+        bounds[full] = samples[0, full][:, np.newaxis]
+    partial = np.flatnonzero((valid > 0) & (valid < len(samples)))
+    if len(partial):
+        ordered = np.sort(np.ascontiguousarray(np.where(finite, samples, np.inf)[:, partial].T), axis=1)
+        count = valid[partial]
+        for side, q in enumerate((tail, 1 - tail)):
+            position = q * (count - 1)
+            below = np.floor(position).astype(np.int64)
+            above = np.minimum(below + 1, count - 1)
+            rows = np.arange(len(partial))
+            low_values, high_values = ordered[rows, below], ordered[rows, above]
+            bounds[partial, side] = low_values + (position - below) * (high_values - low_values)
     return bounds
 
 
 def family_level(samples: np.ndarray, level: float, method: Method) -> float:
     """The per-interval level at which the intervals of ``samples`` (``(R, m)``) hold jointly at ``level``."""
-    m = samples.shape[1]
+    return family_interval_level(samples, level, method).value
+
+
+def family_interval_level(samples: np.ndarray, level: float, method: Method) -> Level:
+    """``family_level`` with its resolution: the family's size, the replicates, and whether it hit the ceiling."""
+    resamples, m = samples.shape
+    ceiling = 1 - 2 * TAIL_REPLICATES / max(resamples - 1, 1)
     if m <= 1 or method == "none":
-        return level
-    if method == "bonferroni":
-        return 1 - (1 - level) / m
-    return _calibrated_level(samples, level)
+        wanted = level
+    else:
+        bonferroni = 1 - (1 - level) / m
+        wanted = bonferroni if method == "bonferroni" else min(_calibrated_level(samples, level), bonferroni)
+    if wanted > ceiling:
+        return Level(max(ceiling, level), m, resamples, at_ceiling=True)
+    return Level(wanted, m, resamples, at_ceiling=False)
 
 
 def _calibrated_level(samples: np.ndarray, level: float) -> float:
     """Mandel–Betensky: the smallest pointwise level whose intervals contain ``level`` of the replicates jointly.
 
-    A replicate of rank k among a metric's v defined replicates is the interval's lower
-    bound at quantile k / (v - 1) (``percentile_intervals``' interpolation), so its depth,
-    the most extreme such tail share over the family's metrics, says which intervals contain
-    it: those trimming a share at most its depth at each end. Undefined (NaN) values take no
-    part in a replicate's depth.
+    A replicate's depth in a metric is how far it sits from that metric's nearer edge, as a
+    share of the v - 1 gaps between its v defined replicates (``percentile_intervals``'
+    interpolation): the interval that trims a share t at each end contains it exactly when
+    its depth is at least t. Tied replicates count only the replicates strictly beyond them
+    (the lowest rank of their run for the lower tail, the highest for the upper), so a count
+    that many replicates share is never pushed to the edge by an arbitrary sort order.
+    Metrics constant over the replicates bound nothing and are left out. A replicate's depth
+    in the family is its least over the metrics; the level keeps ``level`` of them inside.
     """
-    finite = np.isfinite(samples)
-    valid = finite.sum(axis=0)
-    # Per metric along the contiguous axis; float32 halves the bytes sorted and ties only matter at the grain.
-    order = np.argsort(np.where(finite, samples, np.inf).T.astype(np.float32), axis=1)
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(len(samples))[np.newaxis, :], axis=1)
-    ranks = ranks.T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tails = np.minimum(ranks, valid - 1 - ranks) / (valid - 1)
-    depth = np.where(finite & (valid > 1), tails, np.inf).min(axis=1)
+    depth = np.full(len(samples), np.inf)
+    for column in samples.T:
+        _column_depths(column, level, depth)
+    return _level_from_depths(depth, level)
+
+
+def _level_from_depths(depth: np.ndarray, level: float) -> float:
     allowed_outside = int(np.floor((1 - level) * len(depth)))
     gamma = np.sort(depth)[min(allowed_outside, len(depth) - 1)]
-    return float(1 - 2 * min(gamma, 0.5)) if np.isfinite(gamma) else level
+    return max(level, float(1 - 2 * gamma)) if np.isfinite(gamma) else level
+
+
+def _column_depths(column: np.ndarray, level: float, depth: np.ndarray) -> None:
+    """Lower ``depth`` to each replicate's depth in ``column`` where it is below ``(1 - level) / 2``.
+
+    Only such depths can decide (one metric alone already keeps ``level`` of the replicates
+    deeper), so the tails are found with a linear-time partition and only they are sorted.
+    """
+    rows = np.flatnonzero(np.isfinite(column))
+    values = column[rows]
+    v = len(values)
+    if v < 2 or values.min() == values.max():
+        return
+    k = min(int(np.ceil((1 - level) / 2 * (v - 1))) + 1, v - 1)
+    low_cut, high_cut = np.partition(values, [k, v - 1 - k])[[k, v - 1 - k]]
+    lower = values <= low_cut
+    ordered = np.sort(values[lower])
+    _update(depth, rows[lower], np.searchsorted(ordered, values[lower], side="left") / (v - 1))
+    upper = values >= high_cut
+    ordered = np.sort(-values[upper])
+    _update(depth, rows[upper], np.searchsorted(ordered, -values[upper], side="left") / (v - 1))
+
+
+def family_intervals(columns: np.ndarray, family: np.ndarray, level: float, method: Method) -> tuple[Level, np.ndarray]:
+    """The family's level (calibrated on the rows ``family`` masks) and every row's interval at it.
+
+    ``columns`` holds one metric per row, ``(m, R)`` (the transpose of ``percentile_intervals``'
+    input, the layout the engine computes in); the bounds are ``(m, 2)``. Equal to
+    ``family_interval_level`` followed by ``percentile_intervals``, but in linear time for the
+    metrics defined in every replicate: a threshold isolates each metric's tails (only they can
+    hold a bound or decide the calibration), and only the tails are sorted.
+    """
+    m, resamples = columns.shape
+    if m == 0:
+        return Level(level, 0, resamples, False), np.empty((0, 2))
+    complete = np.isfinite(columns).all(axis=1)
+    k = min(int(np.ceil((1 - level) / 2 * (resamples - 1))) + 2, (resamples - 1) // 2)
+    if method != "simultaneous" or k < 2:
+        found = family_interval_level(columns[family].T, level, method)
+        return found, percentile_intervals(columns.T, found.value)
+    depth = np.full(resamples, np.inf)
+    every = np.flatnonzero(family)
+    for row in every[~complete[every]]:  # a few undefined replicates: ranked metric by metric
+        _column_depths(columns[row], level, depth)
+    original = columns
+    columns = np.where(complete[:, np.newaxis], columns, np.arange(resamples, dtype=columns.dtype))  # placeholders
+    with np.errstate(invalid="ignore"):
+        varies = columns.max(axis=1) > columns.min(axis=1)
+    decides = np.zeros(m, dtype=bool)
+    decides[every] = True
+    decides &= complete & varies
+    low = _tail(columns, k, decides, depth)
+    high = -_tail(-columns, k, decides, depth)  # index j: the (R-1-j)-th order statistic
+    size = every.size
+    wanted = min(_level_from_depths(depth, level), 1 - (1 - level) / size) if size > 1 else level
+    ceiling = 1 - 2 * TAIL_REPLICATES / max(resamples - 1, 1)
+    found = Level(max(ceiling, level), size, resamples, True) if wanted > ceiling else Level(
+        wanted, size, resamples, False)
+    position = (1 - found.value) / 2 * (resamples - 1)
+    below = int(np.floor(position))
+    weight = position - below
+    bounds = np.empty((m, 2))
+    bounds[:, 0] = low[:, below] + weight * (low[:, below + 1] - low[:, below])
+    bounds[:, 1] = high[:, below] + weight * (high[:, below + 1] - high[:, below])
+    if not complete.all():
+        bounds[~complete] = percentile_intervals(original[~complete].T, found.value)
+    return found, bounds
+
+
+def _tail(columns: np.ndarray, k: int, decides: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Each row's k + 2 smallest values, sorted: ``(m, k + 2)``.
+
+    A cut from a strided subsample of each row keeps the pass linear (a row whose cut holds
+    too few values falls back to an exact partition). Only the values strictly below the cut
+    are sorted; those equal to it (a discrete metric ties many replicates there) share one rank.
+    Along the way, lowers ``depth`` for the replicates in the tails of the ``decides`` rows: a
+    replicate's depth is the count of values strictly below it over R - 1.
+    """
+    m, resamples = columns.shape
+    stride = max(1, k // 64)
+    sub = columns[:, ::stride]
+    k_sub = min(int(np.ceil(1.3 * (k + 2) / stride)) + 2, sub.shape[1] - 1)
+    cut = np.partition(sub, k_sub, axis=1)[:, k_sub]
+    below_cut = columns < cut[:, np.newaxis]
+    at_cut = columns == cut[:, np.newaxis]
+    less = below_cut.sum(axis=1)
+    short = np.flatnonzero(less + at_cut.sum(axis=1) < k + 2)
+    if len(short):  # the subsample's cut fell too low: this row's exact (k + 1)-th value
+        cut[short] = np.partition(columns[short], k + 1, axis=1)[:, k + 1]
+        below_cut[short] = columns[short] < cut[short, np.newaxis]
+        at_cut[short] = columns[short] == cut[short, np.newaxis]
+        less[short] = below_cut[short].sum(axis=1)
+    rows, index = np.nonzero(below_cut)
+    row_start = np.concatenate([[0], np.cumsum(less)[:-1]])
+    position = np.arange(len(rows)) - row_start[rows]
+    width = max(int(less.max()), k + 2)
+    padded = np.repeat(cut[:, np.newaxis], width, axis=1)  # what is not below the cut is at it
+    padded[rows, position] = columns[rows, index]
+    replicate = np.full(padded.shape, -1, dtype=np.int64)
+    replicate[rows, position] = index
+    order = np.argsort(padded, axis=1, kind="stable")
+    padded, replicate = np.take_along_axis(padded, order, axis=1), np.take_along_axis(replicate, order, axis=1)
+    strictly_below, _ = _tie_runs(padded)
+    chosen = decides[:, np.newaxis] & (replicate >= 0)
+    np.minimum.at(depth, replicate[chosen], strictly_below[chosen] / (resamples - 1))
+    if decides.any():  # every value at its row's cut has that row's count below it
+        tied = np.min(np.broadcast_to(less[decides, np.newaxis].astype(np.float64), (int(decides.sum()), resamples)),
+                      axis=0, where=at_cut[decides], initial=np.inf)
+        np.minimum(depth, tied / (resamples - 1), out=depth)
+    return padded[:, :k + 2]
+
+
+def _update(depth: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """depth[rows] = min(depth[rows], values), rows being distinct."""
+    depth[rows] = np.minimum(depth[rows], values)
+
+
+def _tie_runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted ascending: each position's first and last index within its run of equal values."""
+    m, r = ordered.shape
+    index = np.broadcast_to(np.arange(r), (m, r))
+    starts = np.ones((m, r), dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.maximum.accumulate(np.where(starts, index, 0), axis=1)
+    ends = np.ones((m, r), dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    last = np.minimum.accumulate(np.where(ends, index, r - 1)[:, ::-1], axis=1)[:, ::-1]
+    return first, last

@@ -16,9 +16,8 @@ from the table; no code branches on a metric's name.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from typing import Callable, Literal, Mapping
+from typing import Callable, Iterable, Literal, Mapping
 
 import numpy as np
 
@@ -48,15 +47,20 @@ class Rate:
 
 
 def _sum(cells: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    """The sum of the named cells, as one matrix product (no copy of the replicates per sum)."""
-    return np.asarray(cells, dtype=np.float64) @ _mask(names)
+    """The sum of the named cells, in the cells' float precision (float64 for counts).
+
+    Replicates arrive as float32 (counts below 2^24 are exact in it): half the memory traffic.
+    """
+    cells = _floating(cells)
+    total = cells[..., _INDEX[names[0]]]
+    for name in names[1:]:
+        total = total + cells[..., _INDEX[name]]
+    return total
 
 
-@functools.cache
-def _mask(names: tuple[str, ...]) -> np.ndarray:
-    mask = np.zeros(len(CELLS))
-    mask[[_INDEX[name] for name in names]] = 1.0
-    return mask
+def _floating(cells: np.ndarray) -> np.ndarray:
+    cells = np.asarray(cells)
+    return cells if cells.dtype in (np.float32, np.float64) else cells.astype(np.float64)
 
 
 _ALL = CELLS
@@ -166,28 +170,85 @@ COMPARISONS: dict[str, Comparison] = {
 }
 
 
-def group_rates(cells: np.ndarray, *, strict: bool = False) -> dict[str, np.ndarray]:
-    """Every rate of ``RATES`` for cells shaped ``(..., 4)`` (``strict``: NaN for every empty denominator)."""
-    cells = np.asarray(cells, dtype=np.float64)
+def group_rates(cells: np.ndarray, *, strict: bool = False, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Rates of ``RATES`` (all, or ``names``) for cells shaped ``(..., 4)`` (``strict``: NaN for every empty
+    denominator)."""
+    cells = _floating(cells)
+    wanted = {name: RATES[name] for name in (RATES if names is None else names)}
     sums: dict[tuple[str, ...], np.ndarray] = {}  # each sum of cells once, however many rates share it
-    for rate in RATES.values():
-        for names in (rate.numerator, rate.denominator):
-            if names not in sums:
-                sums[names] = _sum(cells, names)
+    for rate in wanted.values():
+        for cell_names in (rate.numerator, rate.denominator):
+            if cell_names not in sums:
+                sums[cell_names] = _sum(cells, cell_names)
     return {name: rate.from_sums(sums[rate.numerator], sums[rate.denominator], strict=strict)
-            for name, rate in RATES.items()}
+            for name, rate in wanted.items()}
 
 
 def compare(
-    group_cells: np.ndarray, other_cells: np.ndarray, names: tuple[str, ...], *, strict: bool = False
+    group_cells: np.ndarray, other_cells: np.ndarray, names: tuple[str, ...], *, strict: bool = False,
+    dtype: type = np.float64, axis: int = -1,
 ) -> np.ndarray:
-    """The comparisons ``names`` of ``group_cells`` against ``other_cells``: shape ``(..., len(names))``.
+    """The comparisons ``names`` of ``group_cells`` against ``other_cells``: shape ``(..., len(names))``, or with
+    the metrics at ``axis``.
 
     Point estimates use AIF360's conventions; bootstrap replicates use ``strict`` so that a
     replicate where a metric is undefined is counted as such, not as a conventional 0.
+    ``dtype`` is the result's (float32 halves the memory of many replicates; computed in float64).
     """
-    group, other = group_rates(group_cells, strict=strict), group_rates(other_cells, strict=strict)
-    return np.stack([COMPARISONS[name].compute(group, other) for name in names], axis=-1)
+    needed = {rate for name in names for rate in COMPARISONS[name].rates}
+    group = group_rates(group_cells, strict=strict, names=needed)
+    other = group_rates(other_cells, strict=strict, names=needed)
+    return np.stack([COMPARISONS[name].compute(group, other) for name in names], axis=axis, dtype=dtype)
+
+
+# A rate and its complement over the same denominator carry the same information (TPR = 1 - FNR).
+_CANONICAL = {"false_negative_rate": "true_positive_rate", "true_negative_rate": "false_positive_rate",
+              "accuracy": "error_rate", "false_discovery_rate": "positive_predictive_value",
+              "false_omission_rate": "negative_predictive_value"}
+
+
+def event(name: str, *, correct: bool = False) -> frozenset[str]:
+    """What comparison ``name`` judges: the rates it reads, each complement mapped to one name.
+
+    Comparisons with the same event are twins (a difference and its ratio, EOD and the FNR
+    difference): they judge the same gap, so a family counts it once. In the "correct"
+    framing the selection rate is the accuracy, so SPD, DI and the error-rate metrics are twins.
+    """
+    rates = {_CANONICAL.get(rate, rate) for rate in COMPARISONS[name].rates}
+    if correct:
+        rates = {"error_rate" if rate == "selection_rate" else rate for rate in rates}
+    return frozenset(rates)
+
+
+def degenerate_shift(cells: np.ndarray, rate_name: str, alpha: float) -> np.ndarray | None:
+    """Cells moved to the far end of a degenerate rate's exact interval; None if the rate is not degenerate.
+
+    A rate resting on 0 events (or on all) of n is the same in every bootstrap replicate, so
+    the bootstrap says nothing of its uncertainty. Its Clopper–Pearson bound at ``1 - alpha``
+    does: 0 of n leaves the true rate below ``1 - (alpha / 2) ** (1 / n)``. The returned cells
+    hold the rate at that bound (mass moved between the rate's event and non-event cells).
+    """
+    rate = RATES[rate_name]
+    cells = np.asarray(cells, dtype=np.float64)
+    events, total = float(_sum(cells, rate.numerator)), float(_sum(cells, rate.denominator))
+    if total <= 0 or 0 < events < total:
+        return None
+    bound = 1 - (alpha / 2) ** (1 / total)  # the share that may be on the side with no images
+    shifted = cells.copy()
+    empty = rate.numerator if events == 0 else tuple(c for c in rate.denominator if c not in rate.numerator)
+    full = tuple(c for c in rate.denominator if c not in empty)
+    for name in full:
+        shifted[_INDEX[name]] *= 1 - bound
+    shifted[_INDEX[empty[0]]] += bound * total
+    return shifted
+
+
+def exact_rate_interval(events: float, total: float, level: float) -> tuple[float, float] | None:
+    """Clopper–Pearson interval of a rate at 0 of n or n of n (closed form); None for any other count."""
+    if total <= 0 or 0 < events < total:
+        return None
+    bound = (0.5 * (1 - level)) ** (1 / total)
+    return (0.0, 1 - bound) if events == 0 else (bound, 1.0)
 
 
 def undefined_reason(name: str, group_cells: np.ndarray, other_cells: np.ndarray, other: str) -> str | None:

@@ -4,9 +4,9 @@ Group fairness needs protected attributes; a dataset may have none. How well the
 recognises each label needs only the prediction table, so the audit always reports it,
 and a reader sees a label the model neglects even when no group can be compared. All three
 scores come from the confusion counts (true × predicted label), so the point values and
-every bootstrap replicate share one vectorised formula. The bootstrap is stratified by
-true label: each label keeps its n test images, and a rare label never vanishes from a
-replicate.
+every bootstrap replicate share one vectorised formula. The replicates are the audit's own
+(its finest-group draw, pooled), so per-label and per-group intervals rest on the same
+resampled rows.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from fairvision.audit.bootstrap import generator, stratified_resample
 from fairvision.audit.engine import Estimate
 from fairvision.audit.intervals import percentile_intervals
 
 SCORES = ("precision", "recall", "f1")
-STRATIFIED_BY = "true label (each label keeps its n test images)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,24 +45,23 @@ def label_scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def per_label(
-    confusion: np.ndarray, labels: Sequence[str], *, resamples: int, seed: int, level: float
+    confusion: np.ndarray, replicates: np.ndarray, labels: Sequence[str], *, level: float
 ) -> dict[str, LabelPerformance]:
     """Every label's n and scores with percentile intervals at ``level``, in the order of ``labels``.
 
     Args:
         confusion: test counts ``(K, K)``, true label × predicted label, in the order of ``labels``.
+        replicates: the audit's bootstrap replicates of the same counts ``(R, K, K)`` (its finest draw,
+            pooled), so these intervals come from the same resampled rows as every group's.
         labels: the label names.
-        resamples: bootstrap replicates (params.yaml `audit.bootstrap.resamples`).
-        seed: the params seed; the stream is keyed "per_label", independent of every partition's.
         level: the intervals' level; a replicate where a score is 0/0 is left out of its interval.
 
     Returns:
         Label -> its ``LabelPerformance``.
     """
-    replicates = stratified_resample(confusion, resamples, generator(seed, "per_label"))  # (R, K, K)
     points, samples = label_scores(confusion), label_scores(replicates)
     stacked = np.stack([samples[score] for score in SCORES], axis=-1)  # (R, K, scores)
-    bounds = percentile_intervals(stacked.reshape(resamples, -1), level).reshape(len(labels), len(SCORES), 2)
+    bounds = percentile_intervals(stacked.reshape(len(replicates), -1), level).reshape(len(labels), len(SCORES), 2)
     sizes = confusion.sum(axis=1)
     return {
         label: LabelPerformance(int(sizes[k]), {score: Estimate(float(points[score][k]), *map(float, bounds[k, s]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -25,7 +26,7 @@ __all__ = ["SCHEMA_VERSION", "AuditSettings", "DifferentialFairness", "Estimate"
            "GroupAudit", "GroupFairness", "JsonReader", "Judged", "LabelPerformance", "OutcomeAudit", "PartitionAudit",
            "parse_fairness", "read_fairness", "read_json"]
 
-SCHEMA_VERSION = 3  # written by the audit stage; any other version is refused with the command that rewrites it
+SCHEMA_VERSION = 4  # written by the audit stage; any other version is refused with the command that rewrites it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Judged:
     verdict: Verdict
     explanation: str
     undefined: str | None
+    aif360_value: float | None = None  # AIF360's number (a conventional 0 where the metric is undefined)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +68,7 @@ class OutcomeAudit:
     """One partition under one outcome framing: its groups and the partition-wide inequality indices."""
 
     interval_level: Mapping[str, float | None]
+    at_ceiling: Mapping[str, bool]  # against -> the level was capped by the resamples (not calibrated)
     theil_index: Estimate
     between_group_theil_index: Estimate
     groups: Mapping[str, GroupAudit]
@@ -124,6 +127,7 @@ class DifferentialFairness:
     groups: int
     concentration: float
     outcomes: Mapping[str, Estimate]
+    interval: str  # how the interval was made (one-sided: ε is a maximum, which resampling inflates)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +167,7 @@ class Fairness:
     per_label: Mapping[str, LabelPerformance]  # in the audit's label order
     group_fairness: GroupFairness
     verdict: Verdict | None
+    verdict_reason: str | None  # why the verdict is inconclusive when nothing could be judged
     failing: tuple[Failing, ...]
     partitions: Mapping[str, PartitionAudit]
     differential_fairness: DifferentialFairness | None
@@ -237,7 +242,23 @@ class JsonReader:
         ci = data["ci"]
         if not (isinstance(ci, list) and len(ci) == 2):
             raise FairvisionError(f"{self.source}: `{where}.ci` must be a [low, high] pair, got {ci!r}")
-        return Estimate(value=data["value"], low=ci[0], high=ci[1])
+        return Estimate(value=self.number(data["value"], f"{where}.value", nullable=True),
+                        low=self.number(ci[0], f"{where}.ci[0]", nullable=True),
+                        high=self.number(ci[1], f"{where}.ci[1]", nullable=True))
+
+    def number(self, value: Any, where: str, *, nullable: bool = False) -> Any:
+        """A finite JSON number (or null where ``nullable``); a string, NaN or Infinity names the key."""
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise FairvisionError(f"{self.source}: `{where}` must be a finite number{' or null' if nullable else ''}, "
+                                  f"got {value!r}")
+        return value
+
+    def flag(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise FairvisionError(f"{self.source}: `{where}` must be true or false, got {value!r}")
+        return value
 
 
 class _FairnessReader(JsonReader):
@@ -259,11 +280,13 @@ class _FairnessReader(JsonReader):
             self.require_unmeasured(data, summary)
         return Fairness(
             dataset=data["dataset"], target=data["target"], labels=tuple(data["labels"]),
-            favorable_label=data["favorable_label"], n=data["n"], accuracy=data["accuracy"],
+            favorable_label=data["favorable_label"], n=self.number(data["n"], "n"),
+            accuracy=self.number(data["accuracy"], "accuracy", nullable=True),
             settings=settings, outcomes=outcomes,
             per_label=self.per_label(data["per_label"], tuple(data["labels"])),
             group_fairness=group_fairness,
             verdict=self.word(summary["verdict"], VERDICTS, "summary.verdict") if measured else None,
+            verdict_reason=summary.get("verdict_reason"),
             failing=tuple(self.failing(failing, f"summary.failing.{i}")
                           for i, failing in enumerate(self.sequence(summary, "failing"))),
             partitions={name: self.partition(p, f"partitions.{name}", outcomes)
@@ -297,7 +320,7 @@ class _FairnessReader(JsonReader):
 
     def label_performance(self, data: Any, where: str) -> LabelPerformance:
         data = self.mapping(data, where, ("n", "precision", "recall", "f1"))
-        return LabelPerformance(n=data["n"], precision=self.estimate(data["precision"], f"{where}.precision"),
+        return LabelPerformance(n=self.number(data["n"], f"{where}.n"), precision=self.estimate(data["precision"], f"{where}.precision"),
                                 recall=self.estimate(data["recall"], f"{where}.recall"),
                                 f1=self.estimate(data["f1"], f"{where}.f1"))
 
@@ -342,10 +365,18 @@ class _FairnessReader(JsonReader):
         )
 
     def outcome(self, data: Any, where: str, framing: Framing, reference: str) -> OutcomeAudit:
-        data = self.mapping(data, where, ("interval_level", "theil_index", "between_group_theil_index", "groups"))
+        data = self.mapping(data, where, ("interval_level", "interval_resolution", "theil_index",
+                                          "between_group_theil_index", "groups"))
         groups = self.mapping(data["groups"], f"{where}.groups", (reference,))
+        levels = self.mapping(data["interval_level"], f"{where}.interval_level", AGAINST)
+        resolution = self.mapping(data["interval_resolution"], f"{where}.interval_resolution", AGAINST)
         return OutcomeAudit(
-            interval_level=dict(self.mapping(data["interval_level"], f"{where}.interval_level", AGAINST)),
+            interval_level={against: self.number(levels[against], f"{where}.interval_level.{against}", nullable=True)
+                            for against in AGAINST},
+            at_ceiling={against: self.flag(self.mapping(resolution[against], f"{where}.interval_resolution.{against}",
+                                                        ("at_ceiling",))["at_ceiling"],
+                                           f"{where}.interval_resolution.{against}.at_ceiling")
+                        for against in AGAINST},
             theil_index=self.estimate(data["theil_index"], f"{where}.theil_index"),
             between_group_theil_index=self.estimate(data["between_group_theil_index"],
                                                     f"{where}.between_group_theil_index"),
@@ -359,7 +390,7 @@ class _FairnessReader(JsonReader):
         rates = self.mapping(data["rates"], f"{where}.rates", tuple(RATES))
         judged = [against for against in AGAINST if status[against] not in ("reference", "insufficient_data")]
         return GroupAudit(
-            n=data["n"], status=status,
+            n=self.number(data["n"], f"{where}.n"), status=status,
             rates={name: self.estimate(rates[name], f"{where}.rates.{name}") for name in RATES},
             comparisons={against: self.comparisons(data, f"vs_{against}", where, framing) for against in judged},
         )
@@ -371,16 +402,21 @@ class _FairnessReader(JsonReader):
 
     def judged(self, data: Any, where: str) -> Judged:
         data = self.mapping(data, where, ("verdict", "explanation"))
-        return Judged(estimate=self.estimate(data, where),
-                      verdict=self.word(data["verdict"], VERDICTS, f"{where}.verdict"),
-                      explanation=data["explanation"], undefined=data.get("undefined"))
+        undefined = data.get("undefined")
+        estimate = self.estimate(data, where)
+        if undefined is None and estimate.value is None:
+            raise FairvisionError(f"{self.source}: `{where}.value` is null but no `undefined` reason says why")
+        return Judged(estimate=estimate, verdict=self.word(data["verdict"], VERDICTS, f"{where}.verdict"),
+                      explanation=data["explanation"], undefined=undefined,
+                      aif360_value=self.number(data.get("aif360_value"), f"{where}.aif360_value", nullable=True))
 
     def differential_fairness(self, data: Any, framings: tuple[Framing, ...]) -> DifferentialFairness:
         where = "differential_fairness"
-        data = self.mapping(data, where, ("attributes", "groups", "concentration", "outcomes"))
+        data = self.mapping(data, where, ("attributes", "groups", "concentration", "outcomes", "interval"))
         outcomes = self.mapping(data["outcomes"], f"{where}.outcomes", (framings[0].name,))
         return DifferentialFairness(
             attributes=tuple(data["attributes"]), groups=data["groups"], concentration=data["concentration"],
+            interval=data["interval"],
             outcomes={name: self.estimate(value, f"{where}.outcomes.{name}") for name, value in outcomes.items()},
         )
 

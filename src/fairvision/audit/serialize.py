@@ -26,7 +26,9 @@ def estimate(result: Estimate) -> dict[str, Any]:
 
 
 def judged(result: Judged) -> dict[str, Any]:
-    entry = estimate(result) | {"verdict": result.verdict, "explanation": result.explanation}
+    """Value (null where undefined, with the reason), interval, verdict; AIF360's own number beside it."""
+    entry = estimate(result) | {"verdict": result.verdict, "explanation": result.explanation,
+                                "aif360_value": number(result.aif360_value)}
     if result.undefined:
         entry["undefined"] = result.undefined
     return entry
@@ -46,7 +48,10 @@ def group(result: GroupResult) -> dict[str, Any]:
 
 def outcome(result: OutcomeResult) -> dict[str, Any]:
     return {
-        "interval_level": {against: number(level) for against, level in result.levels.items()},
+        "interval_level": {against: number(level.value) for against, level in result.levels.items()},
+        "interval_resolution": {against: {"family_size": level.family_size, "resamples": level.resamples,
+                                          "at_ceiling": level.at_ceiling}
+                                for against, level in result.levels.items()},
         "theil_index": estimate(result.theil_index),
         "between_group_theil_index": estimate(result.between_group_theil_index),
         "groups": {name: group(g) for name, g in result.groups.items()},

@@ -10,7 +10,6 @@ fairness.json says why group fairness was not measured instead of an empty, pass
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,16 +18,15 @@ import numpy as np
 import pandas as pd
 
 from fairvision.audit import serialize
-from fairvision.audit.bootstrap import generator, stratified_resample
+from fairvision.audit.bootstrap import coarsen
 from fairvision.audit.crosscheck import crosscheck
-from fairvision.audit.engine import PartitionResult, Settings, audit_table
-from fairvision.audit.intervals import percentile_intervals
+from fairvision.audit.engine import AuditRun, PartitionResult, Settings, audit_table, finest_attributes
 from fairvision.audit.measures import COMPARISONS, smoothed_edf
 from fairvision.audit.outcomes import Outcome
-from fairvision.audit.partitions import build_partition, count_cells, label_codes
-from fairvision.audit.performance import STRATIFIED_BY, per_label
+from fairvision.audit.performance import per_label
 from fairvision.audit.headline import group_bars, headline
-from fairvision.audit.record import SCHEMA_VERSION, parse_fairness
+from fairvision.audit.record import SCHEMA_VERSION, parse_fairness, read_json
+from fairvision.audit.vocabulary import SEPARATOR, partition_name
 from fairvision.audit.summary import summarize
 from fairvision.audit.verdicts import Band
 from fairvision.errors import FairvisionError
@@ -39,7 +37,12 @@ log = logging.getLogger(__name__)
 
 MULTIPLE_COMPARISONS_FAMILY = ("one table: every comparison judged by its interval (groups and metrics with "
                                "enough data) of one partition, outcome framing and kind of comparison "
-                               "(against the reference group, or against the rest)")
+                               "(against the reference group, or against the rest), one per event (a difference "
+                               "and its ratio, or EOD and the FNR difference, judge the same gap); the table's "
+                               "resamples leave at least 5 replicates beyond each Bonferroni bound")
+EDF_INTERVAL = ("one-sided: [0, upper bound]. ε is a maximum over pairs of groups, which resampling inflates, so a "
+                "two-sided percentile interval would sit above the point; the replicates' upper quantile is a "
+                "conservative bound")
 NO_PROTECTED = ("No protected attributes: the dataset's `protected` list in params.yaml is empty (it has no "
                 "attribute table; give one with its `attributes` key), so no group fairness can be measured. Only "
                 "per-label performance is reported.")
@@ -62,22 +65,30 @@ def audit(
     `dvc plots`; None writes none.
     """
     prepared_dir, protected = Path(prepared_dir), dataset.protected
-    predictions = pd.read_parquet(require(predictions_path, f"evaluate {backbone}"))
-    datasheet = json.loads(require(prepared_dir / "datasheet.json", "prepare").read_text(encoding="utf-8"))
+    predictions_path = require(predictions_path, f"evaluate {backbone}")
+    predictions = pd.read_parquet(predictions_path)
+    datasheet = read_json(require(prepared_dir / "datasheet.json", "prepare"), ("labels", "dataset", "target"))
     manifest = pd.read_parquet(require(prepared_dir / "manifest.parquet", "prepare"))
-    train = manifest[manifest["split"] == "train"]
     labels = datasheet["labels"]
+    attributes = finest_attributes(protected, dataset.intersections)
+    require_columns(predictions, ("id", "label", "pred", *attributes), predictions_path)
+    require_columns(manifest, ("split", *attributes), prepared_dir / "manifest.parquet")
+    train = manifest[manifest["split"] == "train"]
+    require_complete(predictions, ("label", "pred", *attributes), predictions_path)
+    require_complete(train, attributes, prepared_dir / "manifest.parquet")
+    if predictions.empty:
+        raise FairvisionError(f"{predictions_path}: the prediction table has no rows; the test split is empty "
+                              "(check params.yaml `prepare` fractions and the source)")
     favorable = labels[0] if params.favorable_label == "auto" else params.favorable_label
     if favorable not in labels:
         raise FairvisionError(
             f"params.yaml: `audit.favorable_label` {favorable!r} is not a label; labels: {', '.join(labels)}")
     try:
-        performance = per_label(_confusion(predictions, labels), labels, resamples=params.bootstrap.resamples,
-                                seed=params.bootstrap.seed, level=params.bootstrap.level)
         run = audit_table(predictions, train, labels, favorable, protected, dataset.intersections, dataset.reference,
                           _settings(params), dataset.key("reference"))
     except ValueError as error:
         raise FairvisionError(f"{predictions_path}: {error}") from None
+    performance = per_label(run.finest.counts.sum(axis=0), run.finest.pooled, labels, level=params.bootstrap.level)
     if not protected:
         log.info("%s: %s", backbone, NO_PROTECTED)
     for partition, result in zip(run.partitions, run.results):
@@ -97,9 +108,10 @@ def audit(
         "settings": {
             "min_group_size": params.min_group_size,
             "min_events": params.min_events,
-            "bootstrap": {"resamples": params.bootstrap.resamples, "seed": params.bootstrap.seed,
-                          "level": params.bootstrap.level, "stratified_by": "group (each group keeps its size)",
-                          "per_label_stratified_by": STRATIFIED_BY},
+            "bootstrap": {"resamples": len(run.finest.replicates), "min_resamples": params.bootstrap.resamples,
+                          "seed": params.bootstrap.seed, "level": params.bootstrap.level,
+                          "stratified_by": _strata(run.finest.attributes),
+                          "per_label_stratified_by": _strata(run.finest.attributes)},
             "multiple_comparisons": {"method": params.multiple_comparisons, "family": MULTIPLE_COMPARISONS_FAMILY},
             "tolerance": {name: list(band) for name, band in params.tolerance.items()},
         },
@@ -109,8 +121,7 @@ def audit(
         "group_fairness": {"measured": bool(protected), "reason": None if protected else NO_PROTECTED},
         "summary": summarize(run.results, outcomes),
         "partitions": {result.name: serialize.partition(result) for result in run.results},
-        "differential_fairness": (_differential_fairness(predictions, protected, labels, outcomes, params)
-                                  if protected else None),
+        "differential_fairness": _differential_fairness(run, protected, labels, params) if protected else None,
     }
     fairness = parse_fairness(report, str(out_path))
     write_json(out_path, report)
@@ -133,31 +144,59 @@ def _settings(params: Audit) -> Settings:
     )
 
 
-def _confusion(predictions: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
-    """Test counts ``(K, K)``, true × predicted label; ValueError naming the column of a value that is no label."""
-    codes = label_codes(predictions, labels)
-    return count_cells(np.zeros(len(predictions), dtype=np.int64), codes, 1, len(labels))[0]
+def _strata(attributes: Sequence[str]) -> str:
+    if not attributes:
+        return "nothing (no protected attributes: the whole test split is resampled)"
+    return (f"{partition_name(attributes)} (each finest group keeps its size; one draw serves every partition, "
+            "summed from it)")
 
 
-def _differential_fairness(
-    predictions: pd.DataFrame, protected: Sequence[str], labels: Sequence[str], outcomes: Sequence[Outcome],
-    params: Audit,
-) -> dict[str, Any]:
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: str | Path) -> None:
+    """FairvisionError naming the file and every column the audit needs that it lacks."""
+    missing = [column for column in dict.fromkeys(columns) if column not in frame.columns]
+    if missing:
+        raise FairvisionError(f"{path}: missing column(s) {', '.join(f'`{c}`' for c in missing)}; "
+                              "rerun the stage that writes it")
+
+
+def require_complete(frame: pd.DataFrame, columns: Sequence[str], path: str | Path) -> None:
+    """Missing values are rejected, never turned into a label or a group named `nan`.
+
+    A missing label would count as some class and a missing attribute as a group of its own
+    (which `auto` could even pick as the reference), so the audit stops and names them.
+    """
+    counts = {column: int(frame[column].isna().sum()) for column in dict.fromkeys(columns)}
+    missing = {column: n for column, n in counts.items() if n}
+    if missing:
+        listed = ", ".join(f"`{column}` ({n} of {len(frame)} rows)" for column, n in missing.items())
+        raise FairvisionError(f"{path}: missing values in {listed}; the audit cannot assign those rows to a "
+                              "label or group. Fix the source's attributes and rerun `prepare`")
+
+
+def _differential_fairness(run: AuditRun, protected: Sequence[str], labels: Sequence[str],
+                           params: Audit) -> dict[str, Any]:
     """Smoothed empirical differential fairness of the predictions over every intersection of the protected attributes.
 
-    One attribute is its own finest intersection; ``protected`` must not be empty (no groups, no ratio).
+    From the audit's own finest draw, summed over any attribute that appears only in an
+    intersection. ε is a maximum over pairs of groups, so resampling inflates it (each
+    replicate's largest log-ratio is at least as extreme as a typical one): a percentile
+    interval sits above the point. Only a one-sided upper bound is reported, the replicates'
+    ``level`` quantile, which that upward shift makes conservative.
     """
-    partition = build_partition(predictions, protected, labels)
-    present = partition.counts[partition.sizes > 0]
-    replicates = stratified_resample(present, params.bootstrap.resamples,
-                                     generator(params.bootstrap.seed, "differential_fairness"))
+    finest = run.finest
+    keys = [SEPARATOR.join(group.split(SEPARATOR)[finest.attributes.index(a)] for a in protected)
+            for group in finest.groups]
+    groups = sorted(set(keys))
+    membership = np.array([groups.index(key) for key in keys], dtype=np.int64)
+    counts = coarsen(finest.counts, membership, len(groups))
+    replicates = coarsen(finest.replicates[:params.bootstrap.resamples], membership, len(groups))
     values = {}
-    for outcome in outcomes:
-        point = smoothed_edf(outcome.cells(present, labels))
-        samples = smoothed_edf(outcome.cells(replicates, labels))
-        low, high = percentile_intervals(samples.reshape(-1, 1), params.bootstrap.level)[0]
-        values[outcome.name] = {"value": serialize.number(point), "ci": [serialize.number(low), serialize.number(high)]}
-    return {"attributes": list(protected), "concentration": 1.0, "groups": len(present), "outcomes": values}
+    for outcome in run.outcomes:
+        point = smoothed_edf(outcome.cells(counts, labels))
+        upper = float(np.quantile(smoothed_edf(outcome.cells(replicates, labels)), params.bootstrap.level))
+        values[outcome.name] = {"value": serialize.number(point), "ci": [0.0, serialize.number(max(upper, point))]}
+    return {"attributes": list(protected), "concentration": 1.0, "groups": len(groups), "outcomes": values,
+            "interval": EDF_INTERVAL}
 
 
 def _log_partition(backbone: str, result: PartitionResult, headline: Outcome) -> None:

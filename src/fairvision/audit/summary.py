@@ -36,6 +36,8 @@ def summarize(results: Sequence[PartitionResult], outcomes: Sequence[Outcome]) -
     """``verdict`` (worst over every judged comparison), ``failing`` comparisons, ``worst`` group per metric.
 
     With no partition (no protected attributes) nothing was judged: the verdict is None, not a pass.
+    With partitions but no group large enough to judge, the verdict is ``inconclusive`` and
+    ``verdict_reason`` says why.
     """
     failing, verdicts, worst_groups = [], [], {}
     for result in results:
@@ -52,11 +54,17 @@ def summarize(results: Sequence[PartitionResult], outcomes: Sequence[Outcome]) -
                         failing.append({"partition": result.name, "outcome": outcome.name, "against": against,
                                         "group": name, "metrics": metrics})
             worst_groups[result.name][outcome.name] = _worst_per_metric(groups, outcome)
-    return {"verdict": worst(verdicts) if results else None, "failing": failing, "worst_group": worst_groups}
+    reason = None
+    if results and not verdicts:
+        reason = ("no group had enough test images to be judged (every comparison is insufficient data), "
+                  "so the audit cannot say the model is fair")
+    return {"verdict": worst(verdicts) if results else None, "verdict_reason": reason, "failing": failing,
+            "worst_group": worst_groups}
 
 
 def _worst_per_metric(groups: dict, outcome: Outcome) -> dict[str, Any]:
-    """Per metric, among judged groups against the reference: the one furthest from parity."""
+    """Per metric, among judged groups against the reference: the one furthest from parity (undefined values,
+    null in fairness.json, are never the worst)."""
     found = {}
     for metric in outcome.metrics:
         candidates = [

@@ -26,17 +26,19 @@ class Band:
 
 
 def verdict(
-    metric: str, value: float, low: float, high: float, band: Band, level: float
+    metric: str, value: float, low: float, high: float, band: Band, level: float, *, at_ceiling: bool = False
 ) -> tuple[Verdict, str]:
     """The verdict of one comparison and its one-sentence explanation.
 
     ``value`` is the point estimate and ``[low, high]`` its interval at ``level`` (NaN when
-    undefined); the band comes from params.yaml `audit.tolerance`.
+    undefined; ``at_ceiling``: the level was capped by the resamples); the band comes from
+    params.yaml `audit.tolerance`.
     """
     title = COMPARISONS[metric].title
     if not all(math.isfinite(x) for x in (value, low, high)):
         return "inconclusive", f"{title} has no finite interval, so it cannot be judged."
-    interval = f"{title} is {_fmt(value)}; its {level:.1%} interval [{_fmt(low)}, {_fmt(high)}]"
+    stated = f"≥{level:.2%} (the resamples' ceiling)" if at_ceiling else f"{level:.1%}"
+    interval = f"{title} is {_fmt(value)}; its {stated} interval [{_fmt(low)}, {_fmt(high)}]"
     if band.low <= low and high <= band.high:
         return "pass", f"{interval} lies wholly within the tolerance {band.describe()}."
     if high < band.low or low > band.high:

@@ -23,7 +23,10 @@ def partition_name(attributes: Sequence[str]) -> str:
 
 
 def worst(verdicts: list[Verdict]) -> Verdict:
-    """``fail`` if any fails, else ``inconclusive`` if any is, else ``pass`` (also for no verdicts)."""
+    """``fail`` if any fails, else ``inconclusive`` if any is or none was given (nothing judged is no pass),
+    else ``pass``."""
+    if not verdicts:
+        return "inconclusive"
     for verdict in ("fail", "inconclusive"):
         if verdict in verdicts:
             return verdict

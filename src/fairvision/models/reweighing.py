@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from fairvision.audit.aif360_reference import quiet_aif360_import
+from fairvision.aif360_import import quiet_aif360_import
 from fairvision.audit.partitions import group_keys
 from fairvision.audit.vocabulary import partition_name
 from fairvision.errors import FairvisionError

@@ -42,7 +42,9 @@ assert tuple(STATUS_MEANING) == STATUSES and set(VERDICTS) <= set(STATUS_MEANING
 # settings.multiple_comparisons.method -> what it did to the comparisons' intervals of one table.
 ADJUSTMENT = {
     "simultaneous": "widened so that all the comparison intervals of one table hold together at that level "
-                    "(calibrated on the bootstrap replicates)",
+                    "(calibrated on the bootstrap replicates, never wider than Bonferroni's; twins such as a "
+                    "difference and its ratio count once; rates resting on 0 events, or on all, widened by their "
+                    "exact Clopper–Pearson bound)",
     "bonferroni": "widened by Bonferroni's correction over the comparison intervals of one table",
     "none": "not adjusted for the number of intervals in a table",
 }
@@ -99,6 +101,7 @@ def _verdict(fairness: Fairness) -> dict[str, Any]:
     headline = fairness.headline.name
     return {
         "overall": NOT_MEASURED if fairness.verdict is None else fairness.verdict,
+        "reason": fairness.verdict_reason,
         "group_fairness": {"measured": fairness.group_fairness.measured, "reason": fairness.group_fairness.reason},
         "headline_outcome": headline,
         "failing": failing,
@@ -140,7 +143,7 @@ def _quantitative_analyses(fairness: Fairness) -> dict[str, Any]:
         },
         "differential_fairness": None if edf is None else {
             "outcome": headline.name, "attributes": list(edf.attributes), "groups": edf.groups,
-            "concentration": edf.concentration, **_estimate(edf.outcomes.get(headline.name)),
+            "concentration": edf.concentration, "interval": edf.interval, **_estimate(edf.outcomes.get(headline.name)),
         },
     }
 
@@ -155,6 +158,7 @@ def _outcome(outcome: OutcomeAudit, framing: Framing) -> dict[str, Any]:
         "description": framing.description,
         "metrics": list(framing.metrics),
         "interval_level": dict(outcome.interval_level),
+        "at_ceiling": dict(outcome.at_ceiling),
         "theil_index": _estimate(outcome.theil_index),
         "between_group_theil_index": _estimate(outcome.between_group_theil_index),
         "groups": {name: _group(group) for name, group in outcome.groups.items()},

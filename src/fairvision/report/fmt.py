@@ -16,6 +16,21 @@ def pct(value: float | None, digits: int = 1) -> str:
     return NOT_AVAILABLE if value is None else f"{value:.{digits}%}"
 
 
+def level(value: float | None, at_ceiling: bool = False) -> str:
+    """A confidence level, with the digits it needs: never '100.0%' for a level below 1.
+
+    ``at_ceiling``: the level was capped where the resamples run out, so it is a floor on what
+    the family needed, said as such.
+    """
+    if value is None:
+        return NOT_AVAILABLE
+    digits = 1
+    while digits < 8 and value < 1 and round(value * 100, digits) >= 100:
+        digits += 1
+    text = f"{value:.{digits}%}"
+    return f"{text} (capped by the resamples: the family needed more)" if at_ceiling else text
+
+
 def num(value: float | None, digits: int = 3) -> str:
     """A metric value with fixed decimals, so columns line up: -0.2 -> '-0.200'."""
     return NOT_AVAILABLE if value is None else f"{value:.{digits}f}"

@@ -107,7 +107,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(pct=fmt.pct, num=fmt.num, count=fmt.count, plain=fmt.plain, sig=fmt.sig,
+    environment.filters.update(pct=fmt.pct, level=fmt.level, num=fmt.num, count=fmt.count, plain=fmt.plain, sig=fmt.sig,
                                interval=fmt.interval, band=fmt.band)
     # The CSS badges take the charts' colours and words, so a status looks the same in a table and in a chart.
     environment.globals.update(

@@ -1,36 +1,20 @@
 """The same numbers computed by AIF360 itself: the definition of record the engine must match.
 
-Slow (one ``ClassificationMetric`` per comparison, and importing AIF360 loads TensorFlow),
-so it runs as a cross-check — in the audit stage for the point estimates it publishes and
-in the tests on random tables — never inside the bootstrap.
+Slow (one ``ClassificationMetric`` per comparison, and importing AIF360 loads TensorFlow,
+about 15 s), so it runs in the tests only: on random tables (test_measures.py) and on what
+the audit stage publishes (test_aif360_agreement.py). The stage itself recounts from the
+rows with pandas (``fairvision.audit.crosscheck``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
+from fairvision.aif360_import import quiet_aif360_import
 from fairvision.audit.measures import RATES
-
-
-def _quiet_optional_extras(record: logging.LogRecord) -> bool:
-    """AIF360 logs a root warning per optional extra (inFairness, ot) it lacks; we use neither."""
-    return "will be unavailable" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def quiet_aif360_import() -> Iterator[None]:
-    """Import AIF360 modules inside this block without its warnings about optional extras."""
-    root = logging.getLogger()
-    root.addFilter(_quiet_optional_extras)
-    try:
-        yield
-    finally:
-        root.removeFilter(_quiet_optional_extras)
 
 
 def _import_metrics():
