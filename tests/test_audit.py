@@ -343,9 +343,18 @@ def test_a_level_beyond_the_resamples_is_flagged_at_its_ceiling_never_100_percen
     samples = np.random.default_rng(2).normal(size=(1000, 84))  # Bonferroni would need 0.9994
     level = family_interval_level(samples, 0.95, "simultaneous")
     assert level.at_ceiling and level.value < 1.0 and level.value == pytest.approx(1 - 2 * TAIL_REPLICATES / 999)
-    assert resamples_for(84, 0.95, 1000, 10**6) == 2 * TAIL_REPLICATES * 84 / 0.05
+    assert resamples_for(84, 0.95, 1000, 10**6) == 2 * TAIL_REPLICATES * 84 / 0.05 + 1
     enough = np.random.default_rng(3).normal(size=(resamples_for(84, 0.95, 1000, 10**6), 84))
     assert not family_interval_level(enough, 0.95, "simultaneous").at_ceiling
+
+
+@pytest.mark.parametrize("family", [1, 7, 84, 217])
+def test_the_resamples_for_a_family_resolve_its_bonferroni_level(family: int) -> None:
+    """Bonferroni is the cap of the calibrated level (reached with ties): it must never sit past the ceiling."""
+    resamples = resamples_for(family, 0.95, 10, 10**6)
+    samples = np.random.default_rng(family).normal(size=(resamples, family))
+    level = family_interval_level(samples, 0.95, "bonferroni")
+    assert not level.at_ceiling, level
 
 
 @pytest.mark.parametrize("with_gaps", [False, True])

@@ -1,11 +1,10 @@
 """`fairvision check`, the fairness-regression gate, end to end: real audits, real CLI, real git + DVC.
 
-The fixtures are simulated prediction tables audited by the real audit stage (once per module:
-it cross-checks against AIF360, slow to import). 5,000 test images per race and ages drawn
-uniformly keep every audited group large enough that a 1% "rerun" flip cannot move a metric
-past the margin, so the false-alarm test is not a matter of luck (at 3,000 per race, about one
-rerun seed in three leaves a ratio metric of an age group inconclusive). Intersections are left
-out of the test params for the same reason: their groups of ~500 could not be decided.
+The fixtures are simulated prediction tables audited by the real audit stage (once per module).
+The scenario tests use 5,000 test images per race and ages drawn uniformly, without
+intersections, so that each scenario's expected outcome is not a matter of luck. The rerun
+property is tested separately at the published sizes (~500 per race, race × age,
+``test_check_published.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairvision.audit.simulate import simulate_predictions
 from fairvision.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +38,17 @@ def _params() -> dict:
     params["audit"]["bootstrap"]["resamples"] = 200
     params["datasets"]["synthetic"]["intersections"] = []
     return params
+
+
+def simulate_predictions(sizes: dict[str, int], errors: dict[str, float], *, seed: int) -> pd.DataFrame:
+    """Rows ``id, label, pred, race``: half of each race Female, predictions wrong with the race's error rate."""
+    rng = np.random.default_rng(seed)
+    race = np.repeat(list(sizes), list(sizes.values()))
+    label = np.where(rng.random(len(race)) < 0.5, "Female", "Male")
+    wrong = rng.random(len(race)) < np.array([errors[r] for r in race])
+    pred = np.where(wrong, np.where(label == "Female", "Male", "Female"), label)
+    return pd.DataFrame({"id": [f"sim/{i:06d}" for i in range(len(race))], "label": label, "pred": pred,
+                         "race": race})
 
 
 def _flip(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
@@ -73,7 +82,16 @@ def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "rerun": _flip(base, rng.random(len(base)) < 0.01),  # the same model on another machine
         "worse": _flip(base, right_in_group.to_numpy() & (rng.random(len(base)) < 0.3)),
     }
-    tables["unmeasured"] = base  # audited with no protected attribute: per-label performance only
+    black = base["race"] == WORSENED
+    tables |= {
+        "unmeasured": base,  # audited with no protected attribute: per-label performance only
+        "no_age": base,  # audited with `protected: [race]`: the age partition is gone
+        "renamed": base.assign(race=base["race"].replace({WORSENED: "African"})),
+        "never_selected": base.assign(pred=base["pred"].where(~black, "Male")),  # Black never predicted Female
+        "subset": base.iloc[100:],
+        "half": base.iloc[::2],
+        "tiny": base.groupby("race").head(20),  # every group below min_group_size: nothing to judge
+    }
     folders = {}
     for name, table in tables.items():
         folder = root / name / RUN
@@ -82,6 +100,8 @@ def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         dataset = params.datasets["synthetic"]
         if name == "unmeasured":
             dataset = dataclasses.replace(dataset, protected=(), reference={}, intersections=())
+        if name == "no_age":
+            dataset = dataclasses.replace(dataset, protected=("race",), reference={"race": "auto"}, intersections=())
         audit(BACKBONE, folder / "predictions.parquet", prepared, dataset, params.audit, folder / "fairness.json")
         folders[name] = root / name
     folders["params"] = root / "params.yaml"
@@ -188,32 +208,32 @@ def test_unpaired_without_baseline_predictions_still_flags_a_large_regression(
     assert main(["check", "--baseline", str(audits["base"])]) == 0
 
 
-def test_usage_errors_exit_2_naming_the_file(workdir: Path, audits: dict[str, Path],
+def test_usage_errors_exit_3_naming_the_file(workdir: Path, audits: dict[str, Path],
                                              capsys: pytest.CaptureFixture[str]) -> None:
     _use(workdir, audits, "base")
     empty = workdir / "empty"
     empty.mkdir()
-    assert main(["check", "--baseline", str(empty)]) == 2
+    assert main(["check", "--baseline", str(empty)]) == 3
     assert f"fairvision: error: {empty}/{RUN}/fairness.json: no such file" in capsys.readouterr().err
 
-    assert main(["check", "--baseline", "no-such-revision-or-folder"]) == 2
+    assert main(["check", "--baseline", "no-such-revision-or-folder"]) == 3
     assert f"no-such-revision-or-folder:audits/{RUN}/fairness.json" in capsys.readouterr().err
 
     other = _baseline_copy(workdir, audits, "base")
     audit = json.loads((workdir / other / RUN / "fairness.json").read_text(encoding="utf-8"))
     (workdir / other / RUN / "fairness.json").write_text(json.dumps(audit | {"target": "race"}),
                                                              encoding="utf-8")
-    assert main(["check", "--baseline", other]) == 2
+    assert main(["check", "--baseline", other]) == 3
     err = capsys.readouterr().err
     assert f"{other}/{RUN}/fairness.json and audits/{RUN}/fairness.json audit different evaluation" in err
     assert "`target`" in err
 
-    assert main(["check", "mobilenet_v2", "--baseline", str(audits["base"])]) == 2  # not in params.yaml
+    assert main(["check", "mobilenet_v2", "--baseline", str(audits["base"])]) == 3  # not in params.yaml
     assert "mobilenet_v2" in capsys.readouterr().err
-    assert main(["check", "--dataset", "faces", "--baseline", str(audits["base"])]) == 2  # not in params.yaml
+    assert main(["check", "--dataset", "faces", "--baseline", str(audits["base"])]) == 3  # not in params.yaml
     assert "dataset 'faces' is not in params.yaml `datasets` (synthetic)" in capsys.readouterr().err
     shutil.rmtree(workdir / "audits")
-    assert main(["check", "--baseline", str(audits["base"])]) == 2
+    assert main(["check", "--baseline", str(audits["base"])]) == 3
     assert f"audits/{RUN}/fairness.json: no such file" in capsys.readouterr().err
 
 
@@ -223,19 +243,120 @@ def test_predictions_sharing_no_id_are_a_usage_error(workdir: Path, audits: dict
     baseline = _baseline_copy(workdir, audits, "base")
     table = pd.read_parquet(workdir / baseline / RUN / "predictions.parquet")
     table.assign(id="other/" + table["id"]).to_parquet(workdir / baseline / RUN / "predictions.parquet")
-    assert main(["check", "--baseline", baseline]) == 2
+    assert main(["check", "--baseline", baseline]) == 3
     assert "share no image id" in capsys.readouterr().err
 
 
 def test_partial_overlap_is_reported(workdir: Path, audits: dict[str, Path],
                                      capsys: pytest.CaptureFixture[str]) -> None:
     _use(workdir, audits, "base")
-    baseline = _baseline_copy(workdir, audits, "base")
-    table = pd.read_parquet(workdir / baseline / RUN / "predictions.parquet")
-    table.iloc[100:].to_parquet(workdir / baseline / RUN / "predictions.parquet")
-    assert main(["check", "--baseline", baseline]) == 0
+    assert main(["check", "--baseline", str(audits["subset"])]) == 0
     assert "paired bootstrap on 34900 shared image ids (0 only in the baseline, 100 only in the current" in (
         capsys.readouterr().out)
+
+
+def test_too_little_overlap_is_a_usage_error(workdir: Path, audits: dict[str, Path],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "base")
+    assert main(["check", "--baseline", str(audits["half"])]) == 3
+    err = capsys.readouterr().err
+    assert "share 17500 image ids, 50% of the current's 35000: below 90%" in err
+
+
+def test_predictions_that_are_not_the_audited_ones_are_a_usage_error(
+        workdir: Path, audits: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "base")
+    baseline = _baseline_copy(workdir, audits, "base")
+    shutil.copy(audits["worse"] / RUN / "predictions.parquet", workdir / baseline / RUN / "predictions.parquet")
+    assert main(["check", "--baseline", baseline]) == 3
+    err = capsys.readouterr().err
+    assert f"{baseline}/{RUN}/predictions.parquet holds 35000 predictions with accuracy" in err
+    assert f"but {baseline}/{RUN}/fairness.json audited 35000 with accuracy" in err and "different runs" in err
+    shutil.copy(audits["subset"] / RUN / "predictions.parquet", workdir / baseline / RUN / "predictions.parquet")
+    assert main(["check", "--baseline", baseline]) == 3
+    assert "holds 34900 predictions" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("broken, key", [
+    ('"accuracy": NaN', "not valid JSON (NaN is not a JSON number"),
+    ('"accuracy": Infinity', "not valid JSON (Infinity is not a JSON number"),
+    ('"accuracy": "0.8"', "`accuracy` must be a finite number or null, got '0.8'"),
+    ('"n": "35000"', "`n`"),
+])
+def test_a_broken_baseline_is_a_usage_error_naming_file_and_key(
+        workdir: Path, audits: dict[str, Path], capsys: pytest.CaptureFixture[str], broken: str, key: str) -> None:
+    _use(workdir, audits, "base")
+    baseline = _baseline_copy(workdir, audits, "base", predictions=False)
+    path = workdir / baseline / RUN / "fairness.json"
+    text = path.read_text(encoding="utf-8")
+    field = broken.split(":")[0]
+    start = text.index(field + ": ")
+    path.write_text(text[:start] + broken + text[text.index(",", start):], encoding="utf-8")
+    assert main(["check", "--baseline", baseline]) == 3
+    err = capsys.readouterr().err
+    assert f"{baseline}/{RUN}/fairness.json" in err and key in err
+    assert "Traceback" not in err
+
+
+def test_a_dropped_attribute_is_inconclusive_naming_the_partition(
+        workdir: Path, audits: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "no_age")
+    assert main(["check", "--baseline", str(audits["base"])]) == 2
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("INCONCLUSIVE")]
+    assert any(f"{RUN} · age · Female · (every) · (every): the baseline audited this partition" in line
+               for line in lines), out
+    assert "REGRESSION" not in out
+
+
+def test_a_renamed_group_is_inconclusive(workdir: Path, audits: dict[str, Path],
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "renamed")
+    assert main(["check", "--baseline", str(audits["base"]), "--format", "markdown"]) == 2
+    out = capsys.readouterr().out
+    # The train split still has the old name, so the group is in the audit with no test image: not judged now.
+    assert (f"| {RUN} | race | Female | {WORSENED} | disparate_impact | undefined | undefined | undefined | — | 0.095 "
+            "| the baseline judged it (pass); not judged now: fewer than min_group_size 50 shared images (group 0, "
+            "reference 5000) |") in out
+    assert "| African |" not in out  # the renamed group's images are paired with their baseline predictions
+
+
+def test_a_group_judged_before_and_not_now_is_inconclusive(workdir: Path, audits: dict[str, Path],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Unpaired, so that only the audits' own verdicts speak: the current audit no longer judges one group."""
+    _use(workdir, audits, "base", predictions=False)
+    path = workdir / "audits" / RUN / "fairness.json"
+    current = json.loads(path.read_text(encoding="utf-8"))
+    group = current["partitions"]["race"]["outcomes"]["Female"]["groups"][WORSENED]
+    assert group["status"]["reference"] != "insufficient_data"  # the baseline (the same audit) judged it
+    group["status"]["reference"] = "insufficient_data"
+    path.write_text(json.dumps(current), encoding="utf-8")
+    assert main(["check", "--baseline", str(audits["base"])]) == 2
+    out = capsys.readouterr().out
+    assert (f"INCONCLUSIVE {RUN} · race · Female · {WORSENED} · disparate_impact: the baseline judged it (" in out)
+    assert "); not judged now: current: insufficient data (n = 5000)" in out
+
+
+def test_nothing_judged_is_inconclusive(workdir: Path, audits: dict[str, Path],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "tiny")
+    assert main(["check", "--baseline", str(audits["tiny"])]) == 2
+    out = capsys.readouterr().out
+    assert "Nothing could be judged" in out
+    assert out.splitlines()[-1].startswith("fairvision check: inconclusive")
+
+
+def test_a_disparate_impact_falling_to_zero_is_a_regression(workdir: Path, audits: dict[str, Path],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "never_selected")
+    assert main(["check", "--baseline", str(audits["base"])]) == 1
+    paired = capsys.readouterr().out
+    _use(workdir, audits, "never_selected", predictions=False)
+    assert main(["check", "--baseline", str(audits["base"])]) == 1
+    unpaired = capsys.readouterr().out
+    for out in (paired, unpaired):
+        assert f"REGRESSION   {RUN} · race · Female · {WORSENED} · disparate_impact: " in out, out
+        assert f"→ 0.000" in out
 
 
 def test_without_group_fairness_there_is_nothing_to_regress(workdir: Path, audits: dict[str, Path],
@@ -256,8 +377,8 @@ def _git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def test_git_revision_baseline_through_dvc(workdir: Path, audits: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def _commit_baseline(workdir: Path, audits: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A git + DVC repository whose HEAD holds params.yaml and the base audit (predictions DVC-tracked)."""
     for variable, value in {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
                             "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
                             "DVC_NO_ANALYTICS": "1"}.items():
@@ -270,6 +391,43 @@ def test_git_revision_baseline_through_dvc(workdir: Path, audits: dict[str, Path
                    capture_output=True)
     _git(workdir, "add", "-A")
     _git(workdir, "commit", "-q", "-m", "baseline audit")
+
+
+def _set_param(workdir: Path, section: str, key: str, value: object) -> None:
+    params = yaml.safe_load((workdir / "params.yaml").read_text(encoding="utf-8"))
+    params[section][key] = value
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+
+
+def test_a_pull_request_cannot_loosen_the_gate_that_checks_it(
+        workdir: Path, audits: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """As in CI: the base branch at a revision, the pull request in the working tree, through the real CLI."""
+    _commit_baseline(workdir, audits, monkeypatch)
+    _use(workdir, audits, "worse")  # a regression...
+    _set_param(workdir, "check", "difference_margin", 0.5)  # ...that a wider margin would wave through
+    _set_param(workdir, "check", "ratio_margin", 5.0)
+    assert main(["check", "--baseline", "HEAD"]) == 3
+    err = capsys.readouterr().err
+    assert "this change loosens the gate that checks it: `check.difference_margin` is 0.5 in params.yaml but " \
+           "0.05 in HEAD:params.yaml; `check.ratio_margin` is 5.0 in params.yaml but 0.1 in HEAD:params.yaml" in err
+
+    _set_param(workdir, "check", "difference_margin", 0.05)
+    _set_param(workdir, "check", "ratio_margin", 0.1)
+    _set_param(workdir, "audit", "min_group_size", 6000)  # every race below it: nothing would be judged
+    assert main(["check", "--baseline", "HEAD"]) == 3
+    assert f"`audit.min_group_size` is 6000 in params.yaml but 50 in HEAD:audits/{RUN}/fairness.json" in (
+        capsys.readouterr().err)
+
+    _set_param(workdir, "audit", "min_group_size", 50)
+    _set_param(workdir, "check", "difference_margin", 0.02)  # tightening is used at once
+    assert main(["check", "--baseline", "HEAD"]) == 1
+    assert "margins from params.yaml" in capsys.readouterr().out
+
+
+def test_git_revision_baseline_through_dvc(workdir: Path, audits: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _commit_baseline(workdir, audits, monkeypatch)
     _use(workdir, audits, "worse")  # the working tree now holds a worse model's audit
 
     assert main(["check", "--baseline", "HEAD"]) == 1
@@ -299,3 +457,4 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
         main(["check", "--help"])
     out = capsys.readouterr().out
     assert "exit status:" in out and "1  a regression" in out and "2  inconclusive" in out
+    assert "3  the check could not run" in out

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from fairvision import __version__, layout
 from fairvision.errors import FairvisionError
@@ -127,7 +127,8 @@ def _report(params: Params, args: argparse.Namespace) -> None:
 
 
 def _check(params: Params, args: argparse.Namespace) -> int:
-    from fairvision.audit.check import CheckSettings, render, run_check
+    from fairvision.audit.check import render, run_check
+    from fairvision.audit.gate import CheckSettings
 
     datasets = [_dataset(params, name).name for name in args.datasets] if args.datasets else list(params.datasets)
     backbones = args.backbones or list(params.backbones)
@@ -148,12 +149,27 @@ def _serve(params: None, args: argparse.Namespace) -> None:
     serve(args.model_dir, options, host=args.host, port=args.port)
 
 
+CHECK_USAGE_ERROR = 3  # `fairvision check` could not run; 1 and 2 are its regression and inconclusive
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors exit with the command's ``error_status`` (argparse's 2 by default).
+
+    `fairvision check` gives 1 and 2 meanings of its own (regression, inconclusive), so its bad
+    arguments must not look like either to a CI job.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(self.get_default("error_status") or 2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fairvision", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"fairvision {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, run: Callable, help_text: str, description: str, *,
                 one_dataset: bool = True) -> argparse.ArgumentParser:
@@ -250,12 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "interval for each comparison's change in distance from parity; without them, the two\n"
                     "audits' intervals are compared (unpaired, conservative). A change is a regression when\n"
                     "its whole interval lies above the margin in params.yaml `check`.\n\n"
+                    "The margins and the audit's min_group_size, level and method may not be looser than the\n"
+                    "baseline's (its params.yaml at a revision, its fairness.json): a change cannot loosen the\n"
+                    "gate that checks it. What the baseline judged must still be judged: a partition or group\n"
+                    "gone from the audit, or a comparison judged before and not now, is inconclusive.\n\n"
                     "exit status:\n"
                     "  0  no regression\n"
                     "  1  a regression (at least one comparison's interval wholly above its margin)\n"
-                    "  2  inconclusive (no regression shown, but a gap grew past a margin with an interval\n"
-                    "     reaching below it), or a usage error: bad arguments, a missing file, audits of\n"
-                    "     different evaluation sets", one_dataset=False)
+                    "  2  inconclusive: no regression shown, but a gap grew past a margin with an interval\n"
+                    "     reaching below it, something the baseline judged is not judged now, or nothing\n"
+                    "     could be judged\n"
+                    "  3  the check could not run: bad arguments, a missing or broken file, audits of\n"
+                    "     different evaluation sets, predictions that are not the audited ones, or settings\n"
+                    "     that loosen the baseline's", one_dataset=False)
     check.add_argument("backbones", nargs="*", metavar="BACKBONE",
                        help="backbones to check (default: every one in params.yaml `backbones`)")
     check.add_argument("--dataset", dest="datasets", action="append", metavar="D",
@@ -264,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an audits folder holding <D>/<B>/fairness.json, or a git revision such as origin/main")
     check.add_argument("--format", choices=("text", "markdown"), default="text",
                        help="text for a terminal or CI log, markdown for a pull-request comment (default: text)")
-    check.set_defaults(error_status=2)  # check's usage errors exit 2; 1 means "regression"
+    check.set_defaults(error_status=CHECK_USAGE_ERROR)  # 1 and 2 mean regression and inconclusive
 
     serve = commands.add_parser(
         "serve", help="serve a trained model over TF Serving's and KServe's REST protocols",
@@ -301,7 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported here, not by argparse, so that the command's own usage-error status applies
+        parser.print_usage(sys.stderr)
+        parser.exit(getattr(args, "error_status", 2), f"{parser.prog}: error: unrecognized arguments: "
+                                                       f"{' '.join(unknown)}\n")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="fairvision: %(message)s", stream=sys.stderr)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # SavedModel export chatter

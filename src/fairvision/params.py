@@ -417,6 +417,12 @@ def _augment(root: _Section) -> Augment:
                    **{name: root.number(name, 0.0, high) for name, high in AUGMENT_LIMITS.items()})
 
 
+def check_section(data: Any, source: str) -> Check:
+    """Only the `check` section of a parsed params.yaml: the gate reads the baseline revision's, whatever else
+    that revision's file holds."""
+    return _check(_Section(data, "params", source).section("check"))
+
+
 def _check(root: _Section) -> Check:
     return Check(
         difference_margin=root.number("difference_margin", 0.0, 1.0),

@@ -15,19 +15,25 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
+import math
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+import yaml
 
 from fairvision import layout
-from fairvision.audit.record import Fairness, parse_fairness
+from fairvision.audit.record import Fairness, parse_fairness, strict_json
 from fairvision.errors import FairvisionError
+from fairvision.params import Check, check_section
 
-__all__ = ["AuditFiles", "Paired", "baseline_audit", "current_audit", "pair", "require_same_evaluation_set"]
+__all__ = ["AuditFiles", "MIN_OVERLAP", "Paired", "baseline_audit", "baseline_check", "current_audit", "pair",
+           "require_same_evaluation_set"]
 
-FAIRNESS, PREDICTIONS = "fairness.json", "predictions.parquet"
+FAIRNESS, PREDICTIONS, PARAMS = "fairness.json", "predictions.parquet", "params.yaml"
+# Pairing compares the models on the images both predicted; below this share of either side's images the
+# paired figures would describe a different set than the audits they are checked against.
+MIN_OVERLAP = 0.9
 _SAME_SET_KEYS = ("dataset", "target", "labels")
 _NOT_IN_BASELINE = ("the baseline has no audit of this dataset and backbone; --baseline takes a folder holding "
                     "<dataset>/<backbone>/fairness.json, or a git revision")
@@ -82,6 +88,24 @@ def baseline_audit(rev_or_path: str, run: str) -> AuditFiles:
     return _load(_Revision(rev_or_path, relative), f"{rev_or_path}:{relative}", _NOT_IN_BASELINE)
 
 
+def baseline_check(rev_or_path: str) -> tuple[Check | None, str]:
+    """The baseline revision's params.yaml `check` section and how messages name it; None for a folder baseline.
+
+    Raises:
+        FairvisionError: naming the file, when the revision's params.yaml cannot be read or has no valid `check`.
+    """
+    if Path(rev_or_path).exists():
+        return None, f"{rev_or_path} is a folder, with no params.yaml"
+    where = f"{rev_or_path}:{PARAMS}"
+    try:
+        data = yaml.safe_load(_Revision(rev_or_path, "").read(PARAMS))
+    except yaml.YAMLError as error:
+        raise FairvisionError(f"{where}: not valid YAML ({_first_line(error)})") from None
+    except Exception as error:  # noqa: BLE001  DVC and scmrepo raise many kinds
+        raise FairvisionError(f"{where}: cannot be read: {type(error).__name__}: {_first_line(error)}") from None
+    return check_section(data, where), where
+
+
 def require_same_evaluation_set(baseline: AuditFiles, current: AuditFiles) -> None:
     """Raises FairvisionError naming both files when the audits describe different evaluation sets."""
     for key in _SAME_SET_KEYS:
@@ -111,6 +135,12 @@ def pair(baseline: AuditFiles, current: AuditFiles) -> Paired:
     if not shared:
         raise FairvisionError(f"{baseline.file(PREDICTIONS)} and {current.file(PREDICTIONS)} share no image id: "
                               "they are not predictions on the same evaluation set")
+    for side, ids in (("baseline", base_ids), ("current", current_ids)):
+        if len(shared) < MIN_OVERLAP * len(ids):
+            raise FairvisionError(
+                f"{baseline.file(PREDICTIONS)} and {current.file(PREDICTIONS)} share {len(shared)} image ids, "
+                f"{len(shared) / len(ids):.0%} of the {side}'s {len(ids)}: below {MIN_OVERLAP:.0%}, the paired "
+                "comparison would not describe the audited evaluation sets")
     base = tables["baseline"][["id", "label", "pred"]].rename(columns={"label": "label_baseline",
                                                                         "pred": "pred_baseline"})
     rows = tables["current"].rename(columns={"pred": "pred_current"}).merge(base, on="id", how="inner")
@@ -143,7 +173,8 @@ class _Revision:
     def read(self, name: str) -> bytes:
         import dvc.api  # slow to import, and only needed for a revision
 
-        with dvc.api.open(f"{self.relative}/{name}", rev=self.rev, mode="rb") as handle:
+        path = f"{self.relative}/{name}" if self.relative else name  # "": the repository's root
+        with dvc.api.open(path, rev=self.rev, mode="rb") as handle:
             return handle.read()
 
 
@@ -157,19 +188,42 @@ def _load(source: _Folder | _Revision, where: str, hint: str) -> AuditFiles:
         why = f"{where}/{PREDICTIONS} does not exist"
     except Exception as error:  # noqa: BLE001  DVC raises many kinds (no remote, missing cache, bad parquet)
         why = f"{where}/{PREDICTIONS} could not be read ({type(error).__name__}: {_first_line(error)})"
+    if predictions is not None:
+        _require_audited(predictions, fairness, f"{where}/{PREDICTIONS}", f"{where}/{FAIRNESS}")
     return AuditFiles(where, fairness, predictions, why)
+
+
+def _require_audited(predictions: pd.DataFrame, fairness: Fairness, table: str, audit: str) -> None:
+    """Raise FairvisionError when a prediction table is not the one its fairness.json audited (rows, accuracy).
+
+    A table left over from another run would be paired and bootstrapped as if the audit had
+    judged it, so the check's figures and the audit's would silently describe different models.
+    """
+    missing = {"label", "pred"} - set(predictions.columns)
+    if missing:
+        raise FairvisionError(f"{table}: missing column(s) {', '.join(sorted(missing))}")
+    accuracy = float((predictions["label"].astype(str) == predictions["pred"].astype(str)).mean()) if len(
+        predictions) else math.nan
+    if len(predictions) != fairness.n or (fairness.accuracy is not None
+                                          and not math.isclose(accuracy, fairness.accuracy, abs_tol=1e-5)):
+        raise FairvisionError(
+            f"{table} holds {len(predictions)} predictions with accuracy {accuracy:.6f}, but {audit} audited "
+            f"{fairness.n} with accuracy {fairness.accuracy}: they come from different runs; rerun "
+            "`dvc repro` (or evaluate and audit) so that both come from the same model")
 
 
 def _parse(read: Callable[[str], bytes], path: str, hint: str) -> Fairness:
     try:
-        data = json.loads(read(FAIRNESS))
+        raw = read(FAIRNESS)
     except FileNotFoundError:
         raise FairvisionError(f"{path}: no such file ({hint})") from None
-    except json.JSONDecodeError as error:
-        raise FairvisionError(f"{path}: not valid JSON ({error})") from None
     except Exception as error:  # noqa: BLE001  e.g. an unknown git revision, reported by DVC or scmrepo
         raise FairvisionError(f"{path}: cannot be read: {type(error).__name__}: {_first_line(error)} "
                               "(--baseline is neither an existing folder nor a revision holding this file)") from None
+    try:
+        data = strict_json(raw)
+    except ValueError as error:  # malformed JSON, NaN or Infinity
+        raise FairvisionError(f"{path}: not valid JSON ({error})") from None
     return parse_fairness(data, path)
 
 

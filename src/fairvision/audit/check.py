@@ -20,8 +20,18 @@ the margin (params.yaml `check`); ``inconclusive`` when the point Δ is past the
 interval reaches below it (it looks worse, the data cannot tell); ``ok`` otherwise, so a rerun
 whose predictions barely moved is not held up by the width of a small group's interval. The
 intervals are simultaneous over a table (every judged group × metric of one partition and
-outcome framing). Groups below `audit.min_group_size` and undefined values are reported as
-not judged, with the reason, never dropped.
+outcome framing), with as many paired replicates as the table's family needs
+(``intervals.resamples_for``). A ratio that falls to 0 is far from parity, not infinitely far:
+for the distance, empty cells count as half an image (Haldane–Anscombe), so a disparate impact
+dropping to 0 is a regression, judged by its interval like any other. Groups below
+`audit.min_group_size` and undefined values are reported as not judged, with the reason, never
+dropped.
+
+What the baseline judged must still be judged: a partition, outcome or group of the baseline
+audit that is missing now (an attribute dropped from `protected`, a group renamed), and a
+comparison the baseline judged that is not judged now, are ``inconclusive`` with the reason; so
+is a check in which nothing could be judged. The settings come from the working tree only where
+they do not loosen the baseline's (``gate``).
 
 An audit that measured no group fairness (a dataset without protected attributes) has
 nothing to regress: the check says so, with the audit's reason, and passes. If the baseline
@@ -38,50 +48,28 @@ from typing import Iterable, Literal, Mapping, Sequence
 import numpy as np
 
 from fairvision.audit.baseline import (
-    PREDICTIONS, AuditFiles, Paired, baseline_audit, current_audit, pair, require_same_evaluation_set,
+    FAIRNESS, PREDICTIONS, AuditFiles, Paired, baseline_audit, baseline_check, current_audit, pair,
+    require_same_evaluation_set,
 )
 from fairvision.audit.bootstrap import generator, stratified_resample
-from fairvision.audit.engine import MAX_UNDEFINED_SHARE
-from fairvision.audit.intervals import Method, family_level, percentile_intervals
+from fairvision.audit.engine import MAX_RESAMPLES, MAX_UNDEFINED_SHARE, first_of_each_event
+from fairvision.audit.gate import CheckSettings, require_not_loosened
+from fairvision.audit.intervals import family_intervals, resamples_for
 from fairvision.audit.measures import COMPARISONS, compare, undefined_reason
 from fairvision.audit.outcomes import Outcome, outcomes_for
 from fairvision.audit.partitions import category_codes, count_cells, group_keys, label_codes, ordered_groups
-from fairvision.audit.record import GroupAudit, PartitionAudit
+from fairvision.audit.record import Fairness, GroupAudit, PartitionAudit
 from fairvision.audit.summary import distances_from_parity
 from fairvision.errors import FairvisionError
-from fairvision.params import Params
 
-__all__ = ["CHANGES", "RunCheck", "Change", "CheckResult", "CheckSettings", "Finding", "render",
+__all__ = ["CHANGES", "EXIT_STATUS", "RunCheck", "Change", "CheckResult", "Finding", "render",
            "render_markdown", "render_text", "run_check"]
 
 Change = Literal["regression", "inconclusive", "ok", "not_judged"]
 CHANGES: tuple[Change, ...] = ("regression", "inconclusive", "ok", "not_judged")
-EXIT_STATUS = {"ok": 0, "regression": 1, "inconclusive": 2}  # 2 is also every usage error (cli)
+EXIT_STATUS = {"ok": 0, "regression": 1, "inconclusive": 2}  # 3: the check could not run (cli)
 REFERENCE = "the reference group"
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckSettings:
-    """How to judge a change: margins from params.yaml `check`, the bootstrap and group size from `audit`."""
-
-    difference_margin: float
-    ratio_margin: float  # a share: |ln r| may grow by ln(1 + ratio_margin)
-    min_group_size: int
-    resamples: int
-    seed: int
-    level: float
-    multiple_comparisons: Method
-
-    @classmethod
-    def from_params(cls, params: Params) -> CheckSettings:
-        audit = params.audit
-        return cls(params.check.difference_margin, params.check.ratio_margin, audit.min_group_size,
-                   audit.bootstrap.resamples, audit.bootstrap.seed, audit.bootstrap.level,
-                   audit.multiple_comparisons)  # type: ignore[arg-type]  # validated in params
-
-    def margin(self, metric: str) -> float:
-        """How much further from parity a metric may move: on the |d| scale, or the |ln r| scale for a ratio."""
-        return {"difference": self.difference_margin, "ratio": math.log1p(self.ratio_margin)}[COMPARISONS[metric].kind]
+EVERY = "(every)"  # the group or metric of a finding about a whole partition or group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,22 +116,33 @@ class RunCheck:
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
-    """The whole check: one ``RunCheck`` per dataset and backbone; ``outcome`` and ``exit_status`` sum it up."""
+    """The whole check: one ``RunCheck`` per dataset and backbone; ``outcome`` and ``exit_status`` sum it up.
+
+    ``margins_from`` says what the working tree's margins were checked against (``gate``).
+    """
 
     baseline: str
     settings: CheckSettings
     runs: tuple[RunCheck, ...]
+    margins_from: str = "params.yaml"
 
     def of(self, change: Change) -> list[tuple[str, Finding]]:
         return [(b.run, finding) for b in self.runs for finding in b.of(change)]
 
     @property
+    def nothing_judged(self) -> bool:
+        """Group fairness was measured somewhere, yet no comparison could be judged: no evidence of no regression."""
+        measured = any(b.not_measured is None for b in self.runs)
+        return measured and not any(self.of(change) for change in ("regression", "inconclusive", "ok"))
+
+    @property
     def outcome(self) -> Literal["regression", "inconclusive", "ok"]:
-        """``regression`` if anything regressed, else ``inconclusive`` if anything is or a run stopped
-        measuring group fairness, else ``ok``."""
+        """``regression`` if anything regressed, else ``inconclusive`` if anything is, a run stopped measuring
+        group fairness or nothing could be judged, else ``ok``."""
         if self.of("regression"):
             return "regression"
-        return "inconclusive" if self.of("inconclusive") or any(b.lost_measurement for b in self.runs) else "ok"
+        lost = any(b.lost_measurement for b in self.runs)
+        return "inconclusive" if self.of("inconclusive") or lost or self.nothing_judged else "ok"
 
     @property
     def exit_status(self) -> int:
@@ -163,22 +162,77 @@ def run_check(runs: Sequence[str], rev_or_path: str, settings: CheckSettings) ->
         The findings, paired where both prediction tables are available, unpaired otherwise.
 
     Raises:
-        FairvisionError: naming the file, when an audit is missing or the evaluation sets differ.
+        FairvisionError: naming the file, when an audit is missing or broken, the evaluation sets differ, or
+            the working tree's settings loosen the baseline's (``gate.require_not_loosened``).
     """
-    checks = []
+    margins, params_file, checks = None, "", []
     for run in runs:
         current, baseline = current_audit(run), baseline_audit(rev_or_path, run)
+        if not params_file:  # after the first audit, whose error says best what is wrong with --baseline
+            margins, params_file = baseline_check(rev_or_path)
         require_same_evaluation_set(baseline, current)
+        require_not_loosened(settings, baseline.fairness.settings, baseline.file(FAIRNESS), margins, params_file)
         missing = baseline.no_predictions or current.no_predictions
         if not current.fairness.group_fairness.measured:
             checks.append(RunCheck(run, (), None, None, current.fairness.group_fairness.reason,
-                                        lost_measurement=baseline.fairness.group_fairness.measured))
-        elif missing:
-            checks.append(RunCheck(run, tuple(_unpaired(baseline, current, settings)), None, missing))
+                                   lost_measurement=baseline.fairness.group_fairness.measured))
+            continue
+        if missing:
+            paired, findings = None, _unpaired(baseline, current, settings)
         else:
             paired = pair(baseline, current)
-            checks.append(RunCheck(run, tuple(_paired(paired, baseline, current, settings)), paired, None))
-    return CheckResult(rev_or_path, settings, tuple(checks))
+            findings = _paired(paired, baseline, current, settings)
+        judged = [_still_judged(f, baseline.fairness) for f in findings]
+        checks.append(RunCheck(run, (*_lost(baseline.fairness, current.fairness, settings), *judged), paired,
+                               missing or None))
+    margins_from = (f"params.yaml, not compared: the baseline {params_file}" if margins is None
+                    else f"params.yaml, no looser than {params_file}")
+    return CheckResult(rev_or_path, settings, tuple(checks), margins_from)
+
+
+def _lost(baseline: Fairness, current: Fairness, settings: CheckSettings) -> Iterable[Finding]:
+    """``inconclusive`` for each partition, outcome framing or group the baseline audited and this audit lacks.
+
+    Dropping an attribute from `protected` or renaming a group would otherwise leave the
+    check nothing to compare there, and nothing compared would read as nothing regressed.
+    """
+    for name, before in baseline.partitions.items():
+        now = current.partitions.get(name)
+        for outcome, table in before.outcomes.items():
+            judged = [g for g, entry in table.groups.items() if entry.status.get("reference") not in
+                      (None, "reference", "insufficient_data")]
+            if not judged:
+                continue
+            if now is None or outcome not in now.outcomes:
+                what = "partition" if now is None else "outcome framing"
+                yield _lost_finding(name, outcome, EVERY, f"the baseline audited this {what} ({len(judged)} groups "
+                                    "judged); this audit has none (an attribute dropped from `protected` or "
+                                    "`intersections`?)", settings)
+                continue
+            for group in judged:
+                if group not in now.outcomes[outcome].groups:
+                    yield _lost_finding(name, outcome, group, "the baseline judged this group; this audit has no "
+                                        "such group (renamed, or gone from the data?)", settings)
+
+
+def _lost_finding(partition: str, outcome: str, group: str, reason: str, settings: CheckSettings) -> Finding:
+    margin = settings.difference_margin
+    return Finding(partition, outcome, group, EVERY, "inconclusive", math.nan, math.nan, math.nan, math.nan,
+                   math.nan, margin, reason)
+
+
+def _still_judged(finding: Finding, baseline: Fairness) -> Finding:
+    """A comparison the baseline audit judged but this check cannot judge becomes ``inconclusive``."""
+    if finding.change != "not_judged":
+        return finding
+    entry = baseline.partitions.get(finding.partition)
+    table = entry.outcomes.get(finding.outcome) if entry is not None else None
+    group = table.groups.get(finding.group) if table is not None else None
+    judged = group.comparisons.get("reference", {}).get(finding.metric) if group is not None else None
+    if judged is None or group.status.get("reference") == "insufficient_data" or judged.undefined:
+        return finding
+    return dataclasses.replace(finding, change="inconclusive",
+                               reason=f"the baseline judged it ({judged.verdict}); not judged now: {finding.reason}")
 
 
 # -- paired: a joint bootstrap of both models' predictions on the same images ---------------------------------
@@ -213,15 +267,25 @@ def _paired_partition(
     flat = joint.reshape(len(groups), -1)
     present = np.flatnonzero(flat.any(axis=0))  # resample only the joint cells that occur: K³ can be large
     counts = flat[:, present]
-    replicates = stratified_resample(counts, settings.resamples, generator(settings.seed, "check", name))
     sizes = counts.sum(axis=1)
+    resamples = _resamples(sizes, ref, outcomes, settings)
+    replicates = stratified_resample(counts, resamples, generator(settings.seed, "check", name))
     # Each joint cell (t, before, after) adds to the baseline confusion cell (t, before) and the current one (t, after).
     projections = {"baseline": _one_hot(present // k, k * k),
                    "current": _one_hot((present // (k * k)) * k + present % k, k * k)}
     confusion = {side: (counts @ p).reshape(-1, k, k) for side, p in projections.items()}
-    boot = {side: (replicates @ p).reshape(settings.resamples, -1, k, k) for side, p in projections.items()}
+    boot = {side: (replicates @ p).reshape(resamples, -1, k, k) for side, p in projections.items()}
     for outcome in outcomes:
         yield from _paired_outcome(name, outcome, groups, ref, sizes, labels, confusion, boot, settings)
+
+
+def _resamples(sizes: np.ndarray, ref: int, outcomes: Sequence[Outcome], settings: CheckSettings) -> int:
+    """Paired replicates enough for the largest table's family (judged groups × events), as the audit sizes its own."""
+    if settings.multiple_comparisons == "none":
+        return settings.resamples
+    judged = int((sizes >= settings.min_group_size).sum()) - 1 if sizes[ref] >= settings.min_group_size else 0
+    events = max(int(first_of_each_event(outcome).sum()) for outcome in outcomes)
+    return resamples_for(max(judged, 1) * events, settings.level, settings.resamples, MAX_RESAMPLES)
 
 
 def _paired_outcome(
@@ -230,9 +294,10 @@ def _paired_outcome(
 ) -> Iterable[Finding]:
     metrics = outcome.metrics
     cells = {side: outcome.cells(c, labels) for side, c in confusion.items()}  # (G, 4)
+    boot_cells = {side: outcome.cells(c, labels) for side, c in boot.items()}  # (R, G, 4)
     values = {side: _against_reference(c, ref, metrics) for side, c in cells.items()}  # (G, M)
-    samples = {side: _against_reference(outcome.cells(c, labels), ref, metrics) for side, c in boot.items()}
-    delta, deltas = _change(values, metrics), _change(samples, metrics)  # (G, M), (R, G, M)
+    delta = _change({side: _for_distance(c, ref, metrics) for side, c in cells.items()}, metrics)  # (G, M)
+    deltas = _change({side: _for_distance(c, ref, metrics) for side, c in boot_cells.items()}, metrics)  # (R, G, M)
 
     reasons: dict[tuple[int, int], str] = {}
     judged: list[tuple[int, int]] = []
@@ -245,9 +310,11 @@ def _paired_outcome(
                 reasons[g, m] = reason
             else:
                 judged.append((g, m))
-    family = np.stack([deltas[:, g, m] for g, m in judged], axis=1) if judged else np.empty((len(deltas), 0))
-    level = family_level(family, settings.level, settings.multiple_comparisons)
-    bounds = dict(zip(judged, percentile_intervals(family, level)))
+    columns = np.stack([deltas[:, g, m] for g, m in judged]) if judged else np.empty((0, len(deltas)))
+    first = first_of_each_event(outcome)
+    family = np.array([first[m] for _, m in judged], dtype=bool)  # twins judge the same gap: counted once
+    _, found = family_intervals(columns, family, settings.level, settings.multiple_comparisons)
+    bounds = dict(zip(judged, found))
 
     for g, group in enumerate(groups):
         if g == ref:
@@ -274,10 +341,24 @@ def _against_reference(cells: np.ndarray, ref: int, metrics: tuple[str, ...]) ->
     return compare(cells, cells[..., ref:ref + 1, :], metrics, strict=True)
 
 
+def _for_distance(cells: np.ndarray, ref: int, metrics: tuple[str, ...]) -> np.ndarray:
+    """``_against_reference`` with the ratios' empty cells counted as half an image (Haldane–Anscombe).
+
+    A ratio of 0 would be infinitely far from parity, so a disparate impact falling to 0 would
+    have a change without a size; with half an image it is as far as the group's size lets it
+    be, and judged by its interval. Differences are unchanged.
+    """
+    values = _against_reference(cells, ref, metrics)
+    ratios = [m for m, metric in enumerate(metrics) if COMPARISONS[metric].kind == "ratio"]
+    if ratios:
+        corrected = _against_reference(np.where(cells == 0, 0.5, cells), ref, tuple(metrics[m] for m in ratios))
+        values[..., ratios] = corrected
+    return values
+
+
 def _change(values: Mapping[str, np.ndarray], metrics: tuple[str, ...]) -> np.ndarray:
-    """Δ: the current distance from parity minus the baseline's (NaN where either is undefined, or both infinite)."""
-    with np.errstate(invalid="ignore"):  # inf - inf: a ratio of 0 on both sides; not judged
-        return distances_from_parity(values["current"], metrics) - distances_from_parity(values["baseline"], metrics)
+    """Δ: the current distance from parity minus the baseline's (NaN where either is undefined)."""
+    return distances_from_parity(values["current"], metrics) - distances_from_parity(values["baseline"], metrics)
 
 
 def _paired_reason(
@@ -292,8 +373,6 @@ def _paired_reason(
         why = undefined_reason(metric, side_cells[g], side_cells[ref], REFERENCE)
         if why:
             return f"{side}: {why}"
-    if not math.isfinite(delta):
-        return "a ratio of 0 is infinitely far from parity on either side, so the change has no size"
     undefined = float((~np.isfinite(deltas)).mean())
     if undefined > MAX_UNDEFINED_SHARE:
         return f"undefined in {undefined:.0%} of the bootstrap resamples (too few images in a cell it divides by)"
@@ -360,9 +439,11 @@ def _unpaired_finding(
         bounds[side] = _distance_bounds(metric, *interval)
     (near_before, far_before), (near_after, far_after) = bounds["baseline"], bounds["current"]
     point = distances_from_parity(np.array([after, before]), (metric,))
-    delta, low, high = float(point[0] - point[1]), near_after - far_before, far_after - near_before
-    if not math.isfinite(delta):
-        return not_judged("a ratio of 0 is infinitely far from parity, so the change has no size", before, after)
+    # A ratio of 0 is infinitely far from parity: falling to it is a change up (judged on the nearest end of
+    # its interval), rising from it a change down, and 0 on both sides no change at all.
+    delta = 0.0 if np.isinf(point).all() else float(point[0] - point[1])
+    with np.errstate(invalid="ignore"):
+        low, high = near_after - far_before, far_after - near_before
     change = judge_change(delta, low, margin)
     return Finding(partition, outcome, group, metric, change, before, after, delta, low, high, margin)
 
@@ -381,6 +462,8 @@ def _number(value: float | None) -> float:
 
 # -- output --------------------------------------------------------------------------------------------------
 
+NOTHING_JUDGED = ("Nothing could be judged (every comparison is not judged: too few shared images, or undefined), "
+                  "so the check cannot show that fairness did not regress: inconclusive.")
 HEADLINE = {"regression": "regression", "inconclusive": "inconclusive (no regression shown, but some changes "
             "could not be ruled out)", "ok": "no regression"}
 DELTA_NOTE = ("Δ is the change in distance from parity (|d| for a difference, |ln r| for a ratio) with its "
@@ -398,8 +481,13 @@ def render_text(result: CheckResult) -> str:
     for change in ("regression", "inconclusive"):
         for run, f in result.of(change):  # type: ignore[arg-type]
             lines.append(f"{change.upper():<12} {run} · {f.partition} · {f.outcome} · {f.group} · {f.metric}: "
-                         f"{_value(f.baseline)} → {_value(f.current)}, Δ {f.delta:+.3f} "
-                         f"[{f.low:+.3f}, {f.high:+.3f}], margin {f.margin:.3f}")
+                         + (f"{f.reason}" if f.metric == EVERY or math.isnan(f.delta) else
+                            f"{_value(f.baseline)} → {_value(f.current)}, Δ {f.delta:+.3f} "
+                            f"[{f.low:+.3f}, {f.high:+.3f}], margin {f.margin:.3f}"
+                            + (f" ({f.reason})" if f.reason else "")))
+    if result.nothing_judged:
+        lines.append(NOTHING_JUDGED)
+    lines.append(f"margins from {result.margins_from}")
     lines.append(f"fairvision check: {HEADLINE[result.outcome]}: {_counts(result)} "
                  f"against baseline {result.baseline}")
     return "\n".join(lines) + "\n"
@@ -409,7 +497,8 @@ def render_markdown(result: CheckResult) -> str:
     """A pull-request comment: the outcome as heading, how each run was compared, tables of findings."""
     icon = {"regression": "❌", "inconclusive": "⚠️", "ok": "✅"}[result.outcome]
     out = [f"## {icon} Fairness check: {HEADLINE[result.outcome]}", "",
-           f"Against baseline `{result.baseline}`: {_counts(result)}.", "",
+           f"Against baseline `{result.baseline}`: {_counts(result)}. Margins from `{result.margins_from}`.", "",
+           *([NOTHING_JUDGED, ""] if result.nothing_judged else []),
            "| Dataset / backbone | Comparison | Checked | Regressions | Inconclusive | Not judged |",
            "|---|---|---:|---:|---:|---:|"]
     for b in result.runs:
@@ -421,10 +510,10 @@ def render_markdown(result: CheckResult) -> str:
         if not found:
             continue
         out += ["", f"### {title}", "",
-                "| Dataset / backbone | Partition | Outcome | Group | Metric | Baseline | Current | Δ | Interval | Margin |",
-                "|---|---|---|---|---|---:|---:|---:|---|---:|"]
-        out += [_row(run, f.partition, f.outcome, f.group, f.metric, _value(f.baseline), _value(f.current),
-                     f"{f.delta:+.3f}", f"[{f.low:+.3f}, {f.high:+.3f}]", f"{f.margin:.3f}") for run, f in found]
+                "| Dataset / backbone | Partition | Outcome | Group | Metric | Baseline | Current | Δ | Interval | Margin "
+                "| Why |",
+                "|---|---|---|---|---|---:|---:|---:|---|---:|---|"]
+        out += [_row(run, f.partition, f.outcome, f.group, f.metric, *_figures(f), f.reason or "") for run, f in found]
     not_judged = _not_judged_groups(result)
     if not_judged:
         out += ["", f"<details><summary>Not judged ({len(result.of('not_judged'))} comparisons)</summary>", "",
@@ -445,8 +534,8 @@ def _mode(check: RunCheck, settings: CheckSettings) -> str:
     if check.paired is not None:
         p = check.paired
         return (f"paired bootstrap on {p.shared} shared image ids ({p.only_baseline} only in the baseline, "
-                f"{p.only_current} only in the current audit), {settings.resamples} resamples, "
-                f"{settings.level:.0%} simultaneous intervals")
+                f"{p.only_current} only in the current audit), at least {settings.resamples} resamples (more where "
+                f"a table's family needs them), {settings.level:.0%} {settings.multiple_comparisons} intervals")
     return (f"unpaired ({check.unpaired_reason}): compared the two audits' intervals, which is conservative: "
             "a regression must show between the intervals' far ends, so smaller ones go unnoticed")
 
@@ -469,5 +558,16 @@ def _row(*cells: object) -> str:
     return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 
 
-def _value(x: float) -> str:
-    return f"{x:.3f}" if math.isfinite(x) else "undefined"
+def _figures(f: Finding) -> tuple[str, ...]:
+    """Baseline, current, Δ, interval and margin cells; dashes for a finding about what is missing."""
+    if f.metric == EVERY:
+        return ("—",) * 5
+    interval = "—" if math.isnan(f.low) else f"[{f.low:+.3f}, {f.high:+.3f}]"
+    return _value(f.baseline), _value(f.current), _value(f.delta, "+.3f"), interval, f"{f.margin:.3f}"
+
+
+def _value(x: float, form: str = ".3f") -> str:
+    """A number for the report; NaN (undefined, or nothing to show) as a word, ±inf as ±∞."""
+    if math.isnan(x):
+        return "undefined"
+    return format(x, form) if math.isfinite(x) else ("+∞" if x > 0 else "−∞")

@@ -335,13 +335,13 @@ class _Table:
         self.undefined = ~np.isfinite(self.values)
         self.sparse = fewest_events(cells, self.other, metrics) < settings.min_events
         judged = np.array(self.judged, dtype=np.int64)
-        events = int(_first_of_each_event(outcome).sum()) if settings.multiple_comparisons != "none" else 1
+        events = int(first_of_each_event(outcome).sum()) if settings.multiple_comparisons != "none" else 1
         boot = boot[:resamples_for(len(judged) * events, settings.level, settings.resamples, len(boot))]
         samples = self._samples(boot, judged)  # (J, M, R): the leading replicates this table's family needs
         self.undefined_share = np.zeros(self.values.shape)
         self.undefined_share[judged] = (~np.isfinite(samples)).mean(axis=2)
         in_family = ~self.undefined[judged] & (self.undefined_share[judged] <= MAX_UNDEFINED_SHARE)
-        family = (in_family & _first_of_each_event(outcome)[np.newaxis, :]).reshape(-1)
+        family = (in_family & first_of_each_event(outcome)[np.newaxis, :]).reshape(-1)
         self.level, bounds = family_intervals(samples.reshape(-1, len(boot)), family, settings.level,
                                               settings.multiple_comparisons)
         self.bounds = np.full((*self.values.shape, 2), np.nan)
@@ -385,7 +385,7 @@ class _Table:
         return results
 
 
-def _first_of_each_event(outcome: Outcome) -> np.ndarray:
+def first_of_each_event(outcome: Outcome) -> np.ndarray:
     """A mask over ``outcome.metrics``: the first metric of each event (``measures.event``), its twins left out."""
     seen: set[frozenset[str]] = set()
     mask = []

@@ -57,7 +57,8 @@ def resamples_for(family_size: int, level: float, minimum: int, maximum: int) ->
     Bonferroni's two-sided tail per interval is ``(1 - level) / (2 m)``; at least ``minimum``
     (params.yaml `audit.bootstrap.resamples`), at most ``maximum`` (memory).
     """
-    needed = math.ceil(TAIL_REPLICATES * 2 * max(family_size, 1) / (1 - level))
+    # The ceiling is 1 - 2 T / (R - 1) (``family_interval_level``): R - 1 gaps must hold 2 T per Bonferroni tail.
+    needed = math.ceil(TAIL_REPLICATES * 2 * max(family_size, 1) / (1 - level)) + 1
     return int(min(max(minimum, needed), max(maximum, minimum)))
 
 

@@ -24,7 +24,7 @@ from fairvision.errors import FairvisionError
 
 __all__ = ["SCHEMA_VERSION", "AuditSettings", "DifferentialFairness", "Estimate", "Failing", "Fairness", "Framing",
            "GroupAudit", "GroupFairness", "JsonReader", "Judged", "LabelPerformance", "OutcomeAudit", "PartitionAudit",
-           "parse_fairness", "read_fairness", "read_json"]
+           "parse_fairness", "read_fairness", "read_json", "strict_json"]
 
 SCHEMA_VERSION = 4  # written by the audit stage; any other version is refused with the command that rewrites it
 
@@ -201,7 +201,7 @@ def parse_fairness(data: Any, source: str) -> Fairness:
 def read_json(path: Path, keys: Iterable[str]) -> dict[str, Any]:
     """Parse a JSON object and check it has ``keys``; NaN/Infinity are rejected since they are not JSON."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+        data = strict_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FairvisionError(f"{path}: not found; run the stage that writes it first") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -333,7 +333,9 @@ class _FairnessReader(JsonReader):
         for metric in tolerance:
             self.word(metric, tuple(COMPARISONS), "settings.tolerance")
         return AuditSettings(
-            min_group_size=data["min_group_size"], resamples=bootstrap["resamples"], level=bootstrap["level"],
+            min_group_size=self.number(data["min_group_size"], "settings.min_group_size"),
+            resamples=self.number(bootstrap["resamples"], "settings.bootstrap.resamples"),
+            level=self.number(bootstrap["level"], "settings.bootstrap.level"),
             stratified_by=bootstrap["stratified_by"], per_label_stratified_by=bootstrap["per_label_stratified_by"],
             method=self.word(multiple["method"], METHODS, "settings.multiple_comparisons.method"),
             family=multiple["family"],
@@ -428,6 +430,11 @@ def _require(data: Any, keys: Iterable[str], source: str | Path, where: str) -> 
     if missing:
         names = ", ".join(f"`{where}.{key}`" if where else f"`{key}`" for key in missing)
         raise FairvisionError(f"{source}: missing {names}")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """``json.loads`` refusing NaN and Infinity (not JSON, and not a number any check can compare)."""
+    return json.loads(text, parse_constant=_reject_constant)
 
 
 def _reject_constant(name: str) -> None:
