@@ -458,3 +458,28 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "exit status:" in out and "1  a regression" in out and "2  inconclusive" in out
     assert "3  the check could not run" in out
+
+
+@pytest.mark.parametrize("status, job, summary", [
+    (0, 0, "report"), (1, 1, "report"), (2, 0, "report"), (3, 3, "could not run (exit 3)"),
+])
+def test_the_workflow_fails_the_job_on_a_regression_and_on_a_check_that_could_not_run(
+        tmp_path: Path, status: int, job: int, summary: str) -> None:
+    """The workflow's own check step, run by bash with a stand-in `fairvision` that exits with ``status``."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "fairness.yml").read_text(encoding="utf-8"))
+    step = next(s for s in workflow["jobs"]["fairness-check"]["steps"] if s.get("name") == "Fairness regression check")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "fairvision"
+    fake.write_text(f"#!/bin/sh\necho report\necho 'fairvision: error: settings loosened' >&2\nexit {status}\n",
+                    encoding="utf-8")
+    fake.chmod(0o755)
+    step_summary = tmp_path / "summary.md"
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "BASE_REF": "main",
+                               "GITHUB_STEP_SUMMARY": str(step_summary)})
+    assert done.returncode == job, done.stdout + done.stderr
+    text = step_summary.read_text(encoding="utf-8")
+    assert summary in text
+    if status == 3:
+        assert "fairvision: error: settings loosened" in text and "::error::" in done.stdout
