@@ -429,3 +429,21 @@ def test_reader_names_a_bad_number(stage_files, change, message: str) -> None:
     change(result)
     with pytest.raises(FairvisionError, match=re.escape(message)):
         parse_fairness(result, "fairness.json")
+
+
+def test_two_label_cells_are_the_general_sums() -> None:
+    """The gather used for two labels gives the cells the general sums give (read off a K = 2 confusion)."""
+    from fairvision.audit.outcomes import outcomes_for
+
+    confusion = np.random.default_rng(9).integers(0, 50, size=(5, 3, 2, 2)).astype(np.int32)
+    for outcome in [*outcomes_for(["Female", "Male"], "Male"), *outcomes_for(["Female", "Male"], "Female")]:
+        got = outcome.cells(confusion, ["Female", "Male"])
+        if outcome.label is None:
+            correct = confusion[..., 0, 0] + confusion[..., 1, 1]
+            expected = np.stack([correct, 0 * correct, confusion.sum(axis=(-2, -1)) - correct, 0 * correct], -1)
+        else:
+            k, o = ["Female", "Male"].index(outcome.label), 1 - ["Female", "Male"].index(outcome.label)
+            expected = np.stack([confusion[..., k, k], confusion[..., o, k], confusion[..., k, o],
+                                 confusion[..., o, o]], axis=-1)
+        np.testing.assert_array_equal(got, expected)
+        assert got.dtype == confusion.dtype

@@ -31,7 +31,8 @@ def stratified_resample(counts: np.ndarray, resamples: int, rng: np.random.Gener
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = np.where(totals[:, np.newaxis] > 0, flat / totals[:, np.newaxis], 1.0 / flat.shape[1])
     out = rng.multinomial(totals, shares, size=(resamples, n_groups))
-    return out.reshape((resamples, *counts.shape))
+    # int32 holds any group below 2^31 images and halves the memory every later sum reads.
+    return out.reshape((resamples, *counts.shape)).astype(np.int32 if totals.max(initial=0) < 2**31 else np.int64)
 
 
 def coarsen(counts: np.ndarray, membership: np.ndarray, n_groups: int) -> np.ndarray:
@@ -41,6 +42,8 @@ def coarsen(counts: np.ndarray, membership: np.ndarray, n_groups: int) -> np.nda
     group: there are few groups and many replicates, so each addition is one long vector op.
     """
     axis = counts.ndim - 3
+    if n_groups == counts.shape[axis] and np.array_equal(membership, np.arange(n_groups)):
+        return counts  # the finest partition itself: nothing to sum
     shape = list(counts.shape)
     shape[axis] = n_groups
     out = np.zeros(shape, dtype=counts.dtype)

@@ -271,10 +271,9 @@ def _paired_partition(
     resamples = _resamples(sizes, ref, outcomes, settings)
     replicates = stratified_resample(counts, resamples, generator(settings.seed, "check", name))
     # Each joint cell (t, before, after) adds to the baseline confusion cell (t, before) and the current one (t, after).
-    projections = {"baseline": _one_hot(present // k, k * k),
-                   "current": _one_hot((present // (k * k)) * k + present % k, k * k)}
-    confusion = {side: (counts @ p).reshape(-1, k, k) for side, p in projections.items()}
-    boot = {side: (replicates @ p).reshape(resamples, -1, k, k) for side, p in projections.items()}
+    targets = {"baseline": present // k, "current": (present // (k * k)) * k + present % k}
+    confusion = {side: _project(counts, t, k * k).reshape(-1, k, k) for side, t in targets.items()}
+    boot = {side: _project(replicates, t, k * k).reshape(resamples, -1, k, k) for side, t in targets.items()}
     for outcome in outcomes:
         yield from _paired_outcome(name, outcome, groups, ref, sizes, labels, confusion, boot, settings)
 
@@ -294,10 +293,12 @@ def _paired_outcome(
 ) -> Iterable[Finding]:
     metrics = outcome.metrics
     cells = {side: outcome.cells(c, labels) for side, c in confusion.items()}  # (G, 4)
-    boot_cells = {side: outcome.cells(c, labels) for side, c in boot.items()}  # (R, G, 4)
     values = {side: _against_reference(c, ref, metrics) for side, c in cells.items()}  # (G, M)
     delta = _change({side: _for_distance(c, ref, metrics) for side, c in cells.items()}, metrics)  # (G, M)
-    deltas = _change({side: _for_distance(c, ref, metrics) for side, c in boot_cells.items()}, metrics)  # (R, G, M)
+    large = sizes >= settings.min_group_size
+    candidates = [g for g in range(len(groups)) if g != ref and large[g] and large[ref]]  # the rest: too small
+    deltas = _replicate_changes(boot, outcome, labels, candidates, ref)  # (J, M, R)
+    row = {g: j for j, g in enumerate(candidates)}
 
     reasons: dict[tuple[int, int], str] = {}
     judged: list[tuple[int, int]] = []
@@ -305,12 +306,14 @@ def _paired_outcome(
         if g == ref:
             continue
         for m, metric in enumerate(metrics):
-            reason = _paired_reason(metric, g, ref, sizes, cells, delta[g, m], deltas[:, g, m], settings)
+            replicates = deltas[row[g], m] if g in row else None
+            reason = _paired_reason(metric, g, ref, sizes, cells, replicates, settings)
             if reason:
                 reasons[g, m] = reason
             else:
                 judged.append((g, m))
-    columns = np.stack([deltas[:, g, m] for g, m in judged]) if judged else np.empty((0, len(deltas)))
+    flat = np.array([row[g] * len(metrics) + m for g, m in judged], dtype=np.int64)
+    columns = deltas.reshape(-1, deltas.shape[-1])[flat]  # (judged, R), one metric's replicates per row
     first = first_of_each_event(outcome)
     family = np.array([first[m] for _, m in judged], dtype=bool)  # twins judge the same gap: counted once
     _, found = family_intervals(columns, family, settings.level, settings.multiple_comparisons)
@@ -356,17 +359,42 @@ def _for_distance(cells: np.ndarray, ref: int, metrics: tuple[str, ...]) -> np.n
     return values
 
 
+def _replicate_changes(boot: Mapping[str, np.ndarray], outcome: Outcome, labels: Sequence[str],
+                       candidates: Sequence[int], ref: int) -> np.ndarray:
+    """Δ in every replicate for the groups ``candidates``: ``(J, M, R)`` in float32, one metric's replicates
+    contiguous (the layout the interval code reads), as ``_for_distance`` and ``_change`` compute it."""
+    metrics = outcome.metrics
+    ratios = [m for m, metric in enumerate(metrics) if COMPARISONS[metric].kind == "ratio"]
+    distance = {}
+    for side, confusion in boot.items():
+        cells = outcome.cells(confusion, labels)  # (R, G, 4)
+        group = np.ascontiguousarray(np.moveaxis(cells[:, list(candidates)], 1, 0), dtype=np.float32)  # (J, R, 4)
+        other = cells[np.newaxis, :, ref].astype(np.float32)  # (1, R, 4)
+        values = compare(group, other, metrics, strict=True, dtype=np.float32, axis=1)  # (J, M, R)
+        np.abs(values, out=values)
+        if ratios:
+            corrected = compare(np.where(group == 0, np.float32(0.5), group), np.where(other == 0, np.float32(0.5), other),
+                                tuple(metrics[m] for m in ratios), strict=True, dtype=np.float32, axis=1)
+            with np.errstate(divide="ignore"):
+                values[:, ratios] = np.abs(np.log(corrected))
+        distance[side] = values
+    return distance["current"] - distance["baseline"]
+
+
 def _change(values: Mapping[str, np.ndarray], metrics: tuple[str, ...]) -> np.ndarray:
     """Δ: the current distance from parity minus the baseline's (NaN where either is undefined)."""
     return distances_from_parity(values["current"], metrics) - distances_from_parity(values["baseline"], metrics)
 
 
 def _paired_reason(
-    metric: str, g: int, ref: int, sizes: np.ndarray, cells: Mapping[str, np.ndarray], delta: float,
-    deltas: np.ndarray, settings: CheckSettings,
+    metric: str, g: int, ref: int, sizes: np.ndarray, cells: Mapping[str, np.ndarray], deltas: np.ndarray | None,
+    settings: CheckSettings,
 ) -> str | None:
-    """Why a comparison cannot be judged (too few images, undefined on either side), or None."""
-    if min(sizes[g], sizes[ref]) < settings.min_group_size:
+    """Why a comparison cannot be judged (too few images, undefined on either side), or None.
+
+    ``deltas`` are its replicates, None for a group too small to have been resampled for judging.
+    """
+    if deltas is None or min(sizes[g], sizes[ref]) < settings.min_group_size:
         return (f"fewer than min_group_size {settings.min_group_size} shared images "
                 f"(group {int(sizes[g])}, reference {int(sizes[ref])})")
     for side, side_cells in cells.items():
@@ -379,10 +407,11 @@ def _paired_reason(
     return None
 
 
-def _one_hot(index: np.ndarray, width: int) -> np.ndarray:
-    """A 0/1 matrix ``(len(index), width)`` that adds each column's counts into cell ``index[i]``."""
-    out = np.zeros((len(index), width))
-    out[np.arange(len(index)), index] = 1.0
+def _project(counts: np.ndarray, targets: np.ndarray, width: int) -> np.ndarray:
+    """Add each joint cell's counts (last axis) into confusion cell ``targets[j]``: ``(..., P)`` -> ``(..., width)``."""
+    out = np.zeros((*counts.shape[:-1], width), dtype=counts.dtype)
+    for j, target in enumerate(targets):
+        out[..., target] += counts[..., j]
     return out
 
 

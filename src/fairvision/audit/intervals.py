@@ -180,22 +180,20 @@ def family_intervals(columns: np.ndarray, family: np.ndarray, level: float, meth
         return Level(level, 0, resamples, False), np.empty((0, 2))
     complete = np.isfinite(columns).all(axis=1)
     k = min(int(np.ceil((1 - level) / 2 * (resamples - 1))) + 2, (resamples - 1) // 2)
-    if method != "simultaneous" or k < 2:
+    if method != "simultaneous" or k < 2 or not complete.any():  # nothing for the one-pass path to cut
         found = family_interval_level(columns[family].T, level, method)
         return found, percentile_intervals(columns.T, found.value)
     depth = np.full(resamples, np.inf)
     every = np.flatnonzero(family)
     for row in every[~complete[every]]:  # a few undefined replicates: ranked metric by metric
         _column_depths(columns[row], level, depth)
-    original = columns
-    columns = np.where(complete[:, np.newaxis], columns, np.arange(resamples, dtype=columns.dtype))  # placeholders
+    rows = np.flatnonzero(complete)  # the rest get plain percentile intervals at the level found
+    body = columns if rows.size == m else columns[rows]
     with np.errstate(invalid="ignore"):
-        varies = columns.max(axis=1) > columns.min(axis=1)
-    decides = np.zeros(m, dtype=bool)
-    decides[every] = True
-    decides &= complete & varies
-    low = _tail(columns, k, decides, depth)
-    high = -_tail(-columns, k, decides, depth)  # index j: the (R-1-j)-th order statistic
+        varies = body.max(axis=1) > body.min(axis=1)
+    decides = family[rows] & varies
+    low = _tail(body, k, decides, depth)
+    high = -_tail(-body, k, decides, depth)  # index j: the (R-1-j)-th order statistic
     size = every.size
     wanted = min(_level_from_depths(depth, level), 1 - (1 - level) / size) if size > 1 else level
     ceiling = 1 - 2 * TAIL_REPLICATES / max(resamples - 1, 1)
@@ -205,10 +203,10 @@ def family_intervals(columns: np.ndarray, family: np.ndarray, level: float, meth
     below = int(np.floor(position))
     weight = position - below
     bounds = np.empty((m, 2))
-    bounds[:, 0] = low[:, below] + weight * (low[:, below + 1] - low[:, below])
-    bounds[:, 1] = high[:, below] + weight * (high[:, below + 1] - high[:, below])
-    if not complete.all():
-        bounds[~complete] = percentile_intervals(original[~complete].T, found.value)
+    bounds[rows, 0] = low[:, below] + weight * (low[:, below + 1] - low[:, below])
+    bounds[rows, 1] = high[:, below] + weight * (high[:, below + 1] - high[:, below])
+    if rows.size < m:
+        bounds[~complete] = percentile_intervals(columns[~complete].T, found.value)
     return found, bounds
 
 

@@ -36,6 +36,8 @@ class Outcome:
 
     def cells(self, confusion: np.ndarray, labels: Sequence[str]) -> np.ndarray:
         """Binary cells (TP, FP, FN, TN) from confusion counts shaped ``(..., K, K)`` -> ``(..., 4)``."""
+        if confusion.shape[-1] == 2:  # two labels: every cell is one confusion cell (one gather, no sums)
+            return self._binary_cells(confusion, labels)
         total = confusion.sum(axis=(-2, -1))
         if self.label is None:
             correct = np.trace(confusion, axis1=-2, axis2=-1)
@@ -46,6 +48,17 @@ class Outcome:
         fn = confusion[..., k, :].sum(axis=-1) - tp
         fp = confusion[..., :, k].sum(axis=-1) - tp
         return np.stack([tp, fp, fn, total - tp - fn - fp], axis=-1)
+
+    def _binary_cells(self, confusion: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+        flat = confusion.reshape(*confusion.shape[:-2], 4)  # (truth, prediction): 00, 01, 10, 11
+        if self.label is None:  # correct (00 + 11) as TP, wrong (01 + 10) as FN
+            out = np.zeros_like(flat)
+            out[..., 0] = flat[..., 0] + flat[..., 3]
+            out[..., 2] = flat[..., 1] + flat[..., 2]
+            return out
+        k = list(labels).index(self.label)
+        # TP = (k, k), FP = (other, k), FN = (k, other), TN = (other, other)
+        return flat[..., [0, 2, 1, 3] if k == 0 else [3, 1, 2, 0]]
 
 
 def outcomes_for(labels: Sequence[str], favorable: str) -> tuple[Outcome, ...]:
