@@ -30,7 +30,7 @@ from sklearn.metrics import accuracy_score
 
 from fairvision.audit.engine import Settings, audit_table
 from fairvision.audit.measures import COMPARISONS
-from fairvision.audit.simulate import simulate_predictions
+from fairvision.audit.simulate import Truth, demo_population
 from fairvision.audit.verdicts import Band
 from fairvision.data.fairface import ATTRIBUTE_VALUES
 
@@ -50,10 +50,13 @@ def settings(resamples: int, level: float = 0.95, method: str = "simultaneous") 
 
 def table(n_rows: int) -> pd.DataFrame:
     """Predictions over race, gender and age with group-dependent error rates."""
-    sizes = dict(zip(RACES, np.random.default_rng(1).multinomial(n_rows, [1 / len(RACES)] * len(RACES)).tolist()))
-    errors = {race: 0.08 + 0.02 * i for i, race in enumerate(RACES)}
-    frame = simulate_predictions(sizes, errors, labels=LABELS, base_rate=0.4, seed=0)
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(1)
+    race = rng.choice(RACES, n_rows)
+    error = 0.08 + 0.02 * np.array([RACES.index(r) for r in race])
+    truth = rng.random(n_rows) < 0.4
+    predicted = np.where(rng.random(n_rows) < error, ~truth, truth)
+    frame = pd.DataFrame({"id": np.arange(n_rows), "label": np.where(truth, "yes", "no"),
+                          "pred": np.where(predicted, "yes", "no"), "race": race})
     frame["gender"] = rng.choice(ATTRIBUTE_VALUES["gender"], n_rows)
     frame["age"] = rng.choice(ATTRIBUTE_VALUES["age"], n_rows, p=[0.02, 0.12, 0.11, 0.30, 0.22, 0.12, 0.07, 0.03, 0.01])
     return frame
@@ -136,11 +139,9 @@ def _seconds(*command: str) -> float:
 
 def test_whole_audit_stage_costs_less_than_importing_aif360(tmp_path) -> None:
     """The demo's shape: 3,500 test rows, 7 races × 9 ages, labels Female/Male."""
-    frame = table(3_500).rename(columns={"label": "label"})
-    frame["label"] = np.where(frame["label"] == "yes", "Female", "Male")
-    frame["pred"] = np.where(frame["pred"] == "yes", "Female", "Male")
-    frame.to_parquet(tmp_path / "predictions.parquet")
-    frame.assign(split="train").to_parquet(tmp_path / "manifest.parquet")
+    population = demo_population(Truth(base_rate=0.5, true_positive_rate=0.85, false_positive_rate=0.05))
+    population.draw(seed=0).to_parquet(tmp_path / "predictions.parquet")
+    population.train().assign(split="train").to_parquet(tmp_path / "manifest.parquet")
     (tmp_path / "datasheet.json").write_text(
         json.dumps({"dataset": "d", "target": "gender", "labels": ["Female", "Male"]}))
     baseline = min(_seconds(sys.executable, "-c", "import aif360.metrics") for _ in range(2))

@@ -1,10 +1,10 @@
 """Detection power of the audit's verdicts versus group size and true gap: the table in docs/ and the README.
 
 Simulates prediction tables (two groups of equal size, the reference's error rate 0.10, the
-other's 0.10 + gap), audits each with the engine exactly as `fairvision audit` does
-(1,000 stratified resamples, 95 % simultaneous intervals over the table's 14 metrics,
-tolerance 0.1), and counts how often the error-rate difference is judged `fail`, `pass`
-or `inconclusive`.
+other's 0.10 + gap), audits each with ``audit_table`` as `fairvision audit` does
+(stratified resamples sized to the table's family, at least 1,000; 95 % simultaneous
+intervals over its 14 metrics; tolerance 0.1), and counts how often the error-rate
+difference is judged `fail`, `pass` or `inconclusive`.
 
     .venv/bin/python scripts/detection_power.py [--runs 100] [--out docs/detection-power.md]
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from fairvision.audit.bootstrap import stratified_resample
-from fairvision.audit.engine import Settings, audit_partition
+from fairvision.audit.engine import Settings, audit_partition, audit_table
 from fairvision.audit.intervals import (
     TAIL_REPLICATES, family_interval_level, family_intervals, family_level, percentile_intervals, resamples_for,
 )
@@ -447,3 +448,62 @@ def test_two_label_cells_are_the_general_sums() -> None:
                                  confusion[..., o, o]], axis=-1)
         np.testing.assert_array_equal(got, expected)
         assert got.dtype == confusion.dtype
+
+
+def test_absolute_odds_intervals_reach_parity_when_both_gaps_do() -> None:
+    """|x| resampled never reaches 0; the gaps' intervals mapped through |·| do, and hold when the gaps' hold."""
+    from fairvision.audit.engine import absolute_odds_intervals
+
+    gaps = {"equal_opportunity_difference": (-0.04, 0.06), "false_positive_rate_difference": (-0.03, 0.02),
+            "average_abs_odds_difference": (0.01, 0.05), "equalized_odds_difference": (0.02, 0.06)}
+    assert absolute_odds_intervals(gaps) == {"average_abs_odds_difference": (0.0, 0.5 * (0.06 + 0.03)),
+                                             "equalized_odds_difference": (0.0, 0.06)}
+    apart = gaps | {"false_positive_rate_difference": (0.12, 0.2)}
+    assert absolute_odds_intervals(apart)["equalized_odds_difference"] == (0.12, 0.2)  # fails as the FPR gap does
+    undefined = gaps | {"equal_opportunity_difference": (math.nan, math.nan)}
+    assert all(math.isnan(b) for v in absolute_odds_intervals(undefined).values() for b in v)
+    assert absolute_odds_intervals({"statistical_parity_difference": (0.0, 0.1)}) == {}
+
+
+def test_absolute_odds_intervals_cover_parity_in_a_table_without_bias() -> None:
+    """Fresh simulated tables with no gap: the published AAOD and EqOD intervals contain their true value, 0."""
+    rng = np.random.default_rng(2024)
+    covered = total = 0
+    for run in range(5):
+        truth = rng.random(4000) < 0.5
+        pred = np.where(rng.random(4000) < 0.85, truth, ~truth)
+        frame = pd.DataFrame({"id": np.arange(4000), "label": np.where(truth, "yes", "no"),
+                              "pred": np.where(pred, "yes", "no"), "g": rng.choice(["a", "b", "c", "d"], 4000)})
+        settings = Settings(min_group_size=50, resamples=1000, seed=run, level=0.95,
+                            multiple_comparisons="simultaneous", bands=BANDS)
+        run_ = audit_table(frame, frame, ["no", "yes"], "yes", ["g"], [], {}, settings)
+        table = run_.results[0].outcomes["yes"]
+        for group in table.groups.values():
+            for metric in ("average_abs_odds_difference", "equalized_odds_difference"):
+                judged = group.comparisons.get("reference", {}).get(metric)
+                if judged is not None and math.isfinite(judged.low):
+                    total += 1
+                    covered += judged.low <= 0.0 <= judged.high
+    assert total >= 20 and covered == total
+
+
+def test_a_rate_on_few_events_gets_its_exact_width() -> None:
+    """1 false positive of 25 negatives: the bootstrap barely moves it; the FPR gap's interval must reach the
+    Clopper–Pearson bound of 1/25 (against a reference with many events), so it cannot look certain."""
+    from fairvision.audit.measures import exact_bounds
+
+    # (true label, prediction) counts per group, labels ("yes", "no"): TP, FN, FP, TN
+    counts = {"ref": (400, 100, 50, 450), "small": (20, 5, 1, 24)}
+    rows = [(group, truth, pred) for group, (tp, fn, fp, tn) in counts.items()
+            for truth, pred, n in (("yes", "yes", tp), ("yes", "no", fn), ("no", "yes", fp), ("no", "no", tn))
+            for _ in range(n)]
+    frame = pd.DataFrame(rows, columns=["g", "label", "pred"]).assign(id=lambda f: np.arange(len(f)))
+    settings = Settings(min_group_size=20, resamples=2000, seed=0, level=0.95, multiple_comparisons="simultaneous",
+                        bands=BANDS, min_events=5)
+    run = audit_table(frame, frame, ["no", "yes"], "yes", ["g"], [], {"g": "ref"}, settings)
+    table = run.results[0].outcomes["yes"]
+    judged = table.groups["small"].comparisons["reference"]["false_positive_rate_difference"]
+    level = table.levels["reference"].value
+    upper = exact_bounds(1, 25, level)[1]
+    assert judged.high >= upper - 50 / 500 - 1e-9  # the small group's FPR may be as high as its exact bound
+    assert judged.verdict != "pass"

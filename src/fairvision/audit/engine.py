@@ -21,8 +21,8 @@ import pandas as pd
 from fairvision.audit.bootstrap import coarsen, generator, stratified_resample
 from fairvision.audit.intervals import Level, Method, family_intervals, percentile_intervals, resamples_for
 from fairvision.audit.measures import (
-    CELLS, COMPARISONS, RATES, between_group_theil_index, compare, degenerate_shift, event, exact_rate_interval,
-    fewest_events, group_rates, sparse_reason, theil_index, undefined_reason,
+    CELLS, COMPARISONS, RATES, between_group_theil_index, compare, event, exact_rate_interval,
+    fewest_events, group_rates, sparse_reason, sparse_shifts, theil_index, undefined_reason,
 )
 from fairvision.audit.outcomes import Outcome, outcomes_for
 from fairvision.audit.partitions import (
@@ -369,20 +369,52 @@ class _Table:
         results = {}
         other_cells = self.other if self.against == "reference" else self.other[g]
         who = _OTHER[self.against]
-        for m, metric in enumerate(self.outcome.metrics):
-            reason = (undefined_reason(metric, self.cells[g], other_cells, who) or "undefined"
-                      if self.undefined[g, m] else None)
+        metrics = self.outcome.metrics
+        reasons = {metric: (undefined_reason(metric, self.cells[g], other_cells, who) or "undefined"
+                            if self.undefined[g, m] else None) for m, metric in enumerate(metrics)}
+        intervals = {}
+        for m, metric in enumerate(metrics):
+            low, high = self.bounds[g, m]
+            if g in self.judged and reasons[metric] is None:
+                low, high = _widen_for_sparse_rates(metric, self.cells[g], other_cells, float(self.values[g, m]),
+                                                    low, high, self.level.value, self.settings.min_events)
+            intervals[metric] = (float(low), float(high))
+        intervals |= absolute_odds_intervals(intervals)
+        for m, metric in enumerate(metrics):
             sparse = (sparse_reason(metric, self.cells[g], other_cells, who, self.settings.min_events)
                       if self.sparse[g, m] else None)
-            low, high = self.bounds[g, m]
-            if g in self.judged and reason is None:
-                low, high = _widen_for_degenerate_rates(metric, self.cells[g], other_cells, float(self.values[g, m]),
-                                                        low, high, self.level.value)
-            results[metric] = _judge(metric, float(self.values[g, m]), float(self.conventional[g, m]), low, high,
-                                     float(self.undefined_share[g, m]), reason, sparse, self.settings, self.level,
-                                     too_small=g not in self.judged,
+            results[metric] = _judge(metric, float(self.values[g, m]), float(self.conventional[g, m]),
+                                     *intervals[metric], float(self.undefined_share[g, m]), reasons[metric], sparse,
+                                     self.settings, self.level, too_small=g not in self.judged,
                                      sizes=(int(self.sizes[0][g]), int(self.sizes[1][g])), other=who)
         return results
+
+
+# The odds metrics built from absolute gaps, and the two gaps (TPR and FPR differences) they are built from.
+_ABSOLUTE_ODDS = ("average_abs_odds_difference", "equalized_odds_difference")
+_ODDS_GAPS = ("equal_opportunity_difference", "false_positive_rate_difference")
+
+
+def absolute_odds_intervals(intervals: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Intervals of AAOD (mean of |TPR gap| and |FPR gap|) and EqOD (their max), from the gaps' own intervals.
+
+    A percentile interval of |x| never reaches 0 (every replicate of an absolute value is
+    above it) and the plug-in |x| is biased upward, so near parity such intervals almost
+    never contain the truth (the validation measured 2 % coverage with no bias). The gaps
+    are smooth and in the family; mapping their intervals through |·| and mean or max gives
+    intervals that hold whenever the gaps' do, so the table's simultaneous level carries
+    over. Empty when the framing has no such metrics.
+    """
+    if not all(name in intervals for name in (*_ABSOLUTE_ODDS, *_ODDS_GAPS)):
+        return {}
+    if any(math.isnan(bound) for name in _ODDS_GAPS for bound in intervals[name]):
+        return dict.fromkeys(_ABSOLUTE_ODDS, (math.nan, math.nan))
+    nearest, farthest = [], []
+    for low, high in (intervals[name] for name in _ODDS_GAPS):
+        nearest.append(0.0 if low <= 0.0 <= high else min(abs(low), abs(high)))
+        farthest.append(max(abs(low), abs(high)))
+    return {"average_abs_odds_difference": (0.5 * sum(nearest), 0.5 * sum(farthest)),
+            "equalized_odds_difference": (max(nearest), max(farthest))}
 
 
 def first_of_each_event(outcome: Outcome) -> np.ndarray:
@@ -396,40 +428,33 @@ def first_of_each_event(outcome: Outcome) -> np.ndarray:
     return np.array(mask, dtype=bool)
 
 
-def _widen_for_degenerate_rates(
+def _widen_for_sparse_rates(
     metric: str, group_cells: np.ndarray, other_cells: np.ndarray, value: float, low: float, high: float,
-    level: float,
+    level: float, minimum: int,
 ) -> tuple[float, float]:
-    """Widen a comparison's interval by what its degenerate rates (0 or all events) could hide.
+    """Widen a comparison's interval by what its sparse rates (fewer than ``minimum`` events or non-events)
+    could hide.
 
-    The bootstrap holds such a rate fixed; its Clopper–Pearson bound at ``level`` says how far
-    the truth may lie from it. The metric is recomputed with each combination of degenerate
-    rates moved to their bounds, and the interval stretched by the largest move each way:
-    0 of 526 may hide a rate up to 0.007, never a rate of 0.1, so a gap of 0.46 still fails.
+    The bootstrap nearly holds such a rate fixed; its Clopper–Pearson interval at ``level``
+    (the table's per-interval level) says how far the truth may lie from it. The metric is
+    recomputed with each side's sparse rates moved to either end, and the interval stretched
+    by the largest move each way: 0 of 526 may hide a rate up to 0.014, never one of 0.1, so a
+    gap of 0.46 still fails, while 1 false positive of 25 can no longer make a gap look certain.
     """
-    shifts = []
-    for rate in COMPARISONS[metric].rates:
-        for side in (0, 1):
-            cells = (group_cells, other_cells)[side]
-            moved = degenerate_shift(cells, rate, 1 - level)
-            if moved is not None:
-                shifts.append((side, moved))
-    if not shifts or not math.isfinite(value):
+    if not math.isfinite(value):
         return low, high
-    moves = []
-    for chosen in itertools.product((False, True), repeat=len(shifts)):
-        if not any(chosen):
-            continue
-        sides = [np.asarray(group_cells, dtype=np.float64), np.asarray(other_cells, dtype=np.float64)]
-        for take, (side, moved) in zip(chosen, shifts):
-            if take:
-                sides[side] = moved
-        moved_value = float(compare(sides[0], sides[1], (metric,), strict=True)[0])
-        if math.isfinite(moved_value):
-            moves.append(moved_value - value)
-    if not moves:
+    options = []
+    for cells in (group_cells, other_cells):
+        moves = [m for rate in COMPARISONS[metric].rates for m in sparse_shifts(cells, rate, level, minimum)]
+        options.append([np.asarray(cells, dtype=np.float64), *moves])
+    if len(options[0]) == len(options[1]) == 1:
         return low, high
-    return min(low, low + min(moves)), max(high, high + max(moves))
+    pairs = list(itertools.product(*options))[1:]  # every side at its point or one of its moves, not both at point
+    moved = compare(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), (metric,), strict=True)[:, 0]
+    moves = moved[np.isfinite(moved)] - value
+    if not moves.size:
+        return low, high
+    return min(low, low + float(moves.min())), max(high, high + float(moves.max()))
 
 
 def _rate_estimates(cells: np.ndarray, boot: np.ndarray, settings: Settings) -> dict[str, list[Estimate]]:

@@ -220,27 +220,44 @@ def event(name: str, *, correct: bool = False) -> frozenset[str]:
     return frozenset(rates)
 
 
-def degenerate_shift(cells: np.ndarray, rate_name: str, alpha: float) -> np.ndarray | None:
-    """Cells moved to the far end of a degenerate rate's exact interval; None if the rate is not degenerate.
+def exact_bounds(events: float, total: float, level: float) -> tuple[float, float]:
+    """Clopper–Pearson interval of ``events`` of ``total`` at ``level`` (exact: never below its level)."""
+    from scipy.special import betaincinv  # only where a rate is sparse: scipy is slow to import
 
-    A rate resting on 0 events (or on all) of n is the same in every bootstrap replicate, so
-    the bootstrap says nothing of its uncertainty. Its Clopper–Pearson bound at ``1 - alpha``
-    does: 0 of n leaves the true rate below ``1 - (alpha / 2) ** (1 / n)``. The returned cells
-    hold the rate at that bound (mass moved between the rate's event and non-event cells).
+    alpha = 1 - level
+    low = 0.0 if events <= 0 else float(betaincinv(events, total - events + 1, alpha / 2))
+    high = 1.0 if events >= total else float(betaincinv(events + 1, total - events, 1 - alpha / 2))
+    return low, high
+
+
+def sparse_shifts(cells: np.ndarray, rate_name: str, level: float, minimum: int) -> list[np.ndarray]:
+    """Cells moved to each end of a sparse rate's exact interval; empty unless the rate is sparse.
+
+    A rate resting on fewer than ``minimum`` events or non-events (0 of 526, 2 of 40) is
+    nearly the same in every bootstrap replicate, so the bootstrap understates how far the
+    truth may lie from it. Its Clopper–Pearson interval at ``level`` does not. Each returned
+    array holds the rate at one end of that interval (mass moved between the rate's event and
+    non-event cells, the group's size kept).
     """
     rate = RATES[rate_name]
     cells = np.asarray(cells, dtype=np.float64)
     events, total = float(_sum(cells, rate.numerator)), float(_sum(cells, rate.denominator))
-    if total <= 0 or 0 < events < total:
-        return None
-    bound = 1 - (alpha / 2) ** (1 / total)  # the share that may be on the side with no images
-    shifted = cells.copy()
-    empty = rate.numerator if events == 0 else tuple(c for c in rate.denominator if c not in rate.numerator)
-    full = tuple(c for c in rate.denominator if c not in empty)
-    for name in full:
-        shifted[_INDEX[name]] *= 1 - bound
-    shifted[_INDEX[empty[0]]] += bound * total
-    return shifted
+    if total <= 0 or min(events, total - events) >= minimum:
+        return []
+    non_events = tuple(c for c in rate.denominator if c not in rate.numerator)
+    moved = []
+    for target in exact_bounds(events, total, level):
+        if target * total == events:
+            continue
+        shifted = cells.copy()
+        for names, share, have in ((rate.numerator, target, events), (non_events, 1 - target, total - events)):
+            index = [_INDEX[name] for name in names]
+            if have > 0:
+                shifted[index] *= share * total / have
+            else:
+                shifted[index[0]] = share * total
+        moved.append(shifted)
+    return moved
 
 
 def exact_rate_interval(events: float, total: float, level: float) -> tuple[float, float] | None:

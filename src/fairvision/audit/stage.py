@@ -85,7 +85,7 @@ def audit(
             f"params.yaml: `audit.favorable_label` {favorable!r} is not a label; labels: {', '.join(labels)}")
     try:
         run = audit_table(predictions, train, labels, favorable, protected, dataset.intersections, dataset.reference,
-                          _settings(params), dataset.key("reference"))
+                          engine_settings(params), dataset.key("reference"))
     except ValueError as error:
         raise FairvisionError(f"{predictions_path}: {error}") from None
     performance = per_label(run.finest.counts.sum(axis=0), run.finest.pooled, labels, level=params.bootstrap.level)
@@ -132,7 +132,8 @@ def audit(
                 pd.DataFrame(rows, columns=["group", "value"]).to_csv(tmp / name, index=False)
 
 
-def _settings(params: Audit) -> Settings:
+def engine_settings(params: Audit) -> Settings:
+    """The engine's settings from params.yaml `audit` (also what the validation audits with)."""
     return Settings(
         min_group_size=params.min_group_size,
         resamples=params.bootstrap.resamples,
