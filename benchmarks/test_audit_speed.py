@@ -6,8 +6,8 @@ by row. Goal: fairvision's full audit (3 protected attributes + 1 intersection, 
 metric, both comparisons, every outcome) >= 1000x faster per resample than Fairlearn
 computing five group metrics of one attribute; and the interval widths agree within
 Monte-Carlo error. The whole stage (a fresh process: imports, reading, the audit, the pandas
-recount, writing) on a table shaped like the demo's (3,500 rows, race × age) must take less
-than importing AIF360's metrics alone takes (which the stage used to pay).
+recount, writing) on a table shaped like the demo's (3,500 rows, race × age) must take at most
+0.4 of what importing AIF360's metrics alone takes (which the stage used to pay): ≤ 3 s here.
 
 Run: `.venv/bin/pytest benchmarks --benchmark-group-by=group`
 """
@@ -137,7 +137,7 @@ def _seconds(*command: str) -> float:
     return time.perf_counter() - started
 
 
-def test_whole_audit_stage_costs_less_than_importing_aif360(tmp_path) -> None:
+def test_whole_audit_stage_costs_under_half_of_importing_aif360(tmp_path) -> None:
     """The demo's shape: 3,500 test rows, 7 races × 9 ages, labels Female/Male."""
     population = demo_population(Truth(base_rate=0.5, true_positive_rate=0.85, false_positive_rate=0.05))
     population.draw(seed=0).to_parquet(tmp_path / "predictions.parquet")
@@ -147,7 +147,6 @@ def test_whole_audit_stage_costs_less_than_importing_aif360(tmp_path) -> None:
     baseline = min(_seconds(sys.executable, "-c", "import aif360.metrics") for _ in range(2))
     stage = min(_seconds(sys.executable, "-c", STAGE, str(tmp_path)) for _ in range(2))
     print(f"whole audit stage {stage:.2f} s, import aif360.metrics {baseline:.2f} s: ratio {stage / baseline:.2f}")
-    # Issue 17's goal, ≤ 3 s on the demo (about 0.4× this import on 2 cores), is not met: the calibrated
-    # simultaneous intervals need ~43,000 replicates for race × age (4.5–5 s measured). What is held: the whole
-    # stage costs less than the import alone did.
-    assert stage < baseline, (stage, baseline)
+    # Issue 17's goal is ≤ 3 s on the demo; importing AIF360's metrics takes 7.5–8.5 s on the 2-core machines
+    # this project runs on, so the goal as a ratio from one run is ≤ 0.4 of that import.
+    assert stage <= 0.4 * baseline, (stage, baseline)

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairvision.audit.bootstrap import stratified_resample
+from fairvision.audit import bootstrap, intervals
+from fairvision.audit.bootstrap import coarsen, stratified_resample
 from fairvision.audit.engine import Settings, audit_partition, audit_table
 from fairvision.audit.intervals import (
     TAIL_REPLICATES, family_interval_level, family_intervals, family_level, percentile_intervals, resamples_for,
@@ -303,6 +304,34 @@ def test_stratified_resample_keeps_group_sizes() -> None:
     assert replicates[:, 0, 0, 0].mean() == pytest.approx(30, abs=1)
 
 
+def test_the_draw_is_the_same_on_any_number_of_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each block of replicates has its own child stream: one core or many, the same replicates."""
+    counts = np.random.default_rng(1).integers(0, 40, size=(9, 2, 2))
+    monkeypatch.setattr(bootstrap, "available_cores", lambda: 2)
+    parallel = stratified_resample(counts, 3 * bootstrap.DRAW_BLOCK + 17, np.random.default_rng(5))
+    monkeypatch.setattr(bootstrap, "available_cores", lambda: 1)
+    serial = stratified_resample(counts, 3 * bootstrap.DRAW_BLOCK + 17, np.random.default_rng(5))
+    np.testing.assert_array_equal(parallel, serial)
+    assert len(np.unique(parallel[:, 0, 0, 0])) > 5  # blocks differ: not one stream repeated
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float64])
+def test_coarsening_sums_finest_groups_whatever_their_order(dtype: type) -> None:
+    rng = np.random.default_rng(2)
+    counts = rng.integers(0, 1000, size=(50, 6, 2, 2)).astype(dtype)
+    for membership, n_groups in (([0, 0, 1, 1, 2, 2], 3), ([2, 0, 1, 0, 2, 1], 3), ([3, 1, 0, 5, 4, 2], 6),
+                                 ([0, 1, 2, 3, 4, 5], 6)):
+        expected = np.zeros((50, n_groups, 2, 2), dtype=dtype)
+        for finest, coarse in enumerate(membership):
+            expected[:, coarse] += counts[:, finest]
+        summed = coarsen(counts, np.array(membership), n_groups)
+        assert summed.dtype == counts.dtype
+        np.testing.assert_array_equal(summed, expected)
+    big = np.full((2, 3, 2, 2), 2**23, dtype=np.int64)  # sums past 2^24: float32 would round them
+    big[0, 0, 0, 0] += 1
+    np.testing.assert_array_equal(coarsen(big, np.array([0, 0, 0]), 1)[:, 0], big.sum(axis=1))
+
+
 def test_simultaneous_level_lies_between_none_and_bonferroni_and_covers_jointly() -> None:
     rng = np.random.default_rng(0)
     samples = rng.normal(size=(20_000, 20))  # independent metrics: about Bonferroni, never above it
@@ -358,8 +387,14 @@ def test_the_resamples_for_a_family_resolve_its_bonferroni_level(family: int) ->
     assert not level.at_ceiling, level
 
 
+@pytest.mark.parametrize("method", ["simultaneous", "bonferroni", "none"])
 @pytest.mark.parametrize("with_gaps", [False, True])
-def test_one_pass_family_intervals_equal_calibrating_then_cutting(with_gaps: bool) -> None:
+@pytest.mark.parametrize("block_bytes", [intervals.BLOCK_BYTES, 3 * 8000 * 8])
+def test_one_pass_family_intervals_equal_calibrating_then_cutting(
+    with_gaps: bool, method: str, block_bytes: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Block by block (three rows at a time, or all at once), the level and bounds are the exact path's."""
+    monkeypatch.setattr(intervals, "BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(4)
     base = rng.binomial(60, 0.3, size=(8000, 1))
     samples = np.hstack([base + rng.binomial(60, 0.3, size=(8000, 30)), rng.normal(size=(8000, 10))]) / 60
@@ -367,8 +402,8 @@ def test_one_pass_family_intervals_equal_calibrating_then_cutting(with_gaps: boo
         samples[rng.random(samples.shape) < 0.002] = np.nan
     family = np.zeros(samples.shape[1], dtype=bool)
     family[::2] = True
-    level, bounds = family_intervals(np.ascontiguousarray(samples.T), family, 0.95, "simultaneous")
-    expected = family_interval_level(samples[:, family], 0.95, "simultaneous")
+    level, bounds = family_intervals(np.ascontiguousarray(samples.T), family, 0.95, method)
+    expected = family_interval_level(samples[:, family], 0.95, method)
     assert level == expected
     np.testing.assert_allclose(bounds, percentile_intervals(samples, expected.value), rtol=1e-6)
 
@@ -490,7 +525,7 @@ def test_absolute_odds_intervals_cover_parity_in_a_table_without_bias() -> None:
 def test_a_rate_on_few_events_gets_its_exact_width() -> None:
     """1 false positive of 25 negatives: the bootstrap barely moves it; the FPR gap's interval must reach the
     Clopper–Pearson bound of 1/25 (against a reference with many events), so it cannot look certain."""
-    from fairvision.audit.measures import exact_bounds
+    from fairvision.audit.exact import exact_bounds
 
     # (true label, prediction) counts per group, labels ("yes", "no"): TP, FN, FP, TN
     counts = {"ref": (400, 100, 50, 450), "small": (20, 5, 1, 24)}

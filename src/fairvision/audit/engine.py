@@ -13,20 +13,24 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from fairvision.audit.bootstrap import coarsen, generator, stratified_resample
-from fairvision.audit.intervals import Level, Method, family_intervals, percentile_intervals, resamples_for
+from fairvision.audit.bootstrap import available_cores, coarsen, generator, stratified_resample
+from fairvision.audit.exact import exact_rate_interval
+from fairvision.audit.intervals import (
+    BLOCK_BYTES, FamilyIntervals, Level, Method, percentile_intervals, resamples_for,
+)
 from fairvision.audit.measures import (
-    CELLS, COMPARISONS, RATES, between_group_theil_index, compare, event, exact_rate_interval,
-    fewest_events, group_rates, sparse_reason, sparse_shifts, theil_index, undefined_reason,
+    CELLS, COMPARISONS, RATES, between_group_theil_index, compare, event, fewest_events, group_rates,
+    sparse_reason, sparse_shifts, theil_index, undefined_reason,
 )
 from fairvision.audit.outcomes import Outcome, outcomes_for
 from fairvision.audit.partitions import (
-    Partition, build_partition, category_codes, count_cells, group_keys, label_codes,
+    Partition, build_partition, category_codes, count_cells, group_keys, label_codes, ordered_groups,
 )
 from fairvision.audit.verdicts import Band, verdict
 from fairvision.audit.vocabulary import AGAINST, SEPARATOR, Status, Verdict, partition_name, worst
@@ -215,7 +219,7 @@ def draw_finest(
     attributes = tuple(attributes)
     if attributes:
         keys = group_keys(predictions, attributes)
-        groups = tuple(sorted(keys.unique()))
+        groups = ordered_groups(attributes, keys.unique())  # the finest partition's order: summed by identity
         group_codes = category_codes(keys, groups)
     else:
         groups, group_codes = ("all",), np.zeros(len(predictions), dtype=np.int64)
@@ -267,23 +271,52 @@ def audit_partition(
     results = {}
     for outcome in outcomes:
         cells = outcome.cells(partition.counts, partition.labels)
-        boot = outcome.cells(replicates, partition.labels).astype(np.float32)  # exact below 2^24 images
+        boot = _Replicates(replicates, outcome, partition.labels)
         results[outcome.name] = _audit_outcome(partition, outcome, cells, boot, reference, settings)
     return PartitionResult(partition.name, partition.attributes, reference, reference_reason,
                            dict(train_sizes), results)
 
 
+class _Replicates:
+    """A partition's replicates ``(R, G, K, K)`` seen through one outcome framing: ``(R, G, 4)`` cells in float32
+    (exact below 2^24 images), converted a few groups at a time.
+
+    The whole table's cells would be the audit's largest array (race × age: 44 MB per framing)
+    and are never needed at once: each table ranks a block of groups at a time.
+    """
+
+    def __init__(self, counts: np.ndarray, outcome: Outcome, labels: Sequence[str]) -> None:
+        self.counts, self.outcome, self.labels = counts, outcome, labels
+        self.resamples = len(counts)
+        self.pooled = self._cells(counts.sum(axis=1))  # (R, 4): the whole table in every replicate
+
+    def _cells(self, counts: np.ndarray) -> np.ndarray:
+        return self.outcome.cells(counts, self.labels).astype(np.float32)
+
+    def head(self, resamples: int) -> np.ndarray:
+        """Every group's cells in the first ``resamples`` replicates: ``(resamples, G, 4)``."""
+        return self._cells(self.counts[:resamples])
+
+    def groups(self, rows: np.ndarray, resamples: int) -> np.ndarray:
+        """The cells of groups ``rows`` in the first ``resamples`` replicates, group-major: ``(len(rows), R, 4)``."""
+        return self._cells(np.moveaxis(self.counts[:resamples, rows], 1, 0))
+
+
 def _audit_outcome(
-    partition: Partition, outcome: Outcome, cells: np.ndarray, boot: np.ndarray, reference: str, settings: Settings
+    partition: Partition, outcome: Outcome, cells: np.ndarray, boot: _Replicates, reference: str,
+    settings: Settings,
 ) -> OutcomeResult:
     groups, sizes = partition.groups, partition.sizes
     ref = groups.index(reference)
-    rates = _rate_estimates(cells, boot, settings)
+    few = boot.head(settings.resamples)  # pointwise intervals need only the leading replicates of the same draw
+    rates = _rate_estimates(cells, few, settings)
     comparisons: dict[str, dict[str, Judged]] = {group: {} for group in groups}
     statuses: dict[str, dict[str, Status]] = {group: {} for group in groups}
     levels = {}
-    for against in AGAINST:
-        table = _Table(partition, outcome, cells, boot, ref, against, settings)
+    with ThreadPoolExecutor(max_workers=min(len(AGAINST), available_cores())) as pool:  # numpy releases the GIL
+        tables = list(pool.map(lambda against: _Table(partition, outcome, cells, boot, ref, against, settings),
+                               AGAINST))
+    for against, table in zip(AGAINST, tables):
         levels[against] = table.level
         for g in table.compared:
             results = table.judge(g)
@@ -297,7 +330,6 @@ def _audit_outcome(
                            comparisons[group])
         for g, group in enumerate(groups)
     }
-    few = boot[:settings.resamples]  # pointwise intervals need only the leading replicates of the same draw
     return OutcomeResult(
         outcome, group_results, levels,
         theil_index=_estimate(theil_index(cells), theil_index(few), settings.level),
@@ -316,13 +348,13 @@ class _Table:
     replicates, since nothing is concluded from them.
     """
 
-    def __init__(self, partition: Partition, outcome: Outcome, cells: np.ndarray, boot: np.ndarray, ref: int,
+    def __init__(self, partition: Partition, outcome: Outcome, cells: np.ndarray, boot: _Replicates, ref: int,
                  against: str, settings: Settings) -> None:
         self.outcome, self.settings, self.against, self.cells = outcome, settings, against, cells
         sizes, metrics = partition.sizes, outcome.metrics
         n = len(partition.groups)
         if against == "reference":
-            self.other, self.other_boot = cells[ref], boot[:, ref:ref + 1]
+            self.other, self.other_boot = cells[ref], boot.groups(np.array([ref]), boot.resamples)  # (1, R, 4)
             other_sizes = np.full(n, sizes[ref])
         else:
             self.other, self.other_boot = cells.sum(axis=0) - cells, None  # the rest's replicates: in _samples
@@ -335,33 +367,38 @@ class _Table:
         self.undefined = ~np.isfinite(self.values)
         self.sparse = fewest_events(cells, self.other, metrics) < settings.min_events
         judged = np.array(self.judged, dtype=np.int64)
-        events = int(first_of_each_event(outcome).sum()) if settings.multiple_comparisons != "none" else 1
-        boot = boot[:resamples_for(len(judged) * events, settings.level, settings.resamples, len(boot))]
-        samples = self._samples(boot, judged)  # (J, M, R): the leading replicates this table's family needs
+        first = first_of_each_event(outcome)
+        events = int(first.sum()) if settings.multiple_comparisons != "none" else 1
+        resamples = resamples_for(len(judged) * events, settings.level, settings.resamples, boot.resamples)
         self.undefined_share = np.zeros(self.values.shape)
-        self.undefined_share[judged] = (~np.isfinite(samples)).mean(axis=2)
-        in_family = ~self.undefined[judged] & (self.undefined_share[judged] <= MAX_UNDEFINED_SHARE)
-        family = (in_family & first_of_each_event(outcome)[np.newaxis, :]).reshape(-1)
-        self.level, bounds = family_intervals(samples.reshape(-1, len(boot)), family, settings.level,
-                                              settings.multiple_comparisons)
+        family = FamilyIntervals(resamples, settings.level, settings.multiple_comparisons)
+        step = max(1, BLOCK_BYTES // (len(metrics) * resamples * 4))  # groups per block of float32 replicates
+        for start in range(0, len(judged), step):
+            rows = judged[start:start + step]
+            samples = self._samples(boot, rows, resamples)  # (b, M, R): the leading replicates the family needs
+            share = (~np.isfinite(samples)).mean(axis=2)
+            self.undefined_share[rows] = share
+            in_family = ~self.undefined[rows] & (share <= MAX_UNDEFINED_SHARE) & first[np.newaxis, :]
+            family.add(samples.reshape(-1, resamples), in_family.reshape(-1))
+        self.level, bounds = family.result()
         self.bounds = np.full((*self.values.shape, 2), np.nan)
         self.bounds[judged] = bounds.reshape(len(judged), len(metrics), 2)
         rest = np.array([g for g in self.compared if g not in self.judged], dtype=np.int64)
         if len(rest):
-            few = self._samples(boot[:settings.resamples], rest)
+            few = self._samples(boot, rest, settings.resamples)
             self.bounds[rest] = percentile_intervals(few.reshape(-1, few.shape[-1]).T, settings.level).reshape(
                 len(rest), len(metrics), 2)
 
-    def _samples(self, boot: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def _samples(self, boot: _Replicates, rows: np.ndarray, resamples: int) -> np.ndarray:
         """Replicates of every metric for the groups ``rows``: ``(len(rows), M, R)``, NaN where undefined.
 
         Group-major, one metric's replicates contiguous: the layout the interval code reads.
         """
-        cells = np.ascontiguousarray(np.moveaxis(boot[:, rows], 1, 0))  # (J, R, 4)
+        cells = boot.groups(rows, resamples)  # (b, R, 4)
         if self.against == "reference":
-            other = self.other_boot[:len(boot), 0][np.newaxis]  # (1, R, 4)
+            other = self.other_boot[:, :resamples]
         else:
-            other = boot.sum(axis=1)[np.newaxis] - cells
+            other = boot.pooled[np.newaxis, :resamples] - cells
         return compare(cells, other, self.outcome.metrics, strict=True, dtype=np.float32, axis=1)
 
     def judge(self, g: int) -> dict[str, Judged]:
@@ -375,7 +412,7 @@ class _Table:
         intervals = {}
         for m, metric in enumerate(metrics):
             low, high = self.bounds[g, m]
-            if g in self.judged and reasons[metric] is None:
+            if g in self.judged and reasons[metric] is None and self.sparse[g, m]:  # only sparse rates widen
                 low, high = _widen_for_sparse_rates(metric, self.cells[g], other_cells, float(self.values[g, m]),
                                                     low, high, self.level.value, self.settings.min_events)
             intervals[metric] = (float(low), float(high))

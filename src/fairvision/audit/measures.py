@@ -21,6 +21,8 @@ from typing import Callable, Iterable, Literal, Mapping
 
 import numpy as np
 
+from fairvision.audit.exact import exact_bounds
+
 CELLS = ("TP", "FP", "FN", "TN")
 _INDEX = {cell: i for i, cell in enumerate(CELLS)}
 Kind = Literal["difference", "ratio"]
@@ -220,16 +222,6 @@ def event(name: str, *, correct: bool = False) -> frozenset[str]:
     return frozenset(rates)
 
 
-def exact_bounds(events: float, total: float, level: float) -> tuple[float, float]:
-    """Clopper–Pearson interval of ``events`` of ``total`` at ``level`` (exact: never below its level)."""
-    from scipy.special import betaincinv  # only where a rate is sparse: scipy is slow to import
-
-    alpha = 1 - level
-    low = 0.0 if events <= 0 else float(betaincinv(events, total - events + 1, alpha / 2))
-    high = 1.0 if events >= total else float(betaincinv(events + 1, total - events, 1 - alpha / 2))
-    return low, high
-
-
 def sparse_shifts(cells: np.ndarray, rate_name: str, level: float, minimum: int) -> list[np.ndarray]:
     """Cells moved to each end of a sparse rate's exact interval; empty unless the rate is sparse.
 
@@ -258,14 +250,6 @@ def sparse_shifts(cells: np.ndarray, rate_name: str, level: float, minimum: int)
                 shifted[index[0]] = share * total
         moved.append(shifted)
     return moved
-
-
-def exact_rate_interval(events: float, total: float, level: float) -> tuple[float, float] | None:
-    """Clopper–Pearson interval of a rate at 0 of n or n of n (closed form); None for any other count."""
-    if total <= 0 or 0 < events < total:
-        return None
-    bound = (0.5 * (1 - level)) ** (1 / total)
-    return (0.0, 1 - bound) if events == 0 else (bound, 1.0)
 
 
 def undefined_reason(name: str, group_cells: np.ndarray, other_cells: np.ndarray, other: str) -> str | None:

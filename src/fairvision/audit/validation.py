@@ -44,7 +44,7 @@ PUBLISHED = {"White": (0.84, 0.03), "Black": (0.85, 0.06), "Latino_Hispanic": (0
              "Southeast Asian": (0.87, 0.08), "Indian": (0.85, 0.04), "Middle Eastern": (0.80, 0.09)}
 # The modules whose code decides every interval and verdict measured: their hash, recorded beside the figures,
 # says which engine they describe.
-ENGINE_MODULES = ("engine", "intervals", "measures", "bootstrap", "verdicts", "outcomes", "partitions")
+ENGINE_MODULES = ("engine", "intervals", "measures", "exact", "bootstrap", "verdicts", "outcomes", "partitions")
 EDGE = 1e-9  # a true value this close to an interval's bound or a band's edge (in tolerances) lies on it
 
 
