@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 UV_VERSION := 0.13.9
-# Stages call the `fairvision` console script, so the venv goes first on PATH.
-RUN    := PATH="$(BIN):$$PATH" TF_CPP_MIN_LOG_LEVEL=2
+# Stages run `python -m fairvision.commands.<stage>`, so the venv goes first on PATH. TensorFlow's log level is
+# left to the CLI (2, and its start-up chatter held back) unless the caller sets TF_CPP_MIN_LOG_LEVEL.
+RUN    := PATH="$(BIN):$$PATH"
 
 .PHONY: setup demo test clean
 

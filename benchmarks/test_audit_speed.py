@@ -32,7 +32,7 @@ from fairvision.audit.engine import Settings, audit_table
 from fairvision.audit.measures import COMPARISONS
 from fairvision.audit.simulate import Truth, demo_population
 from fairvision.audit.verdicts import Band
-from fairvision.data.fairface import ATTRIBUTE_VALUES
+from fairvision.params import ATTRIBUTE_VALUES
 
 N_ROWS = 100_000
 RESAMPLES = 1000
@@ -119,12 +119,10 @@ STAGE = """
 import json, sys
 from pathlib import Path
 from fairvision.audit.stage import audit
-from fairvision.params import Audit, Bootstrap, Dataset
-from fairvision.audit.measures import COMPARISONS
+from fairvision.params import Audit, Bootstrap, Dataset, Tolerance
 folder = Path(sys.argv[1])
-tolerance = {n: (-0.1, 0.1) if c.kind == "difference" else (0.8, 1.25) for n, c in COMPARISONS.items()}
 params = Audit(favorable_label="auto", min_group_size=50, min_events=5, bootstrap=Bootstrap(1000, 0, 0.95),
-               multiple_comparisons="simultaneous", tolerance=tolerance)
+               multiple_comparisons="simultaneous", tolerance=Tolerance(difference=0.1, ratio=(0.8, 1.25), metrics={}))
 dataset = Dataset(name="d", format="fairface", path="", padding=0.25, target="gender", protected=("race", "age"),
                   reference={}, intersections=(("race", "age"),))
 audit("b", folder / "predictions.parquet", folder, dataset, params, folder / "fairness.json")

@@ -17,11 +17,11 @@ import pytest
 
 import aif360_reference as aif360
 from fairvision.audit.crosscheck import binary_outcome
-from fairvision.audit.measures import COMPARISONS
 from fairvision.audit.outcomes import outcomes_for
-from fairvision.audit.partitions import category_codes, group_keys
+from fairvision.audit.partitions import category_codes
+from fairvision.groups import group_keys
 from fairvision.audit.stage import audit
-from fairvision.params import Audit, Bootstrap, Dataset
+from fairvision.params import Audit, Bootstrap, Dataset, Tolerance
 
 LABELS = ["cat", "dog", "red fox"]
 
@@ -41,10 +41,9 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, d
     predictions.to_parquet(folder / "predictions.parquet")
     predictions.assign(split="train").to_parquet(folder / "manifest.parquet")
     (folder / "datasheet.json").write_text(json.dumps({"dataset": "t", "target": "animal", "labels": LABELS}))
-    tolerance = {name: (-0.1, 0.1) if c.kind == "difference" else (0.8, 1.25) for name, c in COMPARISONS.items()}
     params = Audit(favorable_label="auto", min_group_size=1, min_events=0,
                    bootstrap=Bootstrap(resamples=200, seed=0, level=0.95), multiple_comparisons="simultaneous",
-                   tolerance=tolerance)
+                   tolerance=Tolerance(difference=0.1, ratio=(0.8, 1.25), metrics={}))
     dataset = Dataset(name="t", format="fairface", path="", padding=0.25, target="animal", protected=("race", "age"),
                       reference={}, intersections=(("race", "age"),))
     audit("b", folder / "predictions.parquet", folder, dataset, params, folder / "fairness.json")

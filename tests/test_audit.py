@@ -17,9 +17,10 @@ from fairvision.audit import bootstrap, intervals
 from fairvision.audit.bootstrap import coarsen, stratified_resample
 from fairvision.audit.engine import Settings, audit_partition, audit_table
 from fairvision.audit.intervals import (
-    TAIL_REPLICATES, family_interval_level, family_intervals, family_level, percentile_intervals, resamples_for,
+    TAIL_REPLICATES, family_interval_level, family_intervals, family_level, resamples_for,
 )
 from fairvision.audit.vocabulary import worst
+from fairvision.statistics import percentile_intervals
 from fairvision.audit.measures import COMPARISONS
 from fairvision.audit.outcomes import CORRECT, CORRECT_METRICS, outcomes_for
 from fairvision.audit.partitions import build_partition
@@ -28,7 +29,7 @@ from fairvision.audit.engine import resolve_reference
 from fairvision.audit.stage import audit
 from fairvision.audit.verdicts import Band, verdict
 from fairvision.errors import FairvisionError
-from fairvision.params import Audit, Bootstrap, Dataset
+from fairvision.params import Audit, Bootstrap, Dataset, Tolerance
 
 F, M = "Female", "Male"
 BANDS = {name: Band(-0.1, 0.1) if c.kind == "difference" else Band(0.8, 1.25) for name, c in COMPARISONS.items()}
@@ -48,7 +49,7 @@ def settings(**changes) -> Settings:
 
 
 def audit_params(**changes) -> Audit:
-    tolerance = {name: (band.low, band.high) for name, band in BANDS.items()}
+    tolerance = Tolerance(difference=0.1, ratio=(0.8, 1.25), metrics={})  # BANDS
     base = dict(favorable_label="auto", min_group_size=5, min_events=0, bootstrap=Bootstrap(resamples=200, seed=0, level=0.95),
                 multiple_comparisons="simultaneous", tolerance=tolerance)
     return Audit(**(base | changes))
@@ -256,8 +257,7 @@ def test_few_events_block_a_pass_but_not_a_fail() -> None:
 
 def test_zero_tolerance_judges_without_dividing_by_zero(stage_files) -> None:
     _, run = stage_files
-    zero = {name: (0.0, 0.0) if c.kind == "difference" else (1.0, 1.0) for name, c in COMPARISONS.items()}
-    result = run(audit_params(tolerance=zero))
+    result = run(audit_params(tolerance=Tolerance(difference=0.0, ratio=(1.0, 1.0), metrics={})))
     entry = result["partitions"]["race"]["outcomes"][F]["groups"]["B"]["vs_reference"]["error_rate_difference"]
     assert entry["verdict"] in ("fail", "inconclusive") and "[0, 0]" in entry["explanation"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,46 @@ def test_stage_before_its_inputs_exist_says_what_to_run(tmp_path: Path, command:
     assert hint in result.stderr
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+LIGHT = ("import sys; from fairvision.cli import main; status = main(sys.argv[1:]); "
+         "print(sorted(m for m in ('tensorflow', 'aif360', 'pandas', 'keras') if m in sys.modules)); sys.exit(status)")
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    (["explain", "nosuch"], "backbone 'nosuch' is not in params.yaml `backbones`"),
+    (["train", "nosuch"], "backbone 'nosuch' is not in params.yaml `backbones`"),
+    (["audit", "small_cnn", "--dataset", "nosuch"], "dataset 'nosuch' is not in params.yaml `datasets`"),
+    (["serve", "nosuch"], "nosuch: not a model folder (no saved_model.pb)"),
+    (["serve", "models", "--intra-op-threads", "0"], "--intra-op-threads must be at least 1; got 0"),
+])
+def test_bad_arguments_are_answered_before_any_heavy_library_loads(command: list[str], message: str) -> None:
+    """What makes `fairvision explain nosuch` answer in well under a second: nothing heavy is imported first."""
+    result = subprocess.run([sys.executable, "-c", LIGHT, *command], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_serve_sets_tensorflows_thread_pools_from_its_flags() -> None:
+    result = fairvision("serve", "--help")
+    assert "--intra-op-threads" in result.stdout and "--inter-op-threads" in result.stdout
+    script = ("from fairvision.serve.options import ServeOptions; from fairvision.serve.server import _set_threads; "
+              "_set_threads(ServeOptions(name='m', version=1, max_batch_size=1, batch_timeout_ms=0, "
+              "max_body_bytes=2048, max_image_pixels=10, intra_op_threads=1, inter_op_threads=3)); "
+              "import tensorflow as tf; print(tf.config.threading.get_intra_op_parallelism_threads(), "
+              "tf.config.threading.get_inter_op_parallelism_threads())")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.stdout.split() == ["1", "3"], result.stderr[-2000:]
+
+
+def test_each_stage_runs_alone_as_dvc_runs_it(tmp_path: Path) -> None:
+    """`python -m fairvision.commands.<stage>` is the same command as `fairvision <stage>`: same help, same errors."""
+    result = subprocess.run([sys.executable, "-m", "fairvision.commands.audit", "--help"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("usage: fairvision audit")
+    assert "fairness.json" in result.stdout and "--params" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "fairvision.commands.train", "nosuch", "--params",
+                             str(ROOT / "params.yaml")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "backbone 'nosuch' is not in params.yaml `backbones`" in result.stderr

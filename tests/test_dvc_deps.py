@@ -1,9 +1,10 @@
 """dvc.yaml declares exactly the code each stage runs: no missed reruns, no needless ones.
 
-A stage runs `fairvision <stage>`: cli.py and what it imports at module level (params.py and
-what params.py validates with), then the stage's own module and everything that module
-imports, however deep (imports inside functions included). This test recomputes that set from
-the source with `ast` and compares it with the stage's `src/` deps in dvc.yaml.
+A stage runs its own command module (`python -m fairvision.commands.<stage>`), and with it
+everything that module imports, however deep (imports inside functions included): the small
+core (command, params schema, errors, files, layout, ...) and the stage's package. This test
+recomputes that set from the source with `ast` and compares it with the stage's `src/` deps
+in dvc.yaml, and checks each stage's command is its own module's.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-ENTRY = {"synth": "fairvision.data.synthetic", "prepare": "fairvision.data.prepare", "train": "fairvision.models.train",
-         "evaluate": "fairvision.models.predict", "audit": "fairvision.audit.stage", "explain": "fairvision.explain.stage",
-         "report": "fairvision.report.render"}
+STAGES = ("synth", "prepare", "train", "evaluate", "audit", "explain", "report")
+ENTRY = {stage: f"fairvision.commands.{stage}" for stage in STAGES}
 DATA_FILES = {"report": {"src/fairvision/report/templates"}}  # read at run time, not imported
 
 
@@ -30,12 +30,11 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def imported(path: Path, *, top_level_only: bool = False) -> set[str]:
+def imported(path: Path) -> set[str]:
     """The fairvision modules ``path`` imports (``from a import b`` counts ``a.b`` when b is a module)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    nodes = tree.body if top_level_only else ast.walk(tree)
     found = set()
-    for node in nodes:
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fairvision"):
             found.add(node.module)
             found |= {f"{node.module}.{alias.name}" for alias in node.names if module_file(f"{node.module}.{alias.name}")}
@@ -57,18 +56,26 @@ def closure(modules: set[str]) -> set[str]:
 
 
 def expected(stage: str) -> set[str]:
-    cli = SRC / "fairvision/cli.py"
-    files = {"src/fairvision/cli.py"} | closure(imported(cli, top_level_only=True)) | closure({ENTRY[stage]})
+    files = {"src/fairvision/__init__.py"} | closure({ENTRY[stage]})
     return files | DATA_FILES.get(stage, set())
 
 
+def definition(stage: str) -> dict:
+    stage_definition = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
+    return stage_definition.get("do") or stage_definition
+
+
 def declared(stage: str) -> set[str]:
-    definition = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
-    deps = (definition.get("do") or definition)["deps"]
-    return {dep for dep in deps if dep.startswith("src/")}
+    return {dep for dep in definition(stage)["deps"] if dep.startswith("src/")}
 
 
-@pytest.mark.parametrize("stage", list(ENTRY))
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_runs_its_own_command_module_not_the_shared_cli(stage: str) -> None:
+    assert definition(stage)["cmd"].split()[:3] == ["python", "-m", ENTRY[stage]]
+    assert "src/fairvision/cli.py" not in expected(stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
 def test_each_stage_depends_on_exactly_the_code_it_runs(stage: str) -> None:
     want, have = expected(stage), declared(stage)
     want = {f for f in want if not (f.endswith("__init__.py") and f != "src/fairvision/__init__.py")}

@@ -79,6 +79,14 @@ def test_one_knob_changes_exactly_its_stages(project: Project, knob: str) -> Non
     ("src/fairvision/data/images.py", {PREPARE}),
     ("src/fairvision/explain/aggregate.py", {EXPLAIN}),
     ("src/fairvision/params.py", {"synth", PREPARE, TRAIN, EVALUATE, AUDIT, EXPLAIN, REPORT}),
+    # Stage boundaries: the audit's statistics retrain nothing, a new backbone re-reads no data, the storage
+    # layer retrains nothing, a card's layout reruns only the report, and the shared CLI reruns nothing.
+    ("src/fairvision/audit/measures.py", {AUDIT, REPORT}),
+    ("src/fairvision/audit/intervals.py", {AUDIT, REPORT}),
+    ("src/fairvision/models/backbones.py", {TRAIN, EVALUATE, EXPLAIN}),
+    ("src/fairvision/data/storage.py", {"synth", PREPARE}),
+    ("src/fairvision/report/card.py", {REPORT}),
+    ("src/fairvision/cli.py", set()),
 ])
 def test_one_code_edit_changes_exactly_the_stages_that_run_it(project: Project, edited: str, expected: set) -> None:
     path = project.path / edited

@@ -50,15 +50,15 @@ def project(tiny_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def test_explain_before_the_audit_says_which_command_is_missing(project: Path, monkeypatch, capsys,
                                                                 tmp_path: Path) -> None:
     monkeypatch.chdir(project)
-    fairness = Path("audits/synthetic/small_cnn/fairness.json")
-    if fairness.exists():  # the stage test below may have run first
-        fairness.rename(tmp_path / "fairness.json")
+    references = Path("audits/synthetic/small_cnn/references.json")
+    if references.exists():  # the stage test below may have run first
+        references.rename(tmp_path / "references.json")
     try:
         assert main(["explain", "small_cnn"]) == 1
-        assert "fairness.json: not found; run `fairvision audit small_cnn` first" in capsys.readouterr().err
+        assert "references.json: not found; run `fairvision audit small_cnn` first" in capsys.readouterr().err
     finally:
-        if (tmp_path / "fairness.json").exists():
-            (tmp_path / "fairness.json").rename(fairness)
+        if (tmp_path / "references.json").exists():
+            (tmp_path / "references.json").rename(references)
 
 
 def test_an_unknown_backbone_is_refused_naming_the_known_ones(project: Path, monkeypatch, capsys) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,7 @@ from conftest import encode_array
 from fairvision.data.shards import read_records, shard_paths, write_shards
 from fairvision.models.augment import augment_images
 from fairvision.params import Augment
-from fairvision.models.input import decode_image, labelled_images
+from fairvision.models.input import decode_image, labelled_images, weight_lookup
 
 SIZE = 16
 BATCH = 8
@@ -142,3 +145,33 @@ def test_evaluation_input_cannot_be_augmented(shards: list[Path]) -> None:
 def test_strengths_out_of_range_are_rejected(field: str, value) -> None:
     with pytest.raises(ValueError, match=f"`{field}`"):
         Augment(**{field: value})
+
+
+def test_weights_are_looked_up_by_id_and_an_unknown_id_is_nan() -> None:
+    weights = {f"train/{i}": i / 7 for i in range(500)}
+    lookup = weight_lookup(weights)
+    found = lookup(tf.constant(["train/3", "train/499", "train/0", "val/1"])).numpy()
+    np.testing.assert_allclose(found[:3], [3 / 7, 499 / 7, 0.0], rtol=1e-6)
+    assert np.isnan(found[3])
+
+
+WEIGHTED_EPOCHS = """
+import tensorflow as tf
+from fairvision.models.input import weight_lookup
+tf.config.experimental.enable_op_determinism()
+lookup = weight_lookup({f"id{i}": 1.0 for i in range(100)})
+batches = tf.data.Dataset.from_tensor_slices([f"id{i}" for i in range(100)]).batch(10)
+batches = batches.map(lambda ids: (tf.strings.length(ids), ids), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+batches = batches.map(lambda lengths, ids: (lengths, lookup(ids)))
+for epoch in range(2):
+    assert sum(float(tf.reduce_sum(w)) for _, w in batches) == 100.0
+"""
+
+
+def test_weighted_batches_after_the_parallel_decode_log_no_error() -> None:
+    """A stateful lookup there made tf.data rewrite the decode and log "NodeDef mentions attribute
+    use_unbounded_threadpool" at error level every epoch (the shape of the reweighing pipeline)."""
+    result = subprocess.run([sys.executable, "-c", WEIGHTED_EPOCHS], capture_output=True, text=True, timeout=300,
+                            env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "NodeDef mentions" not in result.stderr

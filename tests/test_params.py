@@ -1,4 +1,8 @@
-"""params.yaml is validated up front, and every error names the offending key."""
+"""params.yaml is validated up front, and every error names the offending key.
+
+The schema checks shapes and plain vocabularies; names only a stage's registry knows (a
+backbone, a tolerance's metric) are checked by that stage before any work, and named as well.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from fairvision.audit.tolerance import bands
+from fairvision.audit.verdicts import Band
 from fairvision.errors import FairvisionError
+from fairvision.models.backbones import require_backbone
 from fairvision.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +49,11 @@ def test_repository_params_load() -> None:
 
 def test_tolerance_overrides_apply_per_metric_kind(tmp_path: Path) -> None:
     change = {"audit.tolerance.metrics": {"error_rate_difference": 0.05, "disparate_impact": [0.9, 1.1]}}
-    tolerance = load_params(write_params(tmp_path, change)).audit.tolerance
-    assert tolerance["error_rate_difference"] == (-0.05, 0.05)
-    assert tolerance["disparate_impact"] == (0.9, 1.1)
-    assert tolerance["statistical_parity_difference"] == (-0.1, 0.1) and tolerance["error_rate_ratio"] == (0.8, 1.25)
+    tolerance = bands(load_params(write_params(tmp_path, change)).audit.tolerance)
+    assert tolerance["error_rate_difference"] == Band(-0.05, 0.05)
+    assert tolerance["disparate_impact"] == Band(0.9, 1.1)
+    assert tolerance["statistical_parity_difference"] == Band(-0.1, 0.1)
+    assert tolerance["error_rate_ratio"] == Band(0.8, 1.25)
 
 
 def test_intersections_get_a_reference_setting(tmp_path: Path) -> None:
@@ -109,15 +117,17 @@ def test_bias_none_plants_nothing(tmp_path: Path) -> None:
     ({f"{D}.reference.gender": "Male"}, f"`params.{D}.reference.gender` is not an audited partition; audited: race"),
     ({"audit.tolerance.difference": -0.1}, "`params.audit.tolerance.difference` must be a number in [0.0, 1.0]"),
     ({"audit.tolerance.ratio": [1.2, 0.8]}, "`params.audit.tolerance.ratio` must be a pair [low, high] with 0 <= low <= 1"),
-    ({"audit.tolerance.metrics": {"disparate_impact": 0.8}}, "`params.audit.tolerance.metrics.disparate_impact` must be a pair"),
-    ({"audit.tolerance.metrics": {"parity": 0.1}}, "unknown metric `params.audit.tolerance.metrics.parity`; known:"),
+    ({"audit.tolerance.metrics": {"disparate_impact": [1.2, 0.8]}},
+     "`params.audit.tolerance.metrics.disparate_impact` must be a pair [low, high] with 0 <= low <= 1"),
+    ({"audit.tolerance.metrics": {"error_rate_difference": 2}},
+     "`params.audit.tolerance.metrics.error_rate_difference` must be a number in [0.0, 1.0]"),
     ({f"{D}.intersections": [["race"]]}, f"`params.{D}.intersections` must be a list of lists of two or more"),
     ({"audit.bootstrap.resamples": 0}, "`params.audit.bootstrap.resamples` must be an integer >= 1, got 0"),
     ({"audit.bootstrap.level": 1.5}, "`params.audit.bootstrap.level` must be a number in [0.5, 0.999], got 1.5"),
     ({"audit.multiple_comparisons": "holm"}, "`params.audit.multiple_comparisons` must be one of simultaneous"),
     ({"check.difference_margin": "big"}, "`params.check.difference_margin` must be a number"),
     ({"prepare.max_reject_fraction": 1.5}, "`params.prepare.max_reject_fraction` must be a number in [0.0, 1.0]"),
-    ({"backbones.vgg99": {}}, "unknown backbone `backbones.vgg99`"),
+    ({"backbones": {"bad name!": {}}}, "backbone name `backbones.bad name!` must be an architecture's name"),
     ({"prepare": None}, "`params.prepare` must be a mapping"),
 ])
 def test_invalid_values_name_the_key(tmp_path: Path, change: dict[str, Any], message: str) -> None:
@@ -138,3 +148,21 @@ def test_missing_key_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("train: [unclosed")
     with pytest.raises(FairvisionError, match="not valid YAML"):
         load_params(tmp_path / "broken.yaml")
+
+
+@pytest.mark.parametrize(("change", "check", "message"), [
+    ({"audit.tolerance.metrics": {"parity": 0.1}}, lambda p: bands(p.audit.tolerance),
+     "unknown metric `params.audit.tolerance.metrics.parity`; known: statistical_parity_difference"),
+    ({"audit.tolerance.metrics": {"disparate_impact": 0.8}}, lambda p: bands(p.audit.tolerance),
+     "`params.audit.tolerance.metrics.disparate_impact` must be a pair [low, high]"),
+    ({"audit.tolerance.metrics": {"error_rate_difference": [0.9, 1.1]}}, lambda p: bands(p.audit.tolerance),
+     "`params.audit.tolerance.metrics.error_rate_difference` must be a number in [0.0, 1.0]"),
+    ({"backbones": {"vgg99+x": {}}}, lambda p: [require_backbone(name) for name in p.backbones],
+     "unknown backbone `backbones.vgg99+x`; known: efficientnet_b0, mobilenet_v2, resnet50, small_cnn"),
+])
+def test_names_only_a_stage_knows_are_checked_by_it_naming_the_key(tmp_path: Path, change: dict[str, Any], check,
+                                                                  message: str) -> None:
+    params = load_params(write_params(tmp_path, change))  # the schema accepts the shape
+    with pytest.raises(FairvisionError) as error:
+        check(params)
+    assert message in str(error.value)

@@ -460,7 +460,7 @@ def _real_audit(root: Path, predictions: Any, datasheet: dict[str, Any], protect
                 monkeypatch: pytest.MonkeyPatch, **params: Any) -> dict[str, Path]:
     """The report's inputs with small_cnn's fairness.json written by the real audit stage (mobilenet_v2 hand-made)."""
     from fairvision.audit import stage
-    from fairvision.params import Audit, Bootstrap, Dataset
+    from fairvision.params import Audit, Bootstrap, Dataset, Tolerance
 
     monkeypatch.setattr(stage, "crosscheck", lambda *args: None)  # AIF360's agreement is the audit's own test
     prepared = root / "prepared"
@@ -470,8 +470,7 @@ def _real_audit(root: Path, predictions: Any, datasheet: dict[str, Any], protect
     (prepared / "datasheet.json").write_text(json.dumps(datasheet))
     settings = dict(favorable_label="auto", min_group_size=30, min_events=5,
                     bootstrap=Bootstrap(resamples=50, seed=0, level=0.95), multiple_comparisons="simultaneous",
-                    tolerance={name: (0.8, 1.25) if c.kind == "ratio" else (-0.1, 0.1)
-                               for name, c in COMPARISONS.items()})
+                    tolerance=Tolerance(difference=0.1, ratio=(0.8, 1.25), metrics={}))
     inputs = write_inputs(root / "report")
     inputs["datasheet_path"].write_text(json.dumps(datasheet))
     dataset = Dataset(name=datasheet["dataset"], format="fairface", path="", padding=0.25,

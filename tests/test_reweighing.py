@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -12,6 +15,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from conftest import TINY_EPOCHS
 from fairvision.cli import main
 from fairvision.errors import FairvisionError
 from fairvision.models.backbones import build_backbone
@@ -80,3 +84,18 @@ def test_a_reweighing_variant_trains_and_records_its_weights(tiny_prepared: Path
     assert {cell["group"] for cell in summary["reweighing"]["cells"]} >= {"White", "Latino_Hispanic"}
     history = pd.read_csv(folder / "training/synthetic/small_cnn+reweighing/history.csv")
     assert history["loss"].notna().all() and len(history) == summary["epochs_run"]
+
+
+def test_training_logs_its_epochs_and_no_tensorflow_error_lines(tiny_prepared: Path, tmp_path: Path) -> None:
+    """As `make demo` runs it: TensorFlow's level left to the CLI. No "E0000"/"W0000" line (the CUDA probe's
+    chatter held back, no "NodeDef mentions" from the weighted input), and one progress line per epoch."""
+    folder = tmp_path / "project"
+    shutil.copytree(tiny_prepared, folder)
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "fairvision.commands.train", "small_cnn+reweighing",
+                             "--no-checkpoint"], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stderr.splitlines()
+    assert not [line for line in lines if line.startswith(("E0000", "W0000"))], result.stderr[-3000:]
+    epochs = [line for line in lines if line.startswith("fairvision: small_cnn+reweighing epoch ")]
+    assert len(epochs) == TINY_EPOCHS and "val_accuracy" in epochs[-1]

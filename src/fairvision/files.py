@@ -69,3 +69,12 @@ def require(path: str | os.PathLike[str], producer: str) -> Path:
     if not path.exists():
         raise FairvisionError(f"{path}: not found; run `fairvision {producer}` first")
     return path
+
+
+def strict_json(text: str | bytes) -> Any:
+    """``json.loads`` refusing NaN and Infinity (not JSON, and not a number any check can compare)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")

@@ -2,6 +2,12 @@
 
 Every stage takes the section it needs, so a typo in params.yaml fails fast with the
 field's dotted name instead of surfacing as a KeyError deep inside a stage.
+
+A schema, and every stage's dependency: it imports no stage's package. The few vocabularies
+it checks are plain data here (FairFace's attribute values, the source formats, the interval
+methods) or core (``groups.partition_name``); a name only a stage's registry knows (a backbone, a
+metric of `audit.tolerance.metrics`) is checked by that stage before it does any work
+(``models.backbones.require_backbone``, ``audit.tolerance.bands``), naming the key.
 """
 
 from __future__ import annotations
@@ -14,13 +20,28 @@ from typing import Any, Mapping
 
 import yaml
 
-from fairvision.audit.intervals import METHODS
-from fairvision.audit.measures import COMPARISONS
-from fairvision.audit.vocabulary import partition_name
-from fairvision.data.fairface import ATTRIBUTE_VALUES
-from fairvision.data.source import FORMATS, MULTI_LABEL_POLICIES
-from fairvision.data.storage import key_problem
 from fairvision.errors import FairvisionError
+from fairvision.groups import partition_name
+from fairvision.keys import key_problem
+
+# FairFace's attributes and their values, as its published label CSVs spell them (data.fairface reads them,
+# synth writes them, the audit orders groups by them).
+ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
+    "race": (
+        "White",
+        "Black",
+        "Latino_Hispanic",
+        "East Asian",
+        "Southeast Asian",
+        "Indian",
+        "Middle Eastern",
+    ),
+    "gender": ("Male", "Female"),
+    "age": ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70"),
+}
+FORMATS = ("fairface", "cloud_annotations", "image_folder")  # datasets.<D>.source.format: data.formats opens each
+MULTI_LABEL_POLICIES = ("reject", "first")  # Cloud Annotations classification: an image with several labels
+METHODS: tuple[str, ...] = ("simultaneous", "bonferroni", "none")  # audit.multiple_comparisons (audit.intervals)
 
 PADDINGS = (0.25, 1.25)  # FairFace's two image zips: margin 0.25 and 1.25 around the face
 MAX_AMBIGUITY = 0.45  # synth.ambiguity: at 0.5 hair length would say nothing about gender, leaving no cue to learn
@@ -133,6 +154,20 @@ class Bootstrap:
     level: float
 
 
+Band = tuple[float, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """`audit.tolerance`: a band per kind of comparison, and per-metric overrides (``audit.tolerance.bands`` resolves
+    them per metric, where the metrics are known)."""
+
+    difference: float  # a difference within ±difference passes
+    ratio: Band  # a ratio within [low, high] passes
+    metrics: Mapping[str, float | Band]  # metric name -> its own bound (a difference) or band (a ratio)
+    source: str = "params.yaml"  # the file it came from, for error messages
+
+
 @dataclasses.dataclass(frozen=True)
 class Audit:
     favorable_label: str
@@ -140,7 +175,7 @@ class Audit:
     min_events: int
     bootstrap: Bootstrap
     multiple_comparisons: str
-    tolerance: Mapping[str, tuple[float, float]]  # every comparison metric -> its tolerated [low, high]
+    tolerance: Tolerance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,7 +330,8 @@ def _dataset(root: _Section, name: str) -> Dataset:
     source = root.section("source")
     unknown = [key for key in source.data if key not in SOURCE_FIELDS]
     if unknown:
-        raise FairvisionError(f"{root.source}: unknown key `{source.name}.{unknown[0]}`; known: {', '.join(SOURCE_FIELDS)}")
+        raise FairvisionError(f"{root.source}: unknown key `{source.name}.{unknown[0]}`; "
+                              f"known: {', '.join(SOURCE_FIELDS)}")
     data_format = source.choice("format", FORMATS)
     fairface = data_format == "fairface"
     target = root.choice("target", tuple(ATTRIBUTE_VALUES) if fairface else (LABEL_TARGET,))
@@ -381,26 +417,18 @@ def _intersections(root: _Section, protected: tuple[str, ...]) -> tuple[tuple[st
     return tuple(tuple(item) for item in value)
 
 
-def _tolerance(root: _Section) -> dict[str, tuple[float, float]]:
-    """Every comparison metric's band: the kind's default, or its entry under `metrics`."""
-    difference = root.number("difference", 0.0, 1.0)
-    ratio = _ratio_band(root, "ratio")
-    overrides = root.section("metrics") if root.data.get("metrics") is not None else None
-    for name in (overrides.data if overrides else {}):
-        if name not in COMPARISONS:
-            raise FairvisionError(f"{root.source}: unknown metric `{root.name}.metrics.{name}`; "
-                                  f"known: {', '.join(COMPARISONS)}")
-    bands = {}
-    for name, comparison in COMPARISONS.items():
-        if overrides and name in overrides.data:
-            if comparison.kind == "ratio":
-                bands[name] = _ratio_band(overrides, name)
-            else:
-                bound = overrides.number(name, 0.0, 1.0)
-                bands[name] = (-bound, bound)
-        else:
-            bands[name] = ratio if comparison.kind == "ratio" else (-difference, difference)
-    return bands
+def _tolerance(root: _Section) -> Tolerance:
+    """The bands by kind, and each override: a bound in [0, 1] (a difference) or a band (a ratio)."""
+    metrics: dict[str, float | Band] = {}
+    if root.data.get("metrics") is not None:
+        overrides = root.section("metrics")
+        for name, value in overrides.data.items():
+            if not isinstance(name, str) or not name:
+                raise root._fail("metrics", "a mapping of metric names", overrides.data)
+            is_band = isinstance(value, list)
+            metrics[name] = _ratio_band(overrides, name) if is_band else overrides.number(name, 0.0, 1.0)
+    return Tolerance(difference=root.number("difference", 0.0, 1.0), ratio=_ratio_band(root, "ratio"),
+                     metrics=metrics, source=root.source)
 
 
 def _ratio_band(root: _Section, key: str) -> tuple[float, float]:
@@ -467,15 +495,14 @@ def _explain(root: _Section) -> Explain:
 
 
 def _backbones(root: _Section) -> dict[str, dict[str, Any]]:
-    from fairvision.models.backbones import BACKBONES, architecture
-
+    """Backbone names and options; whether a name is a known architecture is the train stage's check
+    (``models.backbones.require_backbone``), so the schema does not load the model registry."""
     chosen = {}
     for name, options in root.data.items():
-        if not isinstance(name, str) or architecture(name) not in BACKBONES or not _SAFE_NAME.fullmatch(
-                name.replace("+", "_")):
+        if not isinstance(name, str) or not _BACKBONE_NAME.fullmatch(name):
             raise FairvisionError(
-                f"{root.source}: unknown backbone `backbones.{name}`; known: {', '.join(sorted(BACKBONES))}, each "
-                "optionally followed by +<variant> (letters, digits, `_`, `-`)"
+                f"{root.source}: backbone name `backbones.{name}` must be an architecture's name, optionally "
+                "followed by +<variant> (letters, digits, `_`, `-`)"
             )
         if options is not None and not isinstance(options, dict):
             raise root._fail(name, "a mapping of options", options)
@@ -483,6 +510,9 @@ def _backbones(root: _Section) -> dict[str, dict[str, Any]]:
     if not chosen:
         raise FairvisionError(f"{root.source}: `backbones` lists no backbone")
     return chosen
+
+
+_BACKBONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\+[A-Za-z0-9_-]+)*")
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:

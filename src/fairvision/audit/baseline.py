@@ -1,11 +1,11 @@
 """Where `fairvision check` finds the two audits it compares, and whether they can be compared at all.
 
-The current audit is the working tree's ``audits/<D>/<B>/`` (a *run*: backbone B trained on dataset D). The baseline is either a folder laid out
-the same way (an ``audits/`` copy, e.g. an artifact of the main branch's CI run) or a git
-revision, read through ``dvc.api.open`` so that the git-tracked ``fairness.json`` and the
-DVC-tracked ``predictions.parquet`` come from where ``dvc repro`` put them (the DVC cache or
-remote). ``fairness.json`` is required on both sides; the prediction tables are optional,
-since without them the check still runs (unpaired), only less sharply.
+The current audit is the working tree's ``audits/<D>/<B>/`` (a *run*: backbone B trained on dataset
+D). The baseline is either a folder laid out the same way (an ``audits/`` copy, e.g. an artifact of
+the main branch's CI run) or a git revision, read through ``dvc.api.open`` so that the git-tracked
+``fairness.json`` and the DVC-tracked ``predictions.parquet`` come from where ``dvc repro`` put them
+(the DVC cache or remote). ``fairness.json`` is required on both sides; the prediction tables are
+optional, since without them the check still runs (unpaired), only less sharply.
 
 Two audits are comparable only on the same evaluation set: same dataset, target and labels,
 and, when the predictions are paired, the same true label for every shared image id.
@@ -23,8 +23,9 @@ import pandas as pd
 import yaml
 
 from fairvision import layout
-from fairvision.audit.record import Fairness, parse_fairness, strict_json
+from fairvision.audit.record import Fairness, parse_fairness
 from fairvision.errors import FairvisionError
+from fairvision.files import strict_json
 from fairvision.params import Check, check_section
 
 __all__ = ["AuditFiles", "MIN_OVERLAP", "Paired", "baseline_audit", "baseline_check", "current_audit", "pair",

@@ -57,10 +57,11 @@ from fairvision.audit.gate import CheckSettings, require_not_loosened
 from fairvision.audit.intervals import family_intervals, resamples_for
 from fairvision.audit.measures import COMPARISONS, compare, undefined_reason
 from fairvision.audit.outcomes import Outcome, outcomes_for
-from fairvision.audit.partitions import category_codes, count_cells, group_keys, label_codes, ordered_groups
+from fairvision.audit.partitions import category_codes, count_cells, label_codes, ordered_groups
 from fairvision.audit.record import Fairness, GroupAudit, PartitionAudit
 from fairvision.audit.summary import distances_from_parity
 from fairvision.errors import FairvisionError
+from fairvision.groups import group_keys
 
 __all__ = ["CHANGES", "EXIT_STATUS", "RunCheck", "Change", "CheckResult", "Finding", "render",
            "render_markdown", "render_text", "run_check"]
@@ -373,7 +374,8 @@ def _replicate_changes(boot: Mapping[str, np.ndarray], outcome: Outcome, labels:
         values = compare(group, other, metrics, strict=True, dtype=np.float32, axis=1)  # (J, M, R)
         np.abs(values, out=values)
         if ratios:
-            corrected = compare(np.where(group == 0, np.float32(0.5), group), np.where(other == 0, np.float32(0.5), other),
+            half = np.float32(0.5)
+            corrected = compare(np.where(group == 0, half, group), np.where(other == 0, half, other),
                                 tuple(metrics[m] for m in ratios), strict=True, dtype=np.float32, axis=1)
             with np.errstate(divide="ignore"):
                 values[:, ratios] = np.abs(np.log(corrected))
@@ -539,8 +541,8 @@ def render_markdown(result: CheckResult) -> str:
         if not found:
             continue
         out += ["", f"### {title}", "",
-                "| Dataset / backbone | Partition | Outcome | Group | Metric | Baseline | Current | Δ | Interval | Margin "
-                "| Why |",
+                "| Dataset / backbone | Partition | Outcome | Group | Metric | Baseline | Current | Δ | Interval "
+                "| Margin | Why |",
                 "|---|---|---|---|---|---:|---:|---:|---|---:|---|"]
         out += [_row(run, f.partition, f.outcome, f.group, f.metric, *_figures(f), f.reason or "") for run, f in found]
     not_judged = _not_judged_groups(result)

@@ -21,19 +21,19 @@ import pandas as pd
 
 from fairvision.audit.bootstrap import available_cores, coarsen, generator, stratified_resample
 from fairvision.audit.exact import exact_rate_interval
-from fairvision.audit.intervals import (
-    BLOCK_BYTES, FamilyIntervals, Level, Method, percentile_intervals, resamples_for,
-)
+from fairvision.audit.intervals import BLOCK_BYTES, FamilyIntervals, Level, Method, resamples_for
 from fairvision.audit.measures import (
     CELLS, COMPARISONS, RATES, between_group_theil_index, compare, event, fewest_events, group_rates,
     sparse_reason, sparse_shifts, theil_index, undefined_reason,
 )
 from fairvision.audit.outcomes import Outcome, outcomes_for
 from fairvision.audit.partitions import (
-    Partition, build_partition, category_codes, count_cells, group_keys, label_codes, ordered_groups,
+    Partition, build_partition, category_codes, count_cells, label_codes, ordered_groups,
 )
 from fairvision.audit.verdicts import Band, verdict
 from fairvision.audit.vocabulary import AGAINST, SEPARATOR, Status, Verdict, partition_name, worst
+from fairvision.groups import group_keys
+from fairvision.statistics import percentile_intervals
 
 # A comparison whose replicates are undefined more often than this is not judged: its
 # interval would describe only the lucky resamples (e.g. a group with a handful of positives).

@@ -23,7 +23,8 @@ GAP_METRIC = "statistical_parity_difference"  # in the "correct" framing: accura
 
 
 def headline(fairness: Fairness) -> dict[str, Any]:
-    """Accuracy, verdict, how many comparisons got each status (the verdict's inputs), worst accuracy gap per partition."""
+    """Accuracy, verdict, how many comparisons got each status (the verdict's inputs), and the worst accuracy gap
+    per partition."""
     statuses = Counter(status for partition in fairness.partitions.values() for table in partition.outcomes.values()
                        for group in table.groups.values() for status in group.status.values())
     return {

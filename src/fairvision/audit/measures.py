@@ -172,7 +172,9 @@ COMPARISONS: dict[str, Comparison] = {
 }
 
 
-def group_rates(cells: np.ndarray, *, strict: bool = False, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def group_rates(
+    cells: np.ndarray, *, strict: bool = False, names: Iterable[str] | None = None,
+) -> dict[str, np.ndarray]:
     """Rates of ``RATES`` (all, or ``names``) for cells shaped ``(..., 4)`` (``strict``: NaN for every empty
     denominator)."""
     cells = _floating(cells)

@@ -15,8 +15,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from fairvision.audit.vocabulary import SEPARATOR, partition_name
-from fairvision.data.fairface import ATTRIBUTE_VALUES
+from fairvision.groups import SEPARATOR, group_keys, partition_name
+from fairvision.params import ATTRIBUTE_VALUES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,14 +36,6 @@ class Partition:
     @property
     def sizes(self) -> np.ndarray:
         return self.counts.reshape(len(self.groups), -1).sum(axis=1)
-
-
-def group_keys(frame: pd.DataFrame, attributes: Sequence[str]) -> pd.Series:
-    """Each row's group in the partition over ``attributes`` (values joined by the separator)."""
-    keys = frame[attributes[0]].astype(str)
-    for attribute in attributes[1:]:
-        keys = keys + SEPARATOR + frame[attribute].astype(str)
-    return keys
 
 
 def natural_order(attribute: str, groups: Iterable[str]) -> list[str]:
@@ -87,7 +79,8 @@ def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
 def label_codes(
     predictions: pd.DataFrame, labels: Sequence[str], columns: Sequence[str] = ("label", "pred")
 ) -> tuple[np.ndarray, ...]:
-    """Each row's label in each of ``columns`` as positions in ``labels``; ValueError naming an unknown value's column."""
+    """Each row's label in each of ``columns`` as positions in ``labels``; ValueError naming the column of an
+    unknown value."""
     def codes_of(name: str) -> np.ndarray:
         codes = category_codes(predictions[name], labels)
         if (codes < 0).any():

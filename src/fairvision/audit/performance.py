@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from fairvision.audit.engine import Estimate
-from fairvision.audit.intervals import percentile_intervals
+from fairvision.statistics import percentile_intervals
 
 SCORES = ("precision", "recall", "f1")
 

@@ -3,43 +3,30 @@
 The audit writes fairness.json (``serialize``); the report and the `fairvision check` gate
 both read it. Parsing it once, here, means neither walks nested dicts by hand: every key
 they rely on is checked up front and every error names the file (or git revision) and the
-dotted key at fault, so the user knows which audit to regenerate. ``read_json`` also serves
-the report's other JSON inputs, and ``JsonReader`` the reader of explanations.json. Beyond the standard library only the audit's vocabulary and
-metric tables are imported, so check and report stay light (no pandas, TensorFlow or AIF360).
+dotted key at fault, so the user knows which audit to regenerate. The generic walker
+(``JsonReader``, ``read_json``) is core (``fairvision.jsonread``), shared with the reader of
+explanations.json. Beyond the standard library only the audit's vocabulary and metric tables
+are imported, so check and report stay light (no pandas, TensorFlow or AIF360).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-from fairvision.audit.intervals import METHODS
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS, Status, Verdict
 from fairvision.errors import FairvisionError
+from fairvision.jsonread import Estimate, JsonReader, read_json, require_keys
+from fairvision.params import METHODS
 
 __all__ = ["SCHEMA_VERSION", "AuditSettings", "DifferentialFairness", "Estimate", "Failing", "Fairness", "Framing",
-           "GroupAudit", "GroupFairness", "JsonReader", "Judged", "LabelPerformance", "OutcomeAudit", "PartitionAudit",
-           "parse_fairness", "read_fairness", "read_json", "strict_json"]
+           "GroupAudit", "GroupFairness", "Judged", "LabelPerformance", "OutcomeAudit", "PartitionAudit",
+           "parse_fairness", "read_fairness"]
 
 SCHEMA_VERSION = 4  # written by the audit stage; any other version is refused with the command that rewrites it
-
-
-@dataclasses.dataclass(frozen=True)
-class Estimate:
-    """A value with its interval; any of the three is None where the audit found it undefined."""
-
-    value: float | None
-    low: float | None
-    high: float | None
-
-    def as_json(self) -> dict[str, Any]:
-        """The audit's own form, ``{"value", "ci": [low, high]}``, so card.json reads like fairness.json."""
-        return {"value": self.value, "ci": [self.low, self.high]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +177,7 @@ def parse_fairness(data: Any, source: str) -> Fairness:
         FairvisionError: naming ``source`` and the dotted key, for another schema version or a missing or
             malformed key.
     """
-    _require(data, (), source, "")
+    require_keys(data, (), source, "")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise FairvisionError(f"{source}: `schema_version` is {version!r}, fairvision needs {SCHEMA_VERSION}; "
@@ -198,74 +185,11 @@ def parse_fairness(data: Any, source: str) -> Fairness:
     return _FairnessReader(source).fairness(data)
 
 
-def read_json(path: Path, keys: Iterable[str]) -> dict[str, Any]:
-    """Parse a JSON object and check it has ``keys``; NaN/Infinity are rejected since they are not JSON."""
-    try:
-        data = strict_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FairvisionError(f"{path}: not found; run the stage that writes it first") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise FairvisionError(f"{path}: cannot read: {error}") from None
-    except ValueError as error:
-        raise FairvisionError(f"{path}: not valid JSON: {error}") from None
-    _require(data, keys, path, "")
-    return data
-
-
-class JsonReader:
-    """Walks one parsed JSON file; every error names the file and the dotted key at fault.
-
-    Each stage output's reader subclasses it (fairness.json here, explanations.json in
-    ``fairvision.explain.record``), so every one checks keys, lists and words the same way.
-    """
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def mapping(self, data: Any, where: str, keys: Iterable[str] = ()) -> dict[str, Any]:
-        _require(data, keys, self.source, where)
-        return data
-
-    def sequence(self, data: dict[str, Any], key: str, where: str = "") -> list[Any]:
-        value = data[key]
-        if not isinstance(value, list):
-            raise FairvisionError(f"{self.source}: `{f'{where}.' if where else ''}{key}` must be a JSON list")
-        return value
-
-    def word(self, value: Any, allowed: tuple[str, ...], where: str) -> Any:
-        if value not in allowed:
-            raise FairvisionError(f"{self.source}: `{where}` must be one of {', '.join(allowed)}, got {value!r}")
-        return value
-
-    def estimate(self, data: Any, where: str) -> Estimate:
-        data = self.mapping(data, where, ("value", "ci"))
-        ci = data["ci"]
-        if not (isinstance(ci, list) and len(ci) == 2):
-            raise FairvisionError(f"{self.source}: `{where}.ci` must be a [low, high] pair, got {ci!r}")
-        return Estimate(value=self.number(data["value"], f"{where}.value", nullable=True),
-                        low=self.number(ci[0], f"{where}.ci[0]", nullable=True),
-                        high=self.number(ci[1], f"{where}.ci[1]", nullable=True))
-
-    def number(self, value: Any, where: str, *, nullable: bool = False) -> Any:
-        """A finite JSON number (or null where ``nullable``); a string, NaN or Infinity names the key."""
-        if value is None and nullable:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise FairvisionError(f"{self.source}: `{where}` must be a finite number{' or null' if nullable else ''}, "
-                                  f"got {value!r}")
-        return value
-
-    def flag(self, value: Any, where: str) -> bool:
-        if not isinstance(value, bool):
-            raise FairvisionError(f"{self.source}: `{where}` must be true or false, got {value!r}")
-        return value
-
-
 class _FairnessReader(JsonReader):
     """Walks fairness.json once."""
 
     def fairness(self, data: dict[str, Any]) -> Fairness:
-        _require(data, ("dataset", "target", "labels", "favorable_label", "n", "accuracy", "settings", "outcomes",
+        require_keys(data, ("dataset", "target", "labels", "favorable_label", "n", "accuracy", "settings", "outcomes",
                         "per_label", "group_fairness", "summary", "partitions", "differential_fairness"),
                  self.source, "")
         settings = self.settings(data["settings"])
@@ -320,7 +244,8 @@ class _FairnessReader(JsonReader):
 
     def label_performance(self, data: Any, where: str) -> LabelPerformance:
         data = self.mapping(data, where, ("n", "precision", "recall", "f1"))
-        return LabelPerformance(n=self.number(data["n"], f"{where}.n"), precision=self.estimate(data["precision"], f"{where}.precision"),
+        return LabelPerformance(n=self.number(data["n"], f"{where}.n"),
+                                precision=self.estimate(data["precision"], f"{where}.precision"),
                                 recall=self.estimate(data["recall"], f"{where}.recall"),
                                 f1=self.estimate(data["f1"], f"{where}.f1"))
 
@@ -398,7 +323,7 @@ class _FairnessReader(JsonReader):
         )
 
     def comparisons(self, data: dict[str, Any], key: str, where: str, framing: Framing) -> dict[str, Judged]:
-        _require(data, (key,), self.source, where)
+        require_keys(data, (key,), self.source, where)
         metrics = self.mapping(data[key], f"{where}.{key}", framing.metrics)
         return {metric: self.judged(metrics[metric], f"{where}.{key}.{metric}") for metric in framing.metrics}
 
@@ -421,21 +346,3 @@ class _FairnessReader(JsonReader):
             interval=data["interval"],
             outcomes={name: self.estimate(value, f"{where}.outcomes.{name}") for name, value in outcomes.items()},
         )
-
-
-def _require(data: Any, keys: Iterable[str], source: str | Path, where: str) -> None:
-    if not isinstance(data, dict):
-        raise FairvisionError(f"{source}: `{where or 'top level'}` must be a JSON object")
-    missing = [key for key in keys if key not in data]
-    if missing:
-        names = ", ".join(f"`{where}.{key}`" if where else f"`{key}`" for key in missing)
-        raise FairvisionError(f"{source}: missing {names}")
-
-
-def strict_json(text: str | bytes) -> Any:
-    """``json.loads`` refusing NaN and Infinity (not JSON, and not a number any check can compare)."""
-    return json.loads(text, parse_constant=_reject_constant)
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")

@@ -7,18 +7,11 @@ numbers are ``null`` with a reason, never NaN (not JSON) and never silently 0.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 from fairvision.audit.engine import Estimate, GroupResult, Judged, OutcomeResult, PartitionResult
 from fairvision.audit.performance import LabelPerformance
-
-DIGITS = 6
-
-
-def number(value: float) -> float | None:
-    """JSON-safe: rounded, None where undefined (NaN or infinite)."""
-    return round(float(value), DIGITS) if math.isfinite(value) else None
+from fairvision.statistics import number
 
 
 def estimate(result: Estimate) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Stage `audit@<backbone>`: predictions.parquet -> fairness.json (the DVC metrics file).
+"""Stage `audit@<backbone>`: predictions.parquet -> fairness.json (the DVC metrics file), headline.json, and
+references.json (each partition's reference group, all the explanations read).
 
 Reads the predictions, the datasheet (labels, target) and the manifest (who is in train,
 for the reference groups and for groups missing from the test split), reports every
@@ -21,17 +22,19 @@ from fairvision.audit import serialize
 from fairvision.audit.bootstrap import coarsen
 from fairvision.audit.crosscheck import crosscheck
 from fairvision.audit.engine import AuditRun, PartitionResult, Settings, audit_table, finest_attributes
-from fairvision.audit.measures import COMPARISONS, smoothed_edf
+from fairvision.audit.measures import smoothed_edf
 from fairvision.audit.outcomes import Outcome
 from fairvision.audit.performance import per_label
 from fairvision.audit.headline import group_bars, headline
-from fairvision.audit.record import SCHEMA_VERSION, parse_fairness, read_json
+from fairvision.audit.record import SCHEMA_VERSION, parse_fairness
 from fairvision.audit.vocabulary import SEPARATOR, partition_name
 from fairvision.audit.summary import summarize
-from fairvision.audit.verdicts import Band
+from fairvision.audit.tolerance import bands
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, require, write_json
+from fairvision.jsonread import read_json
 from fairvision.params import Audit, Dataset
+from fairvision.references import REFERENCES_FILE, write_references
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ def audit(
     ``groups_dir`` (the pipeline's `groups/<B>/`) receives the per-group accuracy bars for
     `dvc plots`; None writes none.
     """
+    settings = engine_settings(params)  # the tolerance's metrics checked before any work
     prepared_dir, protected = Path(prepared_dir), dataset.protected
     predictions_path = require(predictions_path, f"evaluate {backbone}")
     predictions = pd.read_parquet(predictions_path)
@@ -85,7 +89,7 @@ def audit(
             f"params.yaml: `audit.favorable_label` {favorable!r} is not a label; labels: {', '.join(labels)}")
     try:
         run = audit_table(predictions, train, labels, favorable, protected, dataset.intersections, dataset.reference,
-                          engine_settings(params), dataset.key("reference"))
+                          settings, dataset.key("reference"))
     except ValueError as error:
         raise FairvisionError(f"{predictions_path}: {error}") from None
     performance = per_label(run.finest.counts.sum(axis=0), run.finest.pooled, labels, level=params.bootstrap.level)
@@ -113,7 +117,7 @@ def audit(
                           "stratified_by": _strata(run.finest.attributes),
                           "per_label_stratified_by": _strata(run.finest.attributes)},
             "multiple_comparisons": {"method": params.multiple_comparisons, "family": MULTIPLE_COMPARISONS_FAMILY},
-            "tolerance": {name: list(band) for name, band in params.tolerance.items()},
+            "tolerance": {name: [band.low, band.high] for name, band in settings.bands.items()},
         },
         "outcomes": [{"name": o.name, "label": o.label, "description": o.description, "metrics": list(o.metrics)}
                      for o in outcomes],
@@ -126,6 +130,8 @@ def audit(
     fairness = parse_fairness(report, str(out_path))
     write_json(out_path, report)
     write_json(Path(out_path).with_name("headline.json"), headline(fairness))
+    write_references(Path(out_path).with_name(REFERENCES_FILE),
+                     {result.name: result.reference for result in run.results})
     if groups_dir is not None:
         with atomic_path(groups_dir, directory=True) as tmp:
             for name, rows in group_bars(fairness).items():
@@ -141,7 +147,7 @@ def engine_settings(params: Audit) -> Settings:
         level=params.bootstrap.level,
         min_events=params.min_events,
         multiple_comparisons=params.multiple_comparisons,  # type: ignore[arg-type]  # validated in params
-        bands={name: Band(*params.tolerance[name]) for name in COMPARISONS},
+        bands=bands(params.tolerance),
     )
 
 

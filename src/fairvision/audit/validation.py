@@ -44,7 +44,10 @@ PUBLISHED = {"White": (0.84, 0.03), "Black": (0.85, 0.06), "Latino_Hispanic": (0
              "Southeast Asian": (0.87, 0.08), "Indian": (0.85, 0.04), "Middle Eastern": (0.80, 0.09)}
 # The modules whose code decides every interval and verdict measured: their hash, recorded beside the figures,
 # says which engine they describe.
-ENGINE_MODULES = ("engine", "intervals", "measures", "exact", "bootstrap", "verdicts", "outcomes", "partitions")
+# The code that computes what the validation measures, relative to the fairvision package: the audit's
+# engine and the core pieces it computes with (percentile intervals, group keys).
+ENGINE_MODULES = ("audit/engine.py", "audit/intervals.py", "audit/measures.py", "audit/exact.py", "audit/bootstrap.py",
+                  "audit/verdicts.py", "audit/outcomes.py", "audit/partitions.py", "statistics.py", "groups.py")
 EDGE = 1e-9  # a true value this close to an interval's bound or a band's edge (in tolerances) lies on it
 
 
@@ -157,7 +160,7 @@ def engine_hash() -> str:
     """SHA-256 of the source of ``ENGINE_MODULES`` (as on disk: call it before a change can land mid-run)."""
     digest = hashlib.sha256()
     for name in ENGINE_MODULES:
-        digest.update(name.encode("ascii") + b"\0" + Path(__file__).with_name(f"{name}.py").read_bytes())
+        digest.update(name.encode("ascii") + b"\0" + (Path(__file__).parents[1] / name).read_bytes())
     return digest.hexdigest()
 
 

@@ -1,8 +1,16 @@
-"""The audit's words, defined once: verdicts and group statuses, shared by audit, check and report."""
+"""The audit's words, defined once: verdicts and group statuses, shared by audit, check and report.
+
+How partitions are named (``SEPARATOR``, ``partition_name``) is core (``fairvision.groups``):
+params.yaml's `reference` keys are partition names too.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal
+
+from fairvision.groups import SEPARATOR, partition_name
+
+__all__ = ["AGAINST", "SEPARATOR", "STATUSES", "VERDICTS", "Status", "Verdict", "partition_name", "worst"]
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "inconclusive")
@@ -13,13 +21,6 @@ STATUSES: tuple[Status, ...] = ("reference", "pass", "fail", "inconclusive", "in
 
 # Against whom a group is compared.
 AGAINST = ("reference", "rest")
-
-SEPARATOR = " × "  # joins the attributes (and values) of an intersection, as the datasheet does
-
-
-def partition_name(attributes: Sequence[str]) -> str:
-    """``race`` for one attribute, ``race × age`` for an intersection."""
-    return SEPARATOR.join(attributes)
 
 
 def worst(verdicts: list[Verdict]) -> Verdict:

@@ -21,9 +21,11 @@ import math
 from typing import Any, Iterable, Literal
 
 from fairvision.data.images import IMAGE_SUFFIXES, NOT_AN_IMAGE
-from fairvision.data.source import FOLDER_LISTING, MULTI_LABEL_POLICIES, Box, Candidate, Rejection, Source
-from fairvision.data.storage import Root, key_problem
+from fairvision.data.source import FOLDER_LISTING, Box, Candidate, Rejection, Source
+from fairvision.data.storage import Root
 from fairvision.errors import FairvisionError
+from fairvision.keys import key_problem
+from fairvision.params import MULTI_LABEL_POLICIES
 
 ANNOTATIONS_FILE = "_annotations.json"
 TYPES = ("classification", "localization")

@@ -29,24 +29,13 @@ from pathlib import PurePosixPath
 from typing import Callable, Iterator
 
 from fairvision.data.source import Candidate, Source
-from fairvision.data.storage import Root, UnreadableFile, key_problem
+from fairvision.data.storage import Root, UnreadableFile
 from fairvision.errors import FairvisionError
+from fairvision.keys import key_problem
+from fairvision.params import ATTRIBUTE_VALUES
 
 CSV_HEADER = ("file", "age", "gender", "race", "service_test")
 LABEL_CSVS = {"train": "fairface_label_train.csv", "val": "fairface_label_val.csv"}
-ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
-    "race": (
-        "White",
-        "Black",
-        "Latino_Hispanic",
-        "East Asian",
-        "Southeast Asian",
-        "Indian",
-        "Middle Eastern",
-    ),
-    "gender": ("Male", "Female"),
-    "age": ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70"),
-}
 SERVICE_TEST_VALUES = ("True", "False")
 # FairFace ships train/ and val/; its val is the held-out test split, and our validation
 # split is carved from its train.

@@ -78,6 +78,6 @@ def _checked(source: Source, dataset: Dataset) -> Source:
     if unknown:
         have = (", ".join(source.attributes) if source.attributes
                 else f"none (give a side CSV `image,<attribute>,...` with params.yaml `{dataset.key('attributes')}`)")
-        raise FairvisionError(f"params.yaml `{dataset.key('protected')}` lists {', '.join(unknown)}, which {source.location} "
-                              f"does not have; its attributes: {have}")
+        raise FairvisionError(f"params.yaml `{dataset.key('protected')}` lists {', '.join(unknown)}, which "
+                              f"{source.location} does not have; its attributes: {have}")
     return source

@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Mapping
 
-FORMATS = ("fairface", "cloud_annotations", "image_folder")
 SPLITS = ("train", "val", "test")
-MULTI_LABEL_POLICIES = ("reject", "first")  # Cloud Annotations classification: an image with several labels
 Box = tuple[float, float, float, float]  # normalised x, y, x2, y2
 FOLDER_LISTING = "(folder listing)"  # Candidate.listed_in for a file found by listing the root, not named in a file
 

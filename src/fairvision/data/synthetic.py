@@ -49,10 +49,10 @@ from typing import Iterable, Iterator
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fairvision.data.fairface import ATTRIBUTE_VALUES, CSV_HEADER, LABEL_CSVS, SERVICE_TEST_VALUES, zip_name
+from fairvision.data.fairface import CSV_HEADER, LABEL_CSVS, SERVICE_TEST_VALUES, zip_name
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path
-from fairvision.params import MAX_AMBIGUITY, Bias, Synth
+from fairvision.params import ATTRIBUTE_VALUES, MAX_AMBIGUITY, Bias, Synth
 
 AGE_PROBABILITIES = (0.02, 0.12, 0.11, 0.30, 0.22, 0.12, 0.07, 0.03, 0.01)  # roughly FairFace's ages
 MIN_IMAGE_SIZE = 16  # below this the eyes and mouth vanish
@@ -134,7 +134,8 @@ class _Face:
     rh: float
 
     def box(self, left: float, top: float, right: float, bottom: float) -> Box:
-        return (self.cx + left * self.rw, self.cy + top * self.rh, self.cx + right * self.rw, self.cy + bottom * self.rh)
+        return (self.cx + left * self.rw, self.cy + top * self.rh,
+                self.cx + right * self.rw, self.cy + bottom * self.rh)
 
 
 MARKER = "GENERATED_BY_FAIRVISION_SYNTH.txt"

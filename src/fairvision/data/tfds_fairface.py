@@ -23,9 +23,10 @@ from typing import Iterator
 
 import tensorflow_datasets as tfds
 
-from fairvision.data.fairface import ATTRIBUTE_VALUES, LABEL_CSVS, fairface_source, zip_name
+from fairvision.data.fairface import LABEL_CSVS, fairface_source, zip_name
 from fairvision.data.prepare import stored_images, validate_source
 from fairvision.data.storage import open_root
+from fairvision.params import ATTRIBUTE_VALUES
 
 PADDINGS = {"padding025": 0.25, "padding125": 1.25}
 MAX_IMAGE_PIXELS = 40_000_000  # prepare's default (params.yaml `prepare.max_image_pixels`)

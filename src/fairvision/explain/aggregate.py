@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from fairvision.audit.intervals import percentile_intervals
+from fairvision.statistics import percentile_intervals
 
 
 @dataclasses.dataclass(frozen=True)

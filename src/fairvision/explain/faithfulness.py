@@ -45,7 +45,8 @@ def curves(model: ExplainedModel, pixels: np.ndarray, classes: np.ndarray, maps:
     for start in range(0, n, chunk):
         images = pixels[start:start + chunk]
         flat = np.broadcast_to(images.mean(axis=(1, 2), keepdims=True), images.shape)
-        masks = (ranks[start:start + chunk, None, :] < cut[None, :, None]).reshape(len(images), steps + 1, side, side, 1)
+        masks = (ranks[start:start + chunk, None, :] < cut[None, :, None]).reshape(
+            len(images), steps + 1, side, side, 1)
         deleted = np.where(masks, flat[:, None], images[:, None])
         inserted = np.where(masks, images[:, None], flat[:, None])
         batch = np.concatenate([deleted, inserted]).reshape(-1, side, side, 3)  # the endpoint casts to float32

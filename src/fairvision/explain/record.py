@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from fairvision.audit.record import Estimate, JsonReader, read_json
 from fairvision.errors import FairvisionError
+from fairvision.jsonread import Estimate, JsonReader, read_json
 
 __all__ = ["JSON_NAME", "SCHEMA_VERSION", "AttributeMaps", "Curve", "Explanations", "Faithfulness", "GroupMap",
            "MethodResult", "read_explanations"]
@@ -136,7 +136,8 @@ class _ExplanationsReader(JsonReader):
         data = self.mapping(data, where, ("reference", "reference_explained", "groups"))
         groups = self.mapping(data["groups"], f"{where}.groups")
         return AttributeMaps(reference=data["reference"], reference_explained=data["reference_explained"],
-                             groups={name: self.group(group, f"{where}.groups.{name}") for name, group in groups.items()})
+                             groups={name: self.group(group, f"{where}.groups.{name}")
+                                     for name, group in groups.items()})
 
     def group(self, data: Any, where: str) -> GroupMap:
         data = self.mapping(data, where, ("n", "n_correct", "n_incorrect", "disparity", "pictures"))

@@ -20,9 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairvision.audit.intervals import percentile_intervals
-from fairvision.audit.record import read_fairness
-from fairvision.audit.vocabulary import partition_name
 from fairvision.data.shards import read_records, shard_paths
 from fairvision.errors import FairvisionError
 from fairvision.explain import pictures
@@ -33,11 +30,13 @@ from fairvision.explain.model import ExplainedModel, load_explained
 from fairvision.explain.record import JSON_NAME, SCHEMA_VERSION
 from fairvision.explain.sampling import sample_images
 from fairvision.files import atomic_path, require, write_json
+from fairvision.groups import partition_name
 from fairvision.params import Dataset, Explain
+from fairvision.references import REFERENCES_FILE, read_references
+from fairvision.statistics import number, percentile_intervals
 
 log = logging.getLogger(__name__)
 RANDOM = "random"  # the faithfulness baseline's name
-DIGITS = 6
 
 DEFINITIONS = {
     "saliency": "each map is made non-negative and scaled to sum 1 over the image (a distribution of attention); "
@@ -64,8 +63,8 @@ def explain(backbone: str, model_dir: str | Path, prepared_dir: str | Path, audi
     audit_dir = Path(audit_dir)
     predictions_path = audit_dir / "predictions.parquet"
     predictions = pd.read_parquet(require(predictions_path, f"evaluate {backbone}"))
-    fairness_path = require(audit_dir / "fairness.json", f"audit {backbone}")
-    references = _references(read_fairness(fairness_path), dataset.protected, fairness_path)
+    references_path = require(audit_dir / REFERENCES_FILE, f"audit {backbone}")
+    references = _references(read_references(references_path), dataset.protected, references_path)
     model = load_explained(model_dir)
     sample = sample_images(predictions, dataset.protected, params.images_per_group, params.seed, str(predictions_path))
     ids = sorted(set(sample["id"]))
@@ -107,15 +106,15 @@ def explain(backbone: str, model_dir: str | Path, prepared_dir: str | Path, audi
     log.info("%s: explained %d test images with %s -> %s", backbone, len(ids), ", ".join(params.methods), out_dir)
 
 
-def _references(fairness, attributes: tuple[str, ...], path: Path) -> dict[str, str]:
+def _references(chosen: dict[str, str], attributes: tuple[str, ...], path: Path) -> dict[str, str]:
     """Each attribute's reference group as the audit resolved it."""
     references = {}
     for attribute in attributes:
-        partition = fairness.partitions.get(partition_name((attribute,)))
-        if partition is None:
+        reference = chosen.get(partition_name((attribute,)))
+        if reference is None:
             raise FairvisionError(f"{path}: no partition `{attribute}`; rerun `fairvision audit` after changing the "
                                   "dataset's protected attributes")
-        references[attribute] = partition.reference
+        references[attribute] = reference
     return references
 
 
@@ -173,8 +172,8 @@ def _faithfulness(own: dict[str, tuple[float, float]], random: dict[str, tuple[f
     out: dict[str, Any] = {"images": len(own)}
     for curve, column in (("deletion", 0), ("insertion", 1)):
         interval = percentile_intervals(gains[curve][draws].mean(axis=1)[:, np.newaxis], params.level)[0]
-        out[curve] = {"auc": _number(method[:, column].mean()), "random_auc": _number(baseline[:, column].mean()),
-                      "gain": {"value": _number(gains[curve].mean()), "ci": [_number(v) for v in interval]},
+        out[curve] = {"auc": number(method[:, column].mean()), "random_auc": number(baseline[:, column].mean()),
+                      "gain": {"value": number(gains[curve].mean()), "ci": [number(v) for v in interval]},
                       "beats_random": bool(interval[0] > 0)}
     return out
 
@@ -199,8 +198,8 @@ def _attributes(method: str, sample: pd.DataFrame, maps: dict[str, np.ndarray], 
                 "n": len(found.maps), "n_correct": int(found.correct.sum()),
                 "n_incorrect": int((~found.correct).sum()),
                 "disparity": None if result is None else {
-                    "value": _number(result.value), "ci": [_number(result.low), _number(result.high)],
-                    "p_value": _number(result.p_value),
+                    "value": number(result.value), "ci": [number(result.low), number(result.high)],
+                    "p_value": number(result.p_value),
                     "differs": (None if result.p_value is None
                                 else bool(result.p_value * len(compared) < 1 - params.level))},
                 "pictures": _pictures(found, images, scale, folder, Path(method) / _slug(attribute) / names[group]),
@@ -265,7 +264,3 @@ def _file_names(groups: list[str]) -> dict[str, str]:
         slug = _slug(group)
         names[group] = slug if slug not in names.values() else f"{slug}-{len(names)}"
     return names
-
-
-def _number(value: float | None) -> float | None:
-    return None if value is None or not np.isfinite(value) else round(float(value), DIGITS)

@@ -43,7 +43,8 @@ def augment_images(images: tf.Tensor, augment: Augment, seed: tf.Tensor) -> tf.T
         # (x - mean) * factor + mean + delta, as one multiply and one add over the pixels
         shape, offset = tf.stack([count, 1, 1, 1]), 0.0
         if augment.brightness > 0:
-            offset = 255.0 * tf.random.stateless_uniform(shape, brightness_seed, -augment.brightness, augment.brightness)
+            offset = 255.0 * tf.random.stateless_uniform(shape, brightness_seed, -augment.brightness,
+                                                         augment.brightness)
         if augment.contrast > 0:
             factor = tf.random.stateless_uniform(shape, contrast_seed, 1.0 - augment.contrast, 1.0 + augment.contrast)
             offset += tf.reduce_mean(images, axis=(1, 2), keepdims=True) * (1.0 - factor)

@@ -115,6 +115,15 @@ def architecture(name: str) -> str:
     return name.split("+", 1)[0]
 
 
+def require_backbone(name: str) -> None:
+    """A FairvisionError naming `backbones.<name>` unless its architecture is registered (checked before
+    TensorFlow loads: the registry imports Keras only inside the builders)."""
+    if architecture(name) not in BACKBONES:
+        raise FairvisionError(f"params.yaml: unknown backbone `backbones.{name}`; known: "
+                              f"{', '.join(sorted(BACKBONES))}, each optionally followed by +<variant> (letters, "
+                              "digits, `_`, `-`)")
+
+
 def build_backbone(name: str, image_size: int, num_classes: int, options: Mapping[str, Any]):
     """Build backbone ``name`` with its params.yaml ``options``; unknown names or options fail naming the key.
 
@@ -122,8 +131,7 @@ def build_backbone(name: str, image_size: int, num_classes: int, options: Mappin
     keras.applications network also takes `freeze_epochs`. The training loop reads the last two
     (see ``frozen_epochs`` and ``reweighed_attributes``).
     """
-    if architecture(name) not in BACKBONES:
-        raise FairvisionError(f"unknown backbone {architecture(name)!r}; known: {', '.join(sorted(BACKBONES))}")
+    require_backbone(name)
     builder = BACKBONES[architecture(name)]
     own = [p for p, spec in inspect.signature(builder).parameters.items() if spec.kind is spec.KEYWORD_ONLY]
     # A builder taking `weights` wraps a keras.applications network: a base that can be frozen.

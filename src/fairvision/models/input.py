@@ -7,11 +7,13 @@ the pixels it sees when served: no train/serve skew by construction.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from fairvision.data.shards import parse_examples
+from fairvision.errors import FairvisionError
 from fairvision.models.augment import augment_images
 from fairvision.params import Augment
 
@@ -97,13 +99,38 @@ def labelled_images(
     if weights is None:
         batches = batches.map(lambda images, labels, ids: (images, labels))
     else:
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(list(weights), tf.string),
-                                                tf.constant(list(weights.values()), tf.float32)),
-            default_value=float("nan"),  # every train id has a weight; a NaN loss would show one did not
-        )
-        batches = batches.map(lambda images, labels, ids: (images, labels, table.lookup(ids)))
+        lookup = weight_lookup(weights)
+        batches = batches.map(lambda images, labels, ids: (images, labels, lookup(ids)))
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+# Fingerprints of ids: 63 bits, so that N ids collide with probability about N^2 / 2^64 (checked anyway).
+_ID_BUCKETS = 2**63 - 1
+
+
+def weight_lookup(weights: Mapping[str, float]) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Each id's weight by a stateless lookup: the ids' fingerprints sorted, found by binary search; NaN for an
+    id without a weight (every train id has one: a NaN loss would show one did not).
+
+    Not a lookup table: a table is a stateful resource, and with op determinism on, a stateful
+    map after the parallel decode makes tf.data rewrite that decode into a sequential map that
+    keeps an attribute its op lacks (TensorFlow then logs "NodeDef mentions attribute
+    use_unbounded_threadpool" at error level every epoch). Fingerprints, searchsorted and gather
+    are stateless, and the weights are the same.
+    """
+    fingerprints = tf.strings.to_hash_bucket_fast(tf.constant(list(weights), tf.string), _ID_BUCKETS).numpy()
+    if len(np.unique(fingerprints)) != len(fingerprints):
+        raise FairvisionError("two training ids share a 63-bit fingerprint; rename one of them")
+    order = np.argsort(fingerprints)
+    known = tf.constant(fingerprints[order])
+    values = tf.constant(np.asarray(list(weights.values()), dtype=np.float32)[order])
+
+    def lookup(ids: tf.Tensor) -> tf.Tensor:
+        wanted = tf.strings.to_hash_bucket_fast(ids, _ID_BUCKETS)
+        position = tf.minimum(tf.searchsorted(known, wanted), len(fingerprints) - 1)
+        return tf.where(tf.gather(known, position) == wanted, tf.gather(values, position), float("nan"))
+
+    return lookup
 
 
 def _decoded(serialized: tf.data.Dataset, image_size: int) -> tf.data.Dataset:

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fairvision.aif360_import import quiet_aif360_import
-from fairvision.audit.partitions import group_keys
-from fairvision.audit.vocabulary import partition_name
+from fairvision.groups import group_keys, partition_name
 from fairvision.errors import FairvisionError
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from fairvision.audit.intervals import METHODS
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.audit.partitions import natural_order
 from fairvision.audit.performance import SCORES
 from fairvision.audit.record import Estimate, Fairness, Framing, GroupAudit, Judged, LabelPerformance, OutcomeAudit
 from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS
+from fairvision.params import METHODS
 from fairvision.report.explanations import explanations_section
 from fairvision.report.inputs import BackboneInputs
 
@@ -34,7 +34,8 @@ STATUS_MEANING = {
     "reference": "the group every other group is compared with",
     "pass": "every metric's interval lies wholly within its tolerance band",
     "fail": "at least one metric's interval lies wholly beyond its tolerance band",
-    "inconclusive": "no metric fails, but an interval straddles an edge of its band (or is undefined): more data is needed",
+    "inconclusive": ("no metric fails, but an interval straddles an edge of its band (or is undefined): more data "
+                     "is needed"),
     "insufficient_data": "fewer test images than min_group_size: reported, not judged",
 }
 assert tuple(STATUS_MEANING) == STATUSES and set(VERDICTS) <= set(STATUS_MEANING), "one word per status"

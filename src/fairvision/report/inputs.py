@@ -20,9 +20,10 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from fairvision.audit.record import Fairness, read_fairness, read_json
+from fairvision.audit.record import Fairness, read_fairness
 from fairvision.errors import FairvisionError
 from fairvision.explain.record import JSON_NAME, Explanations, read_explanations
+from fairvision.jsonread import read_json
 
 TRAIN_KEYS = ("options", "seed", "epochs", "batch_size", "learning_rate", "image_size", "n_train", "n_val",
               "parameters", "labels", "tensorflow", "final")

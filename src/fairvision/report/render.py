@@ -46,7 +46,8 @@ def render_reports(
     """Write out_dir/index.html, out_dir/<B>.html and out_dir/<B>.card.json for each backbone B."""
     _check_backbones(backbones)
     datasheet = read_datasheet(datasheet_path)
-    inputs = {backbone: read_backbone(backbone, audits_dir, models_dir, training_dir, timings_dir) for backbone in backbones}
+    inputs = {backbone: read_backbone(backbone, audits_dir, models_dir, training_dir, timings_dir)
+              for backbone in backbones}
     cards = {backbone: model_card(backbone, inputs[backbone], datasheet) for backbone in backbones}
     environment = _environment()
     pages = {

@@ -19,7 +19,8 @@ class RequestError(Exception):
 
 
 async def json_body(request: Request, max_bytes: int) -> Any:
-    """The parsed JSON body; 415 for another content type, 413 past ``max_bytes`` (read no further), 400 if malformed."""
+    """The parsed JSON body; 415 for another content type, 413 past ``max_bytes`` (read no further), 400 if
+    malformed."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise RequestError(f"unsupported content type {media_type or '(none)'}: {JSON_HINT}", 415)

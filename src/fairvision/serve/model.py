@@ -16,6 +16,7 @@ import numpy as np
 
 from fairvision.errors import FairvisionError
 from fairvision.models.export import LABELS_FILE, SIGNATURE, load_classifier, read_labels
+from fairvision.serve.options import require_model_folder
 
 OUTPUTS = ("probabilities", "classes")  # what export_classifier's signature returns, in response order
 PLATFORM = "tensorflow_savedmodel"
@@ -58,10 +59,7 @@ class ServedModel:
 
 def load_model(path: str | Path) -> ServedModel:
     """Load a model folder written by `fairvision train`; a FairvisionError names what is missing or wrong."""
-    path = Path(path)
-    if not (path / "saved_model.pb").is_file():
-        raise FairvisionError(f"{path}: not a model folder (no saved_model.pb); pass one that `fairvision train` "
-                              "wrote, e.g. models/synthetic/small_cnn")
+    path = require_model_folder(path)
     if not (path / LABELS_FILE).is_file():
         raise FairvisionError(f"{path / LABELS_FILE}: not found; `fairvision train` writes it beside the SavedModel")
     signature = _signature_def(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from fairvision.errors import FairvisionError
 from fairvision.params import MAX_IMAGE_PIXELS_CEILING
@@ -18,6 +19,8 @@ class ServeOptions:
     batch_timeout_ms: float  # how long a call waits for more images; 0: start as soon as the model is free
     max_body_bytes: int  # a larger request body is answered 413
     max_image_pixels: int  # a larger image (read from its header) is answered 400
+    intra_op_threads: int | None = None  # TensorFlow's threads inside one operation; None: TensorFlow's choice
+    inter_op_threads: int | None = None  # TensorFlow's threads for independent operations; None: its choice
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/:?#% "):
@@ -27,7 +30,20 @@ class ServeOptions:
                                        ("max-batch-size", self.max_batch_size, 1, None),
                                        ("batch-timeout-ms", self.batch_timeout_ms, 0, 10_000),
                                        ("max-body-bytes", self.max_body_bytes, 1024, None),
-                                       ("max-image-pixels", self.max_image_pixels, 1, MAX_IMAGE_PIXELS_CEILING)):
+                                       ("max-image-pixels", self.max_image_pixels, 1, MAX_IMAGE_PIXELS_CEILING),
+                                       ("intra-op-threads", self.intra_op_threads, 1, None),
+                                       ("inter-op-threads", self.inter_op_threads, 1, None)):
+            if value is None:
+                continue
             if value < low or (high is not None and value > high):
                 bounds = f"in [{low}, {high:,}]" if high is not None else f"at least {low}"
                 raise FairvisionError(f"--{flag} must be {bounds}; got {value}")
+
+
+def require_model_folder(path: str | Path) -> Path:
+    """``path`` if it holds a SavedModel, else an error saying what to pass (checked before TensorFlow loads)."""
+    path = Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise FairvisionError(f"{path}: not a model folder (no saved_model.pb); pass one that `fairvision train` "
+                              "wrote, e.g. models/synthetic/small_cnn")
+    return path

@@ -20,6 +20,7 @@ log = logging.getLogger("fairvision")
 
 def serve(model_dir: str | Path, options: ServeOptions, *, host: str = "127.0.0.1", port: int = 8501) -> None:
     """Serve ``model_dir`` on ``host``:``port`` (0: any free port; the log line gives the bound address)."""
+    _set_threads(options)
     model = load_model(model_dir)
     # The pixel limit (at most Pillow's own) rejects such images with a reason; Pillow's warning would only add noise.
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -34,6 +35,16 @@ def serve(model_dir: str | Path, options: ServeOptions, *, host: str = "127.0.0.
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", server_header=False,
                             proxy_headers=False)
     uvicorn.Server(config).run(sockets=[listener])
+
+
+def _set_threads(options: ServeOptions) -> None:
+    """TensorFlow's thread pools as the options ask; only before its runtime starts (the server's first op)."""
+    import tensorflow as tf
+
+    if options.intra_op_threads is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(options.intra_op_threads)
+    if options.inter_op_threads is not None:
+        tf.config.threading.set_inter_op_parallelism_threads(options.inter_op_threads)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -37,7 +37,8 @@ class Service:
         return image_bytes(encoded, where, max_pixels=self.options.max_image_pixels)
 
     async def classify(self, images: Sequence[bytes], where: str) -> dict[str, np.ndarray]:
-        """The model's outputs for ``images`` (first axis the image); 400 naming ``where[i]`` if TensorFlow rejects one."""
+        """The model's outputs for ``images`` (first axis the image); 400 naming ``where[i]`` if TensorFlow rejects
+        one."""
         if not images:
             raise RequestError(f"{where} is empty: send at least one image")
         rows = await self.batcher.predict(images)

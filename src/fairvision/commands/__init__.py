@@ -1,0 +1,1 @@
+"""One module per sub-command; each stage's is what DVC runs (``python -m fairvision.commands.<stage>``)."""
