@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from fairvision import layout
-from fairvision.command import Command, dataset_named
+from fairvision.command import Command, dataset_named, start_tensorflow
 from fairvision.params import Params
 
 
@@ -15,9 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(params: Params, args: argparse.Namespace) -> None:
+    dataset = dataset_named(params, args.dataset)
+    start_tensorflow()  # the shards are TFRecords
     from fairvision.data.prepare import prepare
 
-    dataset = dataset_named(params, args.dataset)
     prepare(dataset, params.prepare, args.out or layout.prepared_dir(dataset.name),
             min_group_size=params.audit.min_group_size)
 
