@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import subprocess
@@ -191,6 +192,20 @@ def test_group_absent_from_test_is_reported_with_n_0(stage_files) -> None:
     indian = race["outcomes"][F]["groups"]["Indian"]
     assert indian["n"] == 0 and indian["status"]["reference"] == "insufficient_data"
     assert indian["rates"]["accuracy"]["ci"] == [None, None]
+
+
+def test_the_audit_warns_about_every_group_too_small_to_judge(stage_files, caplog) -> None:
+    """The warning `prepare` used to write, now the audit's: the groups its tables leave unjudged, absent ones with 0."""
+    _, run = stage_files
+    with caplog.at_level(logging.WARNING, logger="fairvision.audit.stage"):
+        result = run(audit_params(min_group_size=5))
+    sizes = {g: v["n_test"] for g, v in result["partitions"]["race"]["groups"].items()}
+    small = sorted(g for g, n in sizes.items() if n < 5)
+    assert "Indian" in small and sizes["Indian"] == 0
+    lines = [r.getMessage() for r in caplog.records if "fewer than audit.min_group_size (5)" in r.getMessage()]
+    assert sorted(line.split("test group race = ")[1].split(" has ")[0] for line in lines
+                  if "test group race = " in line) == small
+    assert "b: test group race = Indian has 0 images, fewer than audit.min_group_size (5)" in " ".join(lines)
 
 
 def test_infinite_disparate_impact_is_named_and_never_pass(tmp_path: Path) -> None:

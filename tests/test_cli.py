@@ -104,6 +104,17 @@ def test_bad_arguments_are_answered_before_any_heavy_library_loads(command: list
     assert result.stdout.strip() == "[]"
 
 
+def test_an_unknown_explainer_is_named_before_any_heavy_library_loads(tmp_path: Path) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["explain"]["methods"] = ["gradcam", "shap"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-c", LIGHT, "explain", "small_cnn", "--params",
+                             str(tmp_path / "params.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "unknown explainer 'shap' in `explain.methods`; known: gradcam, " \
+        "integrated_gradients, lime" in result.stderr, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_serve_sets_tensorflows_thread_pools_from_its_flags() -> None:
     result = fairvision("serve", "--help")
     assert "--intra-op-threads" in result.stdout and "--inter-op-threads" in result.stdout

@@ -51,7 +51,7 @@ KNOBS = {
     "a dataset's reference group": (set_key(f"{DATASET}.reference.race", "White"), {AUDIT}),
     "a dataset's source": (set_key(f"{DATASET}.source.padding", 1.25), {PREPARE}),
     "audit tolerance": (set_key("audit.tolerance.difference", 0.05), {AUDIT}),
-    "audit.min_group_size": (set_key("audit.min_group_size", 7), {PREPARE, AUDIT}),
+    "audit.min_group_size": (set_key("audit.min_group_size", 7), {AUDIT}),
     "a check-only setting": (set_key("check.difference_margin", 0.01), set()),
     "an explain setting": (set_key("explain.lime.samples", 30), {EXPLAIN}),
     "synth.seed": (set_key("synth.seed", 1), {"synth"}),

@@ -39,7 +39,7 @@ ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
     "gender": ("Male", "Female"),
     "age": ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70"),
 }
-FORMATS = ("fairface", "cloud_annotations", "image_folder")  # datasets.<D>.source.format: data.formats opens each
+FORMATS = ("fairface", "cloud_annotations", "image_folder")  # datasets.<D>.source.format: data.formats registers each
 MULTI_LABEL_POLICIES = ("reject", "first")  # Cloud Annotations classification: an image with several labels
 METHODS: tuple[str, ...] = ("simultaneous", "bonferroni", "none")  # audit.multiple_comparisons (audit.intervals)
 
@@ -70,7 +70,7 @@ class Synth:
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     name: str  # its key under `datasets`: the folder under data/prepared/, models/, audits/ and reports/
-    format: str  # one of data.source.FORMATS
+    format: str  # one of FORMATS, each opened by its registered opener in data.formats
     path: str  # a local folder or s3://bucket/prefix
     padding: float  # FairFace only: which image zip
     target: str  # FairFace: race, gender or age; other formats: "label"
@@ -184,8 +184,6 @@ class Check:
     ratio_margin: float  # a ratio may move this share further from 1 (on the log scale) before it is one
 
 
-# Explainers `explain.methods` may name (fairvision.explain.methods registers one builder for each).
-EXPLAIN_METHODS = ("gradcam", "integrated_gradients", "lime")
 # LIME's segmentation algorithms (skimage.segmentation) and the options each takes: positive numbers, integers
 # where SEGMENTATION_COUNTS says so.
 SEGMENTATION_COUNTS = ("n_segments", "min_size")
@@ -459,11 +457,11 @@ def _check(root: _Section) -> Check:
 
 
 def _explain(root: _Section) -> Explain:
-    methods = root.raw("methods")
+    methods = root.raw("methods")  # which names exist is the explain stage's check (explain.methods registry)
     if (not isinstance(methods, list) or not methods or len(set(methods)) != len(methods)
-            or any(method not in EXPLAIN_METHODS for method in methods)):
-        raise root._fail("methods", f"a non-empty list drawn from {', '.join(EXPLAIN_METHODS)}, without repeats",
-                         methods)
+            or not all(isinstance(method, str) and _SAFE_NAME.fullmatch(method) for method in methods)):
+        raise root._fail("methods", "a non-empty list of explainer names (e.g. gradcam, integrated_gradients, lime), "
+                         "without repeats", methods)
     lime, bootstrap = root.section("lime"), root.section("bootstrap")
     images_per_group = root.integer("images_per_group")
     segmentation = lime.choice("segmentation", tuple(SEGMENTATIONS))

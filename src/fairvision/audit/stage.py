@@ -20,6 +20,7 @@ import pandas as pd
 
 from fairvision.audit import serialize
 from fairvision.audit.bootstrap import coarsen
+from fairvision.audit.coverage import small_group_warnings
 from fairvision.audit.crosscheck import crosscheck
 from fairvision.audit.engine import AuditRun, PartitionResult, Settings, audit_table, finest_attributes
 from fairvision.audit.measures import smoothed_edf
@@ -128,6 +129,8 @@ def audit(
         "differential_fairness": _differential_fairness(run, protected, labels, params) if protected else None,
     }
     fairness = parse_fairness(report, str(out_path))
+    for warning in small_group_warnings(fairness):
+        log.warning("%s: %s", backbone, warning)
     write_json(out_path, report)
     write_json(Path(out_path).with_name("headline.json"), headline(fairness))
     write_references(Path(out_path).with_name(REFERENCES_FILE),

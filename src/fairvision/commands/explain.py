@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(params: Params, args: argparse.Namespace) -> None:
     dataset = dataset_named(params, args.dataset)
     backbone_options(params, args.backbone)
+    from fairvision.explain.methods import require_explainers  # the registry (numpy only), before TensorFlow
+
+    require_explainers(params.explain.methods)
     os.environ.setdefault("TQDM_DISABLE", "1")  # lime's per-image bar has no switch; tqdm reads this when imported
     start_tensorflow()  # only once the arguments are known to be good
     from fairvision.explain.stage import explain

@@ -19,8 +19,7 @@ def run(params: Params, args: argparse.Namespace) -> None:
     start_tensorflow()  # the shards are TFRecords
     from fairvision.data.prepare import prepare
 
-    prepare(dataset, params.prepare, args.out or layout.prepared_dir(dataset.name),
-            min_group_size=params.audit.min_group_size)
+    prepare(dataset, params.prepare, args.out or layout.prepared_dir(dataset.name))
 
 
 COMMAND = Command(
@@ -32,7 +31,7 @@ COMMAND = Command(
     "attributes from FairFace's CSVs or the side CSV its `attributes` names. Validate every\n"
     "example and write to data/prepared/<D>/: manifest.parquet (id, image, split,\n"
     "label, one column per attribute, sha256), shards/<split>-NNNNN-of-MMMMM.tfrecord,\n"
-    "datasheet.json (counts per split, label and group; warnings) and rejected.csv (every\n"
+    "datasheet.json (counts per split, label and group) and rejected.csv (every\n"
     "example that failed validation, with the reason). Splits the source does not fix are\n"
     "carved by a hash of the id. S3 credentials come from the AWS environment.",
     add_arguments, run)

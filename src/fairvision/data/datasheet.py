@@ -2,7 +2,8 @@
 
 It is the audit's denominator: a reader sees how many images each group has before
 reading any accuracy figure; the rejected and unlabelled counts say what validation and the
-source left out, and a warning names every test group too small to be judged.
+source left out. Which test groups are too small to judge is the audit's call
+(`audit.min_group_size`, `fairvision.audit.coverage`), so changing it never rereads the source.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ def build_datasheet(
     labels: Sequence[str],
     rejected: int,
     unlabelled: int,
-    min_group_size: int,
     header: dict[str, Any],
 ) -> dict[str, Any]:
-    """Counts per split x attribute value x label, and per pair of protected attributes, with warnings."""
+    """Counts per split x attribute value x label, and per pair of protected attributes."""
     sheet = dict(header)
     sheet.update(
         labels=list(labels),
@@ -39,7 +39,6 @@ def build_datasheet(
         unlabelled=unlabelled,
         counts={},
         intersections={},
-        warnings=small_group_warnings(manifest, protected, min_group_size),
     )
     for split in SPLITS:
         rows = manifest[manifest["split"] == split]
@@ -58,22 +57,3 @@ def build_datasheet(
         }
     return sheet
 
-
-def small_group_warnings(manifest: pd.DataFrame, protected: Sequence[str], min_group_size: int) -> list[str]:
-    """One sentence per protected group (and pair of groups) with fewer test images than ``min_group_size``.
-
-    Groups are every value seen in any split, so a group missing from test is warned about with 0.
-    """
-    test = manifest[manifest["split"] == "test"]
-    partitions = [(a,) for a in protected] + list(itertools.combinations(protected, 2))
-    warnings = []
-    for attributes in partitions:
-        columns = list(attributes)
-        sizes = test.groupby(columns, sort=False).size()
-        for values in manifest[columns].drop_duplicates().sort_values(columns).itertuples(index=False):
-            n = int(sizes.get(tuple(values) if len(values) > 1 else values[0], 0))
-            if n < min_group_size:
-                group = " × ".join(f"{a} = {v}" for a, v in zip(attributes, values))
-                warnings.append(f"test group {group} has {n} images, fewer than audit.min_group_size "
-                                f"({min_group_size}): its metrics are reported but never judged")
-    return warnings

@@ -71,12 +71,8 @@ class Validation:
     source_sha256: str
 
 
-def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path, *, min_group_size: int = 50) -> None:
-    """Validate the source and write manifest.parquet, shards/, datasheet.json, rejected.csv.
-
-    ``min_group_size`` (params.yaml `audit.min_group_size`) only sets which test groups the
-    datasheet warns about.
-    """
+def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path) -> None:
+    """Validate the source and write manifest.parquet, shards/, datasheet.json, rejected.csv."""
     with open_source(dataset) as source:
         checked = validate_source(source, options.max_image_pixels)
         _check_reject_share(source.location, len(checked.rows), checked.rejected, options.max_reject_fraction)
@@ -91,7 +87,6 @@ def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path, *, min_grou
             labels=labels,
             rejected=len(checked.rejected),
             unlabelled=source.unlabelled,
-            min_group_size=min_group_size,
             header={
                 "dataset": dataset.name,
                 "format": dataset.format,
@@ -111,8 +106,6 @@ def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path, *, min_grou
                 records = stored_images(source, checked.accepted, part["id"].tolist(),
                                         [label_index[x] for x in part["label"]])
                 write_shards(tmp / "shards", split, records, options.shard_size, total=len(part))
-    for warning in datasheet["warnings"]:
-        log.warning("datasheet: %s", warning)
     log.info("prepared %d images (%s), %d rejected, %d unlabelled -> %s", len(manifest),
              ", ".join(f"{k} {v}" for k, v in datasheet["n_images"].items()), len(checked.rejected),
              source.unlabelled, out_dir)

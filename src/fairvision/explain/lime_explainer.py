@@ -13,12 +13,14 @@ CLI does).
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
 from fairvision.explain.maps import normalized
-from fairvision.explain.model import ExplainedModel
+
+if TYPE_CHECKING:  # the model module loads TensorFlow; the explainer registry must not
+    from fairvision.explain.model import ExplainedModel
 
 
 def segmenter(algorithm: str, options: Mapping[str, float], seed: int):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from fairvision.audit.coverage import small_group_warnings
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.audit.partitions import natural_order
 from fairvision.audit.performance import SCORES
@@ -64,7 +65,8 @@ def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, An
         "intended_use": _intended_use(fairness),
         "factors": _factors(fairness),
         "metrics": _metrics(fairness),
-        "evaluation_data": _data_section(datasheet, "test") | {"n_evaluated": fairness.n} | _data_quality(datasheet),
+        "evaluation_data": _data_section(datasheet, "test") | {"n_evaluated": fairness.n}
+                           | _data_quality(datasheet, fairness),
         "training_data": _data_section(datasheet, "train") | {"n_train": train["n_train"], "n_val": train["n_val"]},
         "quantitative_analyses": _quantitative_analyses(fairness),
         "explanations": explanations_section(backbone, fairness.dataset, inputs.explanations),
@@ -286,9 +288,10 @@ def _data_section(datasheet: Mapping[str, Any], split: str) -> dict[str, Any]:
     }
 
 
-def _data_quality(datasheet: Mapping[str, Any]) -> dict[str, Any]:
-    """What prepare skipped (rejected, unlabelled images) and its warnings, e.g. test groups too small to judge."""
-    return {key: datasheet[key] for key in ("rejected", "unlabelled", "warnings")}
+def _data_quality(datasheet: Mapping[str, Any], fairness: Fairness) -> dict[str, Any]:
+    """What prepare skipped (rejected, unlabelled images) and the test groups the audit found too small to judge."""
+    return {"rejected": datasheet["rejected"], "unlabelled": datasheet["unlabelled"],
+            "warnings": small_group_warnings(fairness)}
 
 
 def _ethical_considerations(fairness: Fairness) -> list[str]:

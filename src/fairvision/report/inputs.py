@@ -85,7 +85,7 @@ def _read_bytes(path: Path) -> bytes:
 
 def read_datasheet(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the dataset's datasheet.json (written by `prepare`); keys older datasheets lack get their defaults."""
-    return {"unlabelled": 0, "warnings": []} | read_json(Path(path), DATASHEET_KEYS)
+    return {"unlabelled": 0} | read_json(Path(path), DATASHEET_KEYS)
 
 
 def read_history(path: Path) -> History:

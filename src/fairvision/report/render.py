@@ -59,6 +59,7 @@ def render_reports(
     }
     pages[f"{INDEX}.html"] = environment.get_template("index.html.j2").render(
         cards=cards, grid=accuracy_grid(cards), datasheet=datasheet, dataset_counts=dataset_counts(datasheet),
+        data_warnings=list(dict.fromkeys(w for card in cards.values() for w in card["evaluation_data"]["warnings"])),
     )
     with atomic_path(out_dir, directory=True) as tmp:
         for name, html in pages.items():
