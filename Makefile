@@ -25,8 +25,12 @@ demo: setup
 	@echo
 	@for page in $(CURDIR)/reports/*/index.html; do echo "Fairness report: $$page"; done
 
+# Two processes pay on two cores: much of the suite waits on subprocesses (dvc, TensorFlow start-up, servers).
+# `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(RUN) pytest
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup
 
 clean:
 	rm -rf $(VENV)

@@ -153,6 +153,20 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
+# --- Parallel runs (`make test`: pytest-xdist, --dist loadgroup) -----------------------------------------
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each module on one worker (its module-scoped set-ups are made once), and every test that uses the
+    reproduced DVC project on the same worker (it takes a minute to make). That group is the longest (about
+    five minutes), so it goes first: started last, it would leave the other worker idle at the end."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            shared = "reproduced_project" in getattr(item, "fixturenames", ())
+            item.add_marker(pytest.mark.xdist_group("reproduced_project" if shared else item.module.__name__))
+    items.sort(key=lambda item: "reproduced_project" not in getattr(item, "fixturenames", ()))  # stable
+
+
 # --- A tiny copy of the pipeline, reproduced once per session (tests/dvc_project.py) ---------------
 
 
