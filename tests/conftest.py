@@ -153,32 +153,33 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
-# --- Parallel runs (`make test`: pytest-xdist, --dist loadgroup) -----------------------------------------
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep each module on one worker (its module-scoped set-ups are made once), and every test that uses the
-    reproduced DVC project on the same worker (it takes a minute to make). That group is the longest (about
-    five minutes), so it goes first: started last, it would leave the other worker idle at the end."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            shared = "reproduced_project" in getattr(item, "fixturenames", ())
-            item.add_marker(pytest.mark.xdist_group("reproduced_project" if shared else item.module.__name__))
-    items.sort(key=lambda item: "reproduced_project" not in getattr(item, "fixturenames", ()))  # stable
-
-
 # --- A tiny copy of the pipeline, reproduced once per session (tests/dvc_project.py) ---------------
 
 
 @pytest.fixture(scope="session")
 def reproduced_project(tmp_path_factory: pytest.TempPathFactory):
-    """The tiny project after one `dvc repro`, committed; tests take a copy (`dvc_project.copy_project`)."""
-    from dvc_project import make_project
+    """The tiny project after one `dvc repro`, committed; tests take a copy (`dvc_project.copy_project`).
 
-    project = make_project(tmp_path_factory.mktemp("tiny") / "project")
-    project.dvc("repro")
-    project.commit("reproduced")
-    return project
+    Made once per test run: under pytest-xdist (`make test`) the first worker that asks makes it in the
+    run's shared temporary folder and the others wait for it (it takes about a minute), then copy it.
+    """
+    import shutil
+
+    from filelock import FileLock
+
+    from dvc_project import Project, make_project
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "tiny-reproduced"
+    with FileLock(str(shared / "tiny-reproduced.lock")):
+        if not (folder / "done").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed midway
+            project = make_project(folder / "project")
+            project.dvc("repro")
+            project.commit("reproduced")
+            (folder / "done").touch()
+    return Project(folder / "project")
 
 
 # --- A tiny prepared dataset (synth + prepare at 16 px), once per session, for training tests -----------
