@@ -153,6 +153,18 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
+# --- Order for parallel runs (`make test`: pytest-xdist, --dist loadfile) --------------------------------
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The first module that needs the reproduced DVC project runs first, so the project (a minute to make) is
+    ready before another worker reaches the other modules that copy it, instead of that worker waiting idle."""
+    needing = [item for item in items if "reproduced_project" in getattr(item, "fixturenames", ())]
+    if needing:
+        first = needing[0].module
+        items.sort(key=lambda item: getattr(item, "module", None) is not first)  # stable: the rest keep their order
+
+
 # --- A tiny copy of the pipeline, reproduced once per session (tests/dvc_project.py) ---------------
 
 
