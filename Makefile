@@ -30,7 +30,7 @@ demo: setup
 TEST_WORKERS ?= 2
 
 test: setup
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV)

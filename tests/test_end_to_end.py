@@ -27,14 +27,21 @@ STAGES = (["synth"], ["prepare"], ["train", "small_cnn"], ["evaluate", "small_cn
           ["report"])
 
 
-def run_pipeline(tmp_path: Path, changes: dict[str, dict[str, Any]]) -> Path:
-    """Write params.yaml (small sizes plus ``changes`` per section) and run every stage in ``tmp_path``."""
+# What detecting the plant needs: enough images and training for a real gap and intervals narrow enough to see it.
+PLANT_SIZE = {"synth": {"n_train": 1400, "n_val": 1400, "image_size": 32},
+              "train": {"image_size": 32, "batch_size": 32, "epochs": 3, "learning_rate": 0.003},
+              "backbones": {"small_cnn": {"width": 8}}, "audit.bootstrap": {"resamples": 500}}
+# What the other runs assert (labels, columns, partitions, verdicts against their intervals) needs only a model.
+SMALL = {"synth": {"n_train": 400, "n_val": 400, "image_size": 16},
+         "train": {"image_size": 16, "batch_size": 32, "epochs": 1, "learning_rate": 0.003},
+         "backbones": {"small_cnn": {"width": 4}}, "audit.bootstrap": {"resamples": 200}}
+
+
+def run_pipeline(tmp_path: Path, size: dict[str, dict[str, Any]], changes: dict[str, dict[str, Any]]) -> Path:
+    """Write params.yaml (``size``, then ``changes``, per section) and run every stage in ``tmp_path``."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["synth"].update(n_train=1400, n_val=1400, image_size=32)
-    params["train"].update(image_size=32, batch_size=32, epochs=3, learning_rate=0.003)
-    params["backbones"] = {"small_cnn": {"width": 8}}
-    params["audit"]["bootstrap"]["resamples"] = 500
-    for section, values in changes.items():  # a section may be dotted: "datasets.synthetic"
+    params["backbones"] = {}
+    for section, values in [*size.items(), *changes.items()]:  # a section may be dotted: "datasets.synthetic"
         node = params
         for key in section.split("."):
             node = node[key]
@@ -50,7 +57,7 @@ def run_pipeline(tmp_path: Path, changes: dict[str, dict[str, Any]]) -> Path:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     plant = {"group": PLANTED, "attribute": "race", "train_fraction": 0.5, "contrast": 0.0, "label_noise": 0.0}
-    return run_pipeline(tmp_path_factory.mktemp("planted"), {"synth": {"bias": plant}})
+    return run_pipeline(tmp_path_factory.mktemp("planted"), PLANT_SIZE, {"synth": {"bias": plant}})
 
 
 def fairness(pipeline: Path) -> dict[str, Any]:
@@ -120,7 +127,7 @@ def test_without_a_plant_every_verdict_follows_from_its_interval(tmp_path: Path)
     a Xeon). What the procedure guarantees on any machine is that each verdict is what its interval says;
     that an unbiased *table* raises no false fail is validated on simulated predictions whose truth is
     known (tests/test_validation.py)."""
-    result = fairness(run_pipeline(tmp_path, {"synth": {"bias": "none"}}))
+    result = fairness(run_pipeline(tmp_path, SMALL, {"synth": {"bias": "none"}}))
     bands = result["settings"]["tolerance"]
     judged = 0
     for partition in result["partitions"].values():
@@ -149,7 +156,7 @@ def test_multiclass_targets_with_spaces_in_their_labels(tmp_path: Path, target: 
     changes = {"synth": {"bias": "none"},
                "datasets.synthetic": {"target": target, "protected": protected, "reference": {},
                                       "intersections": [protected]}}
-    pipeline = run_pipeline(tmp_path, changes)
+    pipeline = run_pipeline(tmp_path, SMALL, changes)
     labels = json.loads((pipeline / "data/prepared/synthetic/datasheet.json").read_text())["labels"]
     assert read_labels(pipeline / "models/synthetic/small_cnn") == labels and set(classes) <= set(labels)
     predictions = pd.read_parquet(pipeline / "audits/synthetic/small_cnn/predictions.parquet")

@@ -25,11 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = Path(".fairvision/checkpoints/synthetic/small_cnn")
 
 
-@pytest.fixture
-def prepared(tiny_prepared: Path) -> Path:
-    return tiny_prepared
-
-
 def train_command(out: str) -> list[str]:
     return [sys.executable, "-m", "fairvision.cli", "train", "small_cnn", "--out", out, "--history",
             f"{out}.history.csv", "--timing", f"{out}.timing.json"]
@@ -59,32 +54,43 @@ def files(model: Path) -> dict[str, bytes]:
     return {str(p.relative_to(model)): p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()}
 
 
-def test_a_killed_run_resumes_and_ends_with_the_same_model(prepared: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "project"
-    shutil.copytree(prepared, folder)
-    run_train(folder, "uninterrupted")
-    assert not (folder / CHECKPOINT).exists()  # removed once the model is written
-
+@pytest.fixture(scope="module")
+def killed(tiny_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A copy of the prepared project whose training was killed after its first checkpoint, and that epoch.
+    Tests copy it before resuming in it."""
+    folder = tmp_path_factory.mktemp("killed") / "project"
+    shutil.copytree(tiny_prepared, folder)
     state = kill_after_first_checkpoint(folder, "resumed")
     killed_after = json.loads(state.read_text(encoding="utf-8"))["epoch"]
     assert 1 <= killed_after < EPOCHS, "the run was not killed mid-training"
     assert not (folder / "resumed").exists()  # no half-written model
+    return folder, killed_after
 
+
+def test_a_killed_run_resumes_and_ends_with_the_same_model(tiny_prepared: Path, killed: tuple[Path, int],
+                                                          tmp_path: Path) -> None:
+    uninterrupted_folder = tmp_path / "uninterrupted"
+    shutil.copytree(tiny_prepared, uninterrupted_folder)
+    run_train(uninterrupted_folder, "uninterrupted")
+    assert not (uninterrupted_folder / CHECKPOINT).exists()  # removed once the model is written
+
+    template, killed_after = killed
+    folder = tmp_path / "resumed"
+    shutil.copytree(template, folder)
     result = run_train(folder, "resumed")
     assert f"resumed from {CHECKPOINT} after epoch {killed_after}" in result.stderr
-    resumed, uninterrupted = files(folder / "resumed"), files(folder / "uninterrupted")
+    resumed, uninterrupted = files(folder / "resumed"), files(uninterrupted_folder / "uninterrupted")
     weights = ("variables/variables.data-00000-of-00001", "variables/variables.index", "train.json", "labels.txt")
     assert all(resumed[name] == uninterrupted[name] for name in weights)
     history = (folder / "resumed.history.csv").read_text(encoding="utf-8")
-    assert history == (folder / "uninterrupted.history.csv").read_text(encoding="utf-8")
+    assert history == (uninterrupted_folder / "uninterrupted.history.csv").read_text(encoding="utf-8")
     assert not (folder / CHECKPOINT).exists()
 
 
-def test_a_checkpoint_of_other_parameters_is_not_resumed(prepared: Path, tmp_path: Path) -> None:
+def test_a_checkpoint_of_other_parameters_is_not_resumed(killed: tuple[Path, int], tmp_path: Path) -> None:
     folder = tmp_path / "project"
-    shutil.copytree(prepared, folder)
-    state = kill_after_first_checkpoint(folder, "first")
-    assert state.exists()
+    shutil.copytree(killed[0], folder)
+    assert (folder / CHECKPOINT / "state.json").exists()
     params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
     params["train"]["learning_rate"] = 0.002
     (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
