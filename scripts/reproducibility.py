@@ -365,7 +365,8 @@ def run_matrix(args: argparse.Namespace, folder: Path) -> str:
             f"{args.image_size}, batch {args.batch_size}, {args.epochs} epochs, small_cnn width {args.width}, "
             f"mobilenet_v2 alpha {args.alpha}, seed 0, {args.jobs} run(s) at a time; probabilities over the "
             f"test split. Each mode's first setting is its reference. images/s: from the end of epoch 1 to the "
-            f"end of the last (train and val passes), at this small size; `--timing` measures the default size.\n\n" + "\n".join(lines) + "\n")
+            f"end of the last (train and val passes), at this small size; `--timing` measures the default size.\n\n"
+            + "\n".join(lines) + "\n")
 
 
 def run_inference(args: argparse.Namespace, folder: Path) -> str:
@@ -388,8 +389,9 @@ def run_inference(args: argparse.Namespace, folder: Path) -> str:
             same = "reference" if setting == first else (
                 "**yes**" if got["probabilities_sha256"] == results[first]["backbones"][backbone][
                     "probabilities_sha256"] else "no")
+            changed = int(np.sum(p.argmax(1) != q.argmax(1)))
             lines.append(f"| {backbone} | {setting.name} | {short(got['probabilities_sha256'])} | {same} "
-                         f"| {diff(float(np.max(np.abs(p - q))))} | {int(np.sum(p.argmax(1) != q.argmax(1)))}/{len(p)} |")
+                         f"| {diff(float(np.max(np.abs(p - q))))} | {changed}/{len(p)} |")
     return (f"### Inference only\n\nThe models trained under {args.settings[0].name}, loaded and run on the test "
             f"split under each setting (what `fairvision evaluate` does on another machine).\n\n"
             + "\n".join(lines) + "\n")
@@ -518,8 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)
-    sections.append(f"Total: {time.perf_counter() - started:.0f} s; load average at the end "
-                    f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (speeds are only comparable on an idle machine)\n")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    sections.append(f"Total: {time.perf_counter() - started:.0f} s; load average at the end {load} "
+                    "(speeds are only comparable on an idle machine)\n")
     text = "\n".join(sections)
     print(text)
     if args.out:

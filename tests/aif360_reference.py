@@ -49,7 +49,8 @@ def comparison_values(
 def group_rate_values(dataset, classified, group: int) -> dict[str, float]:
     """AIF360's per-group rates of ``group`` (``base_rate`` from the truth's dataset metric)."""
     _, _, ClassificationMetric = _import_metrics()
-    metric = ClassificationMetric(dataset, classified, unprivileged_groups=[], privileged_groups=[{"group": float(group)}])
+    metric = ClassificationMetric(dataset, classified, unprivileged_groups=[],
+                                  privileged_groups=[{"group": float(group)}])
     with np.errstate(divide="ignore", invalid="ignore"):
         return {name: float(getattr(metric, name)(privileged=True)) for name in RATES}
 

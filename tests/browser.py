@@ -119,7 +119,8 @@ class Browser:
     def _send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
         """One command; its result. Events arriving meanwhile are kept for ``view``."""
         self._next_id += 1
-        message = {"id": self._next_id, "method": method, "params": params} | ({"sessionId": session} if session else {})
+        message = {"id": self._next_id, "method": method, "params": params}
+        message |= {"sessionId": session} if session else {}
         os.write(self._commands, json.dumps(message).encode() + b"\0")
         while True:
             reply = self._receive()

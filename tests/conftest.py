@@ -247,7 +247,8 @@ SERVE_FLAGS = ("--max-batch-size", "16", "--batch-timeout-ms", "25", "--max-body
 
 @pytest.fixture(scope="session")
 def serve_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained small_cnn (width 4, 16 px) exported as `fairvision train` exports it, in a folder named small_cnn."""
+    """An untrained small_cnn (width 4, 16 px) exported as `fairvision train` exports it, in a folder named
+    small_cnn."""
     import keras
 
     from fairvision.models.backbones import build_backbone

@@ -14,7 +14,8 @@ def test_values_per_image_with_bom_and_crlf() -> None:
     data = "\ufeffimage,race,age\r\na.jpg,East Asian,20-29\r\nb.jpg,<b>x</b>,30-39\r\n".encode()
     table = parse_attribute_csv(data, "attrs.csv", IMAGES)
     assert table.attributes == ("race", "age")
-    assert table.values == {"a.jpg": {"race": "East Asian", "age": "20-29"}, "b.jpg": {"race": "<b>x</b>", "age": "30-39"}}
+    assert table.values == {"a.jpg": {"race": "East Asian", "age": "20-29"},
+                            "b.jpg": {"race": "<b>x</b>", "age": "30-39"}}
     assert table.missing == ("c.jpg",) and table.rejected == ()
 
 

@@ -51,8 +51,9 @@ def settings(**changes) -> Settings:
 
 def audit_params(**changes) -> Audit:
     tolerance = Tolerance(difference=0.1, ratio=(0.8, 1.25), metrics={})  # BANDS
-    base = dict(favorable_label="auto", min_group_size=5, min_events=0, bootstrap=Bootstrap(resamples=200, seed=0, level=0.95),
-                multiple_comparisons="simultaneous", tolerance=tolerance)
+    base = dict(favorable_label="auto", min_group_size=5, min_events=0,
+                bootstrap=Bootstrap(resamples=200, seed=0, level=0.95), multiple_comparisons="simultaneous",
+                tolerance=tolerance)
     return Audit(**(base | changes))
 
 
@@ -90,7 +91,8 @@ def test_multiclass_target_audits_each_class_one_vs_rest_and_correct() -> None:
                           "label": labels * 4, "pred": labels * 3 + ["White", "Black", "East Asian"]})
     outcomes = outcomes_for(labels, "East Asian")
     assert [o.name for o in outcomes] == ["East Asian", CORRECT, "White", "Black"]
-    result = audit_partition(build_partition(table, ["age"], labels), outcomes, "20-29", "t", {}, settings(min_group_size=1))
+    result = audit_partition(build_partition(table, ["age"], labels), outcomes, "20-29", "t", {},
+                             settings(min_group_size=1))
     older = result.outcomes[CORRECT].groups["30-39"]
     assert older.rates["accuracy"].value == pytest.approx(0.5)
     assert older.comparisons["reference"]["statistical_parity_difference"].value == pytest.approx(-0.5)
@@ -195,7 +197,8 @@ def test_group_absent_from_test_is_reported_with_n_0(stage_files) -> None:
 
 
 def test_the_audit_warns_about_every_group_too_small_to_judge(stage_files, caplog) -> None:
-    """The warning `prepare` used to write, now the audit's: the groups its tables leave unjudged, absent ones with 0."""
+    """The warning `prepare` used to write, now the audit's: the groups its tables leave unjudged, absent ones
+    with 0."""
     _, run = stage_files
     with caplog.at_level(logging.WARNING, logger="fairvision.audit.stage"):
         result = run(audit_params(min_group_size=5))

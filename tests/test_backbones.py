@@ -40,9 +40,11 @@ def test_batchnorm_momentum_is_an_option_of_every_backbone() -> None:
 
 
 def test_freeze_epochs_is_taken_only_by_backbones_with_a_base_network() -> None:
-    with pytest.raises(FairvisionError, match=r"`backbones.small_cnn.freeze_epochs`; small_cnn takes: width, batchnorm"):
+    with pytest.raises(FairvisionError,
+                       match=r"`backbones.small_cnn.freeze_epochs`; small_cnn takes: width, batchnorm"):
         build_backbone("small_cnn", 32, 2, {"freeze_epochs": 1})
-    with pytest.raises(FairvisionError, match=r"`backbones.resnet50.freeze_epochs` must be an integer >= 0; received -1"):
+    with pytest.raises(FairvisionError,
+                       match=r"`backbones.resnet50.freeze_epochs` must be an integer >= 0; received -1"):
         build_backbone("resnet50", 32, 2, {"freeze_epochs": -1})
 
 

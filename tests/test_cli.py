@@ -68,13 +68,15 @@ def test_several_datasets_need_dataset_named(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "params.yaml `datasets` names 2 datasets (faces, synthetic): say which with --dataset" in result.stderr
     result = fairvision("prepare", "--dataset", "pets", cwd=tmp_path)
-    assert result.returncode == 1 and "dataset 'pets' is not in params.yaml `datasets` (faces, synthetic)" in result.stderr
+    assert result.returncode == 1
+    assert "dataset 'pets' is not in params.yaml `datasets` (faces, synthetic)" in result.stderr
     assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == [tmp_path / "params.yaml"]
 
 
 @pytest.mark.parametrize(("command", "hint"), [
     (["train", "small_cnn"], "data/prepared/synthetic/manifest.parquet: not found; run `fairvision prepare` first"),
-    (["evaluate", "small_cnn"], "models/synthetic/small_cnn/saved_model.pb: not found; run `fairvision train small_cnn` first"),
+    (["evaluate", "small_cnn"],
+     "models/synthetic/small_cnn/saved_model.pb: not found; run `fairvision train small_cnn` first"),
     (["audit", "small_cnn"], "predictions.parquet: not found; run `fairvision evaluate small_cnn` first"),
 ])
 def test_stage_before_its_inputs_exist_says_what_to_run(tmp_path: Path, command: list[str], hint: str) -> None:

@@ -58,7 +58,8 @@ def test_every_backbone_is_audited_on_every_dataset(project: Project) -> None:
 
 
 def test_each_dataset_gets_its_own_report(project: Project) -> None:
-    for dataset, own, other in (("synthetic", "Latino_Hispanic", "lighting"), ("shapes", "lighting", "Latino_Hispanic")):
+    for dataset, own, other in (("synthetic", "Latino_Hispanic", "lighting"),
+                                ("shapes", "lighting", "Latino_Hispanic")):
         folder = project.path / "reports" / dataset
         assert {p.name for p in folder.iterdir()} == {"index.html", "small_cnn.html", "small_cnn.card.json"}
         page = (folder / "small_cnn.html").read_text(encoding="utf-8")

@@ -1,4 +1,5 @@
-"""`prepare@D` depends on the dataset's `source.path`; when that is `s3://bucket/prefix`, DVC must notice a changed bucket.
+"""`prepare@D` depends on the dataset's `source.path`; when that is `s3://bucket/prefix`, DVC must notice a
+changed bucket.
 
 Runs the real `dvc` against a real S3 server (moto on 127.0.0.1), with the endpoint and dummy
 credentials in the environment, the way a user points DVC and fairvision at MinIO or AWS.

@@ -90,7 +90,8 @@ def test_augmentation_is_the_same_every_run_and_new_every_epoch(shards: list[Pat
                      for _ in range(2))
     assert_same(sum(first, []), sum(second, []))
     # A buffer of 1 keeps the order, so only the augmentation can differ between the epochs.
-    epoch_one, epoch_two = epochs(labelled_images(shards, SIZE, BATCH, shuffle_seed=1, shuffle_buffer=1, augment=EVERYTHING))
+    epoch_one, epoch_two = epochs(labelled_images(shards, SIZE, BATCH, shuffle_seed=1, shuffle_buffer=1,
+                                                  augment=EVERYTHING))
     assert not np.array_equal(epoch_one[0][0], epoch_two[0][0])
     np.testing.assert_array_equal(epoch_one[0][1], epoch_two[0][1])
 
@@ -108,7 +109,8 @@ def test_bytes_and_floats_augment_alike(augment: Augment) -> None:
     pixels = np.random.default_rng(2).integers(0, 256, (8, SIZE, SIZE, 3), dtype=np.uint8)
     from_bytes = augment_images(tf.constant(pixels), augment, tf.constant([7, 0]))
     assert from_bytes.dtype == tf.float32
-    np.testing.assert_array_equal(from_bytes, augment_images(tf.constant(pixels, tf.float32), augment, tf.constant([7, 0])))
+    np.testing.assert_array_equal(from_bytes,
+                                  augment_images(tf.constant(pixels, tf.float32), augment, tf.constant([7, 0])))
 
 
 def test_off_is_the_identity() -> None:
@@ -161,7 +163,8 @@ from fairvision.models.input import weight_lookup
 tf.config.experimental.enable_op_determinism()
 lookup = weight_lookup({f"id{i}": 1.0 for i in range(100)})
 batches = tf.data.Dataset.from_tensor_slices([f"id{i}" for i in range(100)]).batch(10)
-batches = batches.map(lambda ids: (tf.strings.length(ids), ids), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+batches = batches.map(lambda ids: (tf.strings.length(ids), ids), num_parallel_calls=tf.data.AUTOTUNE,
+                      deterministic=True)
 batches = batches.map(lambda lengths, ids: (lengths, lookup(ids)))
 for epoch in range(2):
     assert sum(float(tf.reduce_sum(w)) for _, w in batches) == 100.0

@@ -78,6 +78,7 @@ def test_undefined_values_are_named() -> None:
     group = np.array([5, 0, 5, 0])  # TP FP FN TN: no actual negatives
     reference = np.array([0, 0, 4, 6])  # selects nobody
     assert "infinite" in undefined_reason("disparate_impact", group, reference, "the reference group")
-    assert "no actual negatives" in undefined_reason("false_positive_rate_difference", group, reference, "the reference group")
+    assert "no actual negatives" in undefined_reason("false_positive_rate_difference", group, reference,
+                                                     "the reference group")
     assert undefined_reason("error_rate_difference", group, reference, "the reference group") is None
     assert np.isinf(compare(group, reference, ("disparate_impact",))[0])

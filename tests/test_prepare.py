@@ -287,7 +287,8 @@ def test_shards_hold_the_same_records_in_manifest_order(tmp_path: Path) -> None:
     run_prepare(root, out, shard_size=8)
     manifest = pd.read_parquet(out / "manifest.parquet")
     labels = {"Female": 0, "Male": 1}
-    sources = images | val_images | {"train/50.bmp": encode_array(Image.open(io.BytesIO(images["train/50.bmp"])).convert("RGB"))}
+    as_rgb = encode_array(Image.open(io.BytesIO(images["train/50.bmp"])).convert("RGB"))
+    sources = images | val_images | {"train/50.bmp": as_rgb}
     reference = tmp_path / "reference"
     reference.mkdir()
     for split in ("train", "val", "test"):

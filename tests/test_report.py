@@ -103,8 +103,10 @@ def _fairness(backbone: str, fails: bool) -> dict[str, Any]:
         "summary": {"verdict": "fail" if fails else "inconclusive", "failing": failing, "worst_group": {}},
         "partitions": {
             "race": {"attributes": ["race"], "reference": "White", "reference_reason": REASON,
-                     "groups": {"White": {"n_train": 510, "n_test": 300}, "Latino_Hispanic": {"n_train": 374,
-                                "n_test": 228}, MALICIOUS: {"n_train": 17, "n_test": 12}}, "outcomes": {o["name"]: _race(o, fails) for o in OUTCOMES}},
+                     "groups": {"White": {"n_train": 510, "n_test": 300},
+                                "Latino_Hispanic": {"n_train": 374, "n_test": 228},
+                                MALICIOUS: {"n_train": 17, "n_test": 12}},
+                     "outcomes": {o["name"]: _race(o, fails) for o in OUTCOMES}},
             "age": {"attributes": ["age"], "reference": "20-29", "reference_reason": "set in params.yaml",
                     "groups": {}, "outcomes": {o["name"]: _age(o) for o in OUTCOMES}},
         },
@@ -582,8 +584,8 @@ def test_a_custom_attribute_and_markup_in_labels_and_groups_reach_the_page_as_te
     for html in (page, index):
         assert "<script>" not in html and "<b>x</b>" not in html
         assert str(escape(SCRIPT_LABEL)) in html and str(escape(MARKUP_GROUP)) in html
-    warning = (f"test group skin_tone = {MARKUP_GROUP} has 40 images, fewer than audit.min_group_size (41): its metrics "
-               "are reported but never judged")  # the audit's, after the markup passed through it
+    warning = (f"test group skin_tone = {MARKUP_GROUP} has 40 images, fewer than audit.min_group_size (41): "
+               "its metrics are reported but never judged")  # the audit's, after the markup passed through it
     assert f"<li>{escape(warning)}</li>" in page and f"<li>{escape(warning)}</li>" in index
     assert 'class="badge not_measured"' not in page
 

@@ -119,7 +119,8 @@ def _maps_row(section: str, group: str, table: int) -> str:
 def test_each_group_shows_its_sample_size_interval_and_verdict(rendered: tuple[Path, dict[str, bytes]]) -> None:
     section = _section((rendered[0] / f"{EXPLAINED}.html").read_text())
     latino = _maps_row(section, "Latino_Hispanic", 0)
-    assert latino.count("disparity 0.42 [0.32, 0.52]") == 2 and latino.count("<strong>differs measurably</strong> (p = 0.01)") == 2
+    assert latino.count("disparity 0.42 [0.32, 0.52]") == 2
+    assert latino.count("<strong>differs measurably</strong> (p = 0.01)") == 2
     assert "n = 4 " in latino and "n = 2 " in latino and latino.count('<td class="differs">') == 2
     malicious = _maps_row(section, MALICIOUS, 0)
     assert "no measurable difference (p = 0.8)" in malicious and '<td class="muted">no maps</td>' in malicious
@@ -145,7 +146,8 @@ def test_mean_maps_are_inlined_as_data_uris(rendered: tuple[Path, dict[str, byte
     sources = re.findall(r'<img [^>]*src="([^"]*)"', (out / f"{EXPLAINED}.html").read_text())
     assert len(sources) == 9  # 5 groups x 2 methods, less MALICIOUS's LIME hole
     assert all(source.startswith(DATA_URI) for source in sources)
-    assert {base64.b64decode(source[len(DATA_URI):]) for source in sources} == set(means.values())  # every mean map, no other picture
+    # every mean map, no other picture
+    assert {base64.b64decode(source[len(DATA_URI):]) for source in sources} == set(means.values())
     assert '<img' not in (out / "mobilenet_v2.html").read_text()
 
 

@@ -131,7 +131,8 @@ def test_v2_infer_answers_as_the_signature(served, images, direct) -> None:
     assert (body["model_name"], body["model_version"], body["id"]) == (MODEL_NAME, "1", "req-1")
     probabilities, classes = body["outputs"]
     n, c = len(images), len(SERVE_LABELS)
-    assert (probabilities["name"], probabilities["datatype"], probabilities["shape"]) == ("probabilities", "FP32", [n, c])
+    assert (probabilities["name"], probabilities["datatype"], probabilities["shape"]) == (
+        "probabilities", "FP32", [n, c])
     assert (classes["name"], classes["datatype"], classes["shape"]) == ("classes", "BYTES", [n, c])
     assert classes["data"] == SERVE_LABELS * n
     np.testing.assert_allclose(np.array(probabilities["data"], dtype=np.float32).reshape(n, c), direct(images),
@@ -169,7 +170,8 @@ BAD_REQUESTS = [  # (path, JSON body, status, words the error must contain)
     (f"{V1}:predict", {"instances": []}, 400, "instances is empty"),
     (f"{V1}:predict", {"instances": {"b64": b64(GOOD)}}, 400, "instances must be a list"),
     (f"{V1}:predict", {"instances": [b64(GOOD)]}, 400, 'instances[0] must be {"b64"'),
-    (f"{V1}:predict", {"instances": [{"image": {"b64": b64(GOOD)}}]}, 400, "instances[0] has unknown field(s) ['image']"),
+    (f"{V1}:predict", {"instances": [{"image": {"b64": b64(GOOD)}}]}, 400,
+     "instances[0] has unknown field(s) ['image']"),
     (f"{V1}:predict", {"instances": [{"b64": b64(GOOD)}, {"b64": "not base64!"}]}, 400,
      "instances[1].b64 is not valid base64"),
     (f"{V1}:predict", {"instances": [{"b64": "ñ"}]}, 400, "instances[0].b64 is not valid base64"),

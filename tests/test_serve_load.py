@@ -36,7 +36,8 @@ def bodies(count: int) -> list[tuple[str, dict, int]]:
 
 
 async def hammer(url: str, requests: list[tuple[str, dict, int]], clients: int) -> list[tuple[int, int]]:
-    """Send ``requests`` from ``clients`` concurrent clients (each one request at a time); (expected, got) per request."""
+    """Send ``requests`` from ``clients`` concurrent clients (each one request at a time); (expected, got) per
+    request."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     results: list[tuple[int, int]] = []
 
@@ -77,4 +78,5 @@ def test_16_clients_x_200_requests_no_5xx_none_dropped_memory_flat(served) -> No
     assert sorted(results) == sorted((expected, expected) for _, _, expected in requests)
     assert rss_growth < RSS_GROWTH_LIMIT, f"server RSS grew {rss_growth / 2**20:.1f} MiB over {len(requests)} requests"
     assert served.metric("fairvision_request_errors_total", route="/v1/models/{name}:predict", kind="server") == 0
-    assert served.metric("fairvision_batch_size_count") < served.metric("fairvision_batch_size_sum")  # batching happened
+    # batching happened
+    assert served.metric("fairvision_batch_size_count") < served.metric("fairvision_batch_size_sum")

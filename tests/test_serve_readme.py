@@ -22,7 +22,8 @@ from conftest import SERVE_LABELS, encode_image
 README = Path(__file__).resolve().parents[1] / "README.md"
 README_URL = "http://127.0.0.1:8501"
 # echo '<json before>'$(base64 < face.jpg | tr -d '\n')'<json after>' > <file>
-ECHO = re.compile(r"""^echo '(?P<before>[^']*)'\$\(base64 < face\.jpg \| tr -d '\\n'\)'(?P<after>[^']*)' > (?P<file>\S+)$""")
+ECHO = re.compile(r"""^echo '(?P<before>[^']*)'\$\(base64 < face\.jpg \| tr -d '\\n'\)'(?P<after>[^']*)'"""
+                  r""" > (?P<file>\S+)$""")
 CURL = re.compile(r"^curl -s (?P<headers>(?:-H '[^']*' )*)-d @(?P<file>\S+) (?P<url>\S+)$")
 
 

@@ -23,7 +23,8 @@ FILES = {
     "val/deep/er/3.jpg": b"\xff\xd8three",
     "with space/ü.txt": "unicode".encode(),
 }
-BAD_KEYS = ["/etc/passwd", "../outside.txt", "train/../../outside.txt", "train/./1.jpg", "train//1.jpg", "train\\1.jpg", ""]
+BAD_KEYS = ["/etc/passwd", "../outside.txt", "train/../../outside.txt", "train/./1.jpg", "train//1.jpg",
+            "train\\1.jpg", ""]
 FAKE_KEY_ID = "AKIAFAKEKEYID0123456"
 FAKE_SECRET = "fake-secret-DO-NOT-PRINT-7f3a9c"
 

@@ -92,7 +92,8 @@ def test_csvs_match_fairface_exactly(planted: Path, split: str) -> None:
     with (planted / LABEL_CSVS[split]).open(newline="", encoding="utf-8") as handle:
         lines = list(csv.reader(handle))
     assert tuple(lines[0]) == CSV_HEADER
-    rows = [LabelRow(LABEL_CSVS[split], line, dict(zip(CSV_HEADER, values))) for line, values in enumerate(lines[1:], 2)]
+    rows = [LabelRow(LABEL_CSVS[split], line, dict(zip(CSV_HEADER, values)))
+            for line, values in enumerate(lines[1:], 2)]
     assert [row_problem(row) for row in rows] == [None] * len(rows)
     assert [row.values["file"] for row in rows] == [f"{split}/{n}.jpg" for n in range(1, len(rows) + 1)]
     assert {row.values["service_test"] for row in rows} == set(SERVICE_TEST_VALUES)
@@ -120,7 +121,8 @@ def test_zip_holds_one_rgb_jpeg_per_row_and_nothing_else(planted: Path) -> None:
 
 @pytest.mark.parametrize("size", [16, 64])
 def test_any_image_size_from_16_renders(tmp_path: Path, size: int) -> None:
-    synthetic.generate(dataclasses.replace(_synth(PLANT, n_train=10, n_val=5, size=size), padding=1.25), tmp_path / "raw")
+    synthetic.generate(dataclasses.replace(_synth(PLANT, n_train=10, n_val=5, size=size), padding=1.25),
+                       tmp_path / "raw")
     with zipfile.ZipFile(tmp_path / "raw" / zip_name(1.25)) as archive:
         assert {Image.open(io.BytesIO(archive.read(name))).size for name in archive.namelist()} == {(size, size)}
 
@@ -153,7 +155,8 @@ def test_plant_changes_no_other_groups_images(planted: Path, unplanted: Path) ->
     """Each row renders from its own seed, so the plant cannot leak into other groups' pixels."""
     rows = _rows(planted, "val")
     assert rows == _rows(unplanted, "val")
-    with zipfile.ZipFile(planted / zip_name(0.25)) as with_plant, zipfile.ZipFile(unplanted / zip_name(0.25)) as without:
+    with zipfile.ZipFile(planted / zip_name(0.25)) as with_plant, \
+            zipfile.ZipFile(unplanted / zip_name(0.25)) as without:
         same = [with_plant.read(row["file"]) == without.read(row["file"]) for row in rows]
     in_group = np.array([row["race"] == GROUP for row in rows])
     assert all(np.array(same)[~in_group]) and not any(np.array(same)[in_group])

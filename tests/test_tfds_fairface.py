@@ -23,7 +23,8 @@ def test_builder_examples_equal_prepares_records(small_fairface: Path, tmp_path:
         ours = {r["id"].numpy().decode(): r["image"].numpy()
                 for r in read_records(shard_paths(tmp_path / "prepared/shards", our_split))}
         theirs = {}
-        for example in tfds.as_numpy(builder.as_dataset(split=tfds_split, decoders={"image": tfds.decode.SkipDecoding()})):
+        skip_decoding = {"image": tfds.decode.SkipDecoding()}
+        for example in tfds.as_numpy(builder.as_dataset(split=tfds_split, decoders=skip_decoding)):
             record_id = example["id"].decode()
             theirs[record_id] = example["image"]
             for attribute in ("race", "gender", "age"):
