@@ -37,6 +37,7 @@ def _params() -> dict:
     params["backbones"] = {BACKBONE: {"width": 16}}
     params["audit"]["bootstrap"]["resamples"] = 200
     params["datasets"]["synthetic"]["intersections"] = []
+    params["check"]["training_noise"] = {}  # the scenarios test the paired bootstrap; allowances have their own tests
     return params
 
 
@@ -423,6 +424,49 @@ def test_a_pull_request_cannot_loosen_the_gate_that_checks_it(
     _set_param(workdir, "check", "difference_margin", 0.02)  # tightening is used at once
     assert main(["check", "--baseline", "HEAD"]) == 1
     assert "margins from params.yaml" in capsys.readouterr().out
+
+
+def test_a_pull_request_cannot_raise_a_training_noise_allowance(
+        workdir: Path, audits: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _commit_baseline(workdir, audits, monkeypatch)
+    _use(workdir, audits, "worse")
+    _set_param(workdir, "check", "training_noise", {"error_rate_difference": 0.5})
+    assert main(["check", "--baseline", "HEAD"]) == 3
+    assert ("`check.training_noise.error_rate_difference` is 0.5 in params.yaml but 0.0 in HEAD:params.yaml"
+            in capsys.readouterr().err)
+
+
+def test_a_single_runs_change_within_its_training_noise_is_inconclusive_saying_why(
+        workdir: Path, audits: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Each side is one training run: a Δ that clears the margin but not the margin plus the metric's
+    allowance could be training randomness alone, so it is inconclusive with the reason; past both, a
+    regression."""
+    from fairvision.audit.measures import COMPARISONS
+
+    _use(workdir, audits, "worse")
+    worsened = f"· race · correct · {WORSENED} · error_rate_difference"
+    _set_param(workdir, "check", "training_noise", {metric: 10.0 for metric in COMPARISONS})
+    assert main(["check", "--baseline", str(audits["base"])]) == 2
+    out = capsys.readouterr().out
+    assert "REGRESSION" not in out
+    line = next(line for line in out.splitlines() if worsened in line)
+    assert line.startswith("INCONCLUSIVE")
+    assert "single training run on each side: training noise not measured" in line and "10.000" in line
+
+    _set_param(workdir, "check", "training_noise", {"error_rate_difference": 10.0})  # the others: none
+    assert main(["check", "--baseline", str(audits["base"])]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("INCONCLUSIVE") and worsened in line for line in lines)
+    assert any(line.startswith("REGRESSION") and f"· {WORSENED} · error_rate_ratio" in line for line in lines)
+
+
+def test_an_allowance_for_an_unknown_metric_is_a_usage_error(workdir: Path, audits: dict[str, Path],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    _use(workdir, audits, "base")
+    _set_param(workdir, "check", "training_noise", {"error_rate_diference": 0.1})
+    assert main(["check", "--baseline", str(audits["base"])]) == 3
+    assert "`check.training_noise.error_rate_diference` is not a metric; known: " in capsys.readouterr().err
 
 
 def test_git_revision_baseline_through_dvc(workdir: Path, audits: dict[str, Path], monkeypatch: pytest.MonkeyPatch,

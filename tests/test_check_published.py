@@ -1,12 +1,15 @@
-"""The gate at the published sizes: a rerun is not a regression, a real regression still is.
+"""The gate at the published sizes: a re-evaluation is not a regression, a real regression still is.
 
 The demo's test split has ~500 images per race, 7 races × 9 age groups, audited per race, per
-age and per race × age, with the repository's params.yaml. A model rerun on another machine
-or thread count predicts the same images again with a few flips; here the flips are simulated
-(1 % of the images, at random) on a table shaped like the demo's, so the test says what the
-procedure guarantees, not what one trained model happens to do. Several flip seeds, each a
-fresh draw: none may be called a regression (inconclusive is allowed: small intersections
-cannot always tell).
+age and per race × age, with the repository's params.yaml. The same model (pulled, not
+retrained) evaluated on another machine or thread count predicts the same images again with at
+most a few flips (docs/reproducibility.md); here the flips are simulated (1 % of the images, at
+random) on a table shaped like the demo's, so the test says what the procedure guarantees, not
+what one trained model happens to do. Several flip seeds, each a fresh draw: none may be called
+a regression (inconclusive is allowed: small intersections cannot always tell). A *retrained*
+model is another draw of training, which the gate meets with params.yaml's training-noise
+allowances (docs/seed-variance.md): a group made worse by more than its allowance is still a
+regression.
 """
 
 from __future__ import annotations
@@ -64,7 +67,12 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         tables[f"rerun{seed}"] = base.assign(pred=base["pred"].where(~flip, base["pred"].map(
             {"Female": "Male", "Male": "Female"})))
     black_right = ((base["race"] == "Black") & (base["pred"] == base["label"])).to_numpy()
-    worse = black_right & (np.random.default_rng(200).random(len(base)) < 0.4)
+    # Black's error rate made worse by 0.15 beyond the margin plus the published training-noise allowance.
+    black = (base["race"] == "Black").to_numpy()
+    needed = params.check.difference_margin + params.check.training_noise.get("error_rate_difference", 0.0) + 0.15
+    share = needed / black_right[black].mean()  # of Black's right predictions to flip
+    assert share <= 1, "the allowance leaves no room for a detectable regression at this size"
+    worse = black_right & (np.random.default_rng(200).random(len(base)) < share)
     tables["worse"] = base.assign(pred=base["pred"].where(~worse, base["pred"].map({"Female": "Male",
                                                                                      "Male": "Female"})))
     folders = {"params": root / "params.yaml"}

@@ -182,6 +182,9 @@ class Audit:
 class Check:
     difference_margin: float  # a difference may move this much further from 0 before it is a regression
     ratio_margin: float  # a ratio may move this share further from 1 (on the log scale) before it is one
+    # metric name -> how far two single training runs' distances from parity differ (|d|, or |ln r| for a
+    # ratio); which names exist is the gate's check (``audit.gate``); absent = 0
+    training_noise: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 # LIME's segmentation algorithms (skimage.segmentation) and the options each takes: positive numbers, integers
@@ -450,9 +453,14 @@ def check_section(data: Any, source: str) -> Check:
 
 
 def _check(root: _Section) -> Check:
+    noise: dict[str, float] = {}
+    if root.data.get("training_noise") is not None:  # absent from params.yaml files older than the key
+        allowances = root.section("training_noise")
+        noise = {str(name): allowances.number(name, 0.0, 10.0) for name in allowances.data}
     return Check(
         difference_margin=root.number("difference_margin", 0.0, 1.0),
         ratio_margin=root.number("ratio_margin", 0.0, 10.0),
+        training_noise=noise,
     )
 
 

@@ -16,11 +16,13 @@ from parity (|d| for a difference, |ln r| for a ratio; ``summary.distances_from_
   show even between the current interval's nearest and the baseline interval's farthest point.
 
 Judged by the interval, as in the audit: ``regression`` when the whole Δ interval lies above
-the margin (params.yaml `check`); ``inconclusive`` when the point Δ is past the margin but its
-interval reaches below it (it looks worse, the data cannot tell); ``ok`` otherwise, so a rerun
-whose predictions barely moved is not held up by the width of a small group's interval. The
-intervals are simultaneous over a table (every judged group × metric of one partition and
-outcome framing), with as many paired replicates as the table's family needs
+the margin (params.yaml `check`) plus the metric's training-noise allowance; ``inconclusive``
+when the interval clears the margin but not the allowance (each side is one training run, and
+two seeds of the same procedure differ by that much: docs/seed-variance.md), or when the point
+Δ is past the margin but its interval reaches below it (it looks worse, the data cannot tell);
+``ok`` otherwise, so a rerun whose predictions barely moved is not held up by the width of a
+small group's interval. The intervals are simultaneous over a table (every judged group × metric
+of one partition and outcome framing), with as many paired replicates as the table's family needs
 (``intervals.resamples_for``). A ratio that falls to 0 is far from parity, not infinitely far:
 for the distance, empty cells count as half an image (Haldane–Anscombe), so a disparate impact
 dropping to 0 is a regression, judged by its interval like any other. Groups below
@@ -330,14 +332,23 @@ def _paired_outcome(
                               math.nan, margin, reasons[g, m])
                 continue
             low, high = bounds[g, m]
-            change = judge_change(float(delta[g, m]), float(low), margin)
+            change, reason = judge_change(float(delta[g, m]), float(low), margin, settings.allowance(metric))
             yield Finding(name, outcome.name, group, metric, change, before, after, float(delta[g, m]),
-                          float(low), float(high), margin)
+                          float(low), float(high), margin, reason)
 
 
-def judge_change(delta: float, low: float, margin: float) -> Change:
-    """``regression`` if the Δ interval's lower end is past the margin, ``inconclusive`` if only the point is."""
-    return "regression" if low > margin else "inconclusive" if delta > margin else "ok"
+def judge_change(delta: float, low: float, margin: float, allowance: float) -> tuple[Change, str | None]:
+    """``regression`` if the Δ interval's lower end is past the margin plus the training-noise allowance;
+    ``inconclusive`` if it is past the margin only (with the reason) or only the point is; else ``ok``.
+
+    Each side is one training run, so its Δ holds training randomness that no interval here measured
+    (docs/seed-variance.md): a change within that noise cannot be called a regression."""
+    if low > margin + allowance:
+        return "regression", None
+    if low > margin:
+        return "inconclusive", (f"single training run on each side: training noise not measured; within the "
+                                f"margin plus the allowance {allowance:.3f} (params.yaml `check.training_noise`)")
+    return ("inconclusive" if delta > margin else "ok"), None
 
 
 def _against_reference(cells: np.ndarray, ref: int, metrics: tuple[str, ...]) -> np.ndarray:
@@ -475,8 +486,8 @@ def _unpaired_finding(
     delta = 0.0 if np.isinf(point).all() else float(point[0] - point[1])
     with np.errstate(invalid="ignore"):
         low, high = near_after - far_before, far_after - near_before
-    change = judge_change(delta, low, margin)
-    return Finding(partition, outcome, group, metric, change, before, after, delta, low, high, margin)
+    change, reason = judge_change(delta, low, margin, settings.allowance(metric))
+    return Finding(partition, outcome, group, metric, change, before, after, delta, low, high, margin, reason)
 
 
 def _distance_bounds(metric: str, low: float, high: float) -> tuple[float, float]:
@@ -498,7 +509,8 @@ NOTHING_JUDGED = ("Nothing could be judged (every comparison is not judged: too 
 HEADLINE = {"regression": "regression", "inconclusive": "inconclusive (no regression shown, but some changes "
             "could not be ruled out)", "ok": "no regression"}
 DELTA_NOTE = ("Δ is the change in distance from parity (|d| for a difference, |ln r| for a ratio) with its "
-              "interval; a regression is a Δ interval wholly above the margin (params.yaml `check`).")
+              "interval; a regression is a Δ interval wholly above the margin plus the metric's training-noise "
+              "allowance (params.yaml `check`): each side is a single training run.")
 
 
 def render(result: CheckResult, form: Literal["text", "markdown"]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Mapping
 
 from fairvision.audit.intervals import Method
 from fairvision.audit.measures import COMPARISONS
@@ -42,17 +42,28 @@ class CheckSettings:
     seed: int
     level: float
     multiple_comparisons: Method
+    training_noise: Mapping[str, float] = dataclasses.field(default_factory=dict)  # metric -> allowance
 
     @classmethod
     def from_params(cls, params: Params) -> CheckSettings:
-        audit = params.audit
+        """The gate's settings; raises FairvisionError naming `check.training_noise.<name>` for an unknown metric."""
+        audit, noise = params.audit, params.check.training_noise
+        unknown = sorted(set(noise) - set(COMPARISONS))
+        if unknown:
+            raise FairvisionError(f"params.yaml: `check.training_noise.{unknown[0]}` is not a metric; known: "
+                                  + ", ".join(sorted(COMPARISONS)))
         return cls(params.check.difference_margin, params.check.ratio_margin, audit.min_group_size,
                    audit.bootstrap.resamples, audit.bootstrap.seed, audit.bootstrap.level,
-                   audit.multiple_comparisons)  # type: ignore[arg-type]  # validated in params
+                   audit.multiple_comparisons, dict(noise))  # type: ignore[arg-type]  # validated in params
 
     def margin(self, metric: str) -> float:
         """How much further from parity a metric may move: on the |d| scale, or the |ln r| scale for a ratio."""
         return {"difference": self.difference_margin, "ratio": math.log1p(self.ratio_margin)}[COMPARISONS[metric].kind]
+
+    def allowance(self, metric: str) -> float:
+        """How far a single training run's distance from parity may move by training randomness alone, on the
+        margin's scale: a Δ must clear the margin by this much before a single run's change is a regression."""
+        return self.training_noise.get(metric, 0.0)
 
 
 def require_not_loosened(settings: CheckSettings, baseline_audit: AuditSettings, audit_file: str,
@@ -78,6 +89,9 @@ def require_not_loosened(settings: CheckSettings, baseline_audit: AuditSettings,
         for key in ("difference_margin", "ratio_margin"):
             now, then = getattr(settings, key), getattr(baseline_check, key)
             compare(f"check.{key}", now, then, now > then, params_file)
+        for metric in sorted(settings.training_noise):
+            now, then = settings.allowance(metric), baseline_check.training_noise.get(metric, 0.0)
+            compare(f"check.training_noise.{metric}", now, then, now > then, params_file)
     if looser:
         raise FairvisionError(
             "this change loosens the gate that checks it: " + "; ".join(looser) + ". A looser setting would let "
