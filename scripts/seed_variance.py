@@ -123,7 +123,7 @@ def seed_record(fairness: dict[str, Any]) -> dict[str, Any]:
                 for against in ("vs_reference", "vs_rest"):
                     for metric, entry in group.get(against, {}).items():
                         key = " · ".join((partition_name, outcome_name, group_name, against, metric))
-                        comparisons[key] = {"value": entry["value"], "verdict": entry["verdict"], "n": group["n"]}
+                        comparisons[key] = {"value": entry["value"], "verdict": entry["verdict"]}
     return {
         "accuracy": fairness["accuracy"],
         "reference": race["reference"],
@@ -172,12 +172,10 @@ def summarise(records: list[dict[str, Any]], planted: str | None) -> dict[str, A
     rates = {group: {rate: spread([r["rates"][group][rate] for r in records]) for rate in RATES} for group in groups}
     verdicts: dict[str, list[str]] = {}
     values: dict[str, list[float | None]] = {}
-    sizes: dict[str, int] = {}
     for record in records:
         for key, entry in record["comparisons"].items():
             verdicts.setdefault(key, []).append(entry["verdict"])
             values.setdefault(key, []).append(entry["value"])
-            sizes[key] = entry["n"]
     judged = {key: v for key, v in verdicts.items() if len(v) == seeds and set(v) != {"insufficient_data"}}
     differ = [key for key, v in judged.items() if len(set(v)) > 1]
     hard = [key for key, v in judged.items() if "fail" in v and "pass" in v]
@@ -198,7 +196,6 @@ def summarise(records: list[dict[str, Any]], planted: str | None) -> dict[str, A
     return {
         "seeds": seeds,
         "gate_noise": gate_noise(values, seeds),
-        "gate_noise_by_metric": gate_noise_by_metric(values, sizes, seeds),
         "accuracy": spread([r["accuracy"] for r in records]),
         "verdicts": {r["seed"]: r["verdict"] for r in records},
         "reference": reference,
@@ -218,9 +215,6 @@ def summarise(records: list[dict[str, Any]], planted: str | None) -> dict[str, A
     }
 
 
-SIZE_BANDS = ((0, 100), (100, 300), (300, 10**9))  # the compared group's test images
-
-
 def pairwise_changes(series: list[float | None], metric: str, seeds: int) -> np.ndarray | None:
     """|change in distance from parity| for every pair of seeds; None if undefined or infinite in a seed."""
     from fairvision.audit.summary import distances_from_parity
@@ -231,23 +225,6 @@ def pairwise_changes(series: list[float | None], metric: str, seeds: int) -> np.
     if not np.isfinite(distance).all():
         return None
     return np.abs(distance[:, np.newaxis] - distance[np.newaxis, :])[np.triu_indices(seeds, 1)]
-
-
-def gate_noise_by_metric(values: dict[str, list[float | None]], sizes: dict[str, int],
-                         seeds: int) -> dict[str, dict[str, dict[str, float]]]:
-    """``gate_noise`` per metric and band of group size: p95 and max of the pairwise changes."""
-    found: dict[str, dict[str, list[float]]] = {}
-    for key, series in values.items():
-        metric = key.split(" · ")[-1]
-        changes = pairwise_changes(series, metric, seeds) if " · vs_reference · " in key else None
-        if changes is None:
-            continue
-        band = next(f"{low}-{high}" if high < 10**9 else f"{low}+" for low, high in SIZE_BANDS
-                    if low <= sizes[key] < high)
-        found.setdefault(metric, {}).setdefault(band, []).extend(changes.tolist())
-        found[metric].setdefault("all", []).extend(changes.tolist())
-    return {metric: {band: {"pairs": len(v), "p95": float(np.quantile(v, 0.95)), "max": float(np.max(v))}
-                     for band, v in bands.items()} for metric, bands in sorted(found.items())}
 
 
 def gate_noise(values: dict[str, list[float | None]], seeds: int) -> dict[str, dict[str, float]]:
