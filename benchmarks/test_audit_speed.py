@@ -125,7 +125,7 @@ params = Audit(favorable_label="auto", min_group_size=50, min_events=5, bootstra
                multiple_comparisons="simultaneous", tolerance=Tolerance(difference=0.1, ratio=(0.8, 1.25), metrics={}))
 dataset = Dataset(name="d", format="fairface", path="", padding=0.25, target="gender", protected=("race", "age"),
                   reference={}, intersections=(("race", "age"),))
-audit("b", folder / "predictions.parquet", folder, dataset, params, folder / "fairness.json")
+audit("b", {0: folder / "predictions.parquet"}, folder, dataset, params, folder / "fairness.json")
 """
 
 

@@ -250,10 +250,12 @@ def worker(folder: Path, run_dir: Path, backbones: list[str], predict_from: Path
 
 def call_train(train, backbone: str, options: dict, params, prepared: Path, model_dir: Path, records: Path) -> None:
     """`train(backbone, options, params, prepared_dir, out_dir, <record paths>...)`, whatever the record
-    arguments after ``out_dir`` are (a folder, or history and timing files): they all go under ``records``."""
-    extra = list(inspect.signature(train).parameters)[5:]
+    arguments after ``out_dir`` are (a folder, or history and timing files): they all go under ``records``.
+    Versions that take the seed as an argument get params' first seed."""
+    extra = [name for name in list(inspect.signature(train).parameters)[5:] if name != "seed"]
+    seed = {"seed": params.seeds[0]} if "seed" in inspect.signature(train).parameters else {}
     records.mkdir(parents=True, exist_ok=True)
-    train(backbone, options, params, prepared, model_dir, **{name: records / name for name in extra})
+    train(backbone, options, params, prepared, model_dir, **{name: records / name for name in extra}, **seed)
 
 
 def read_json_or_none(path: Path) -> Any:

@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=ROOT / ".fairvision" / "seed-variance",
                         help="where the data, models and per-seed audits are kept (default: .fairvision/seed-variance)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "seed-variance")
-    parser.add_argument("--render", action="store_true", help="only rewrite the report from the kept results")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the report from the kept results (the .json beside --out)")
     return parser.parse_args(argv)
 
 
@@ -76,7 +77,7 @@ def run(command: list[str], cwd: Path) -> None:
 def write_params(folder: Path, synth: dict[str, Any], backbones: list[str], seed: int) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["synth"].update(synth)
-    params["train"]["seed"] = seed
+    params["train"]["seeds"] = [seed]
     params["backbones"] = {name: params["backbones"][name] for name in backbones}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -255,8 +256,8 @@ def render(summary: dict[str, Any], command: str) -> str:
     lines = ["# Seed variance: how much one training run's audit depends on its seed", "",
              "Made by `" + command + "` (the sections below are the runs kept in its work folder, each seed's "
              "audit included; the numbers below are in seed-variance.json). Every seed trains the same backbone "
-             "on the same prepared data with params.yaml's settings; only `train.seed` changes (weight "
-             "initialisation, data order, augmentation draws). Each model is evaluated and audited by the "
+             "on the same prepared data with params.yaml's settings; only the seed changes (`train.seeds: [S]`: "
+             "weight initialisation, data order, augmentation draws). Each model is evaluated and audited by the "
              "pipeline's own stages.", ""]
     for variant, backbones in summary.items():
         title = ("With the planted bias (params.yaml)" if variant == "planted"
@@ -287,7 +288,11 @@ def render(summary: dict[str, Any], command: str) -> str:
             below = [f"{g} {w['worse_in']}/{s['seeds']} (sign test p = {w['p']:.3f})"
                      for g, w in s["accuracy_below_reference"].items()]
             lines += ["", f"Race groups less accurate than the reference ({s['reference']}) in how many seeds: "
-                      + "; ".join(below) + "."]
+                      + "; ".join(below) + ". Caveat: every seed is evaluated on the same test images, so the sign "
+                      "test asks whether the *training* favours a group on these images; a group worse in most "
+                      "seeds may owe it to this test set's draw of hard images as much as to a cue of the "
+                      "generator. Separating the two needs a fresh test set (another `synth.seed`) before "
+                      "touching the generator."]
             lines += ["", "Across-seed standard deviation of each comparison's value (every partition, outcome and "
                       "group judged in every seed), by metric: median, 90th percentile and maximum over comparisons. "
                       "This is the noise a gate sees when it compares two single training runs.", "",
@@ -386,7 +391,15 @@ def render_allowances(values: dict[str, float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = args.workdir.resolve()
-    if not args.render:
+    if args.render:
+        kept = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        summary = {variant: {backbone: s | ({"gate": kept["gate"][variant][backbone]}
+                                            if backbone in kept["gate"].get(variant, {}) else {})
+                             for backbone, s in sorted(kept["summary"][variant].items(),
+                                                       key=lambda item: BACKBONES.index(item[0]))}
+                   for variant in VARIANTS if variant in kept["summary"]}  # the order of a run, not the file's
+        write_report(args.out, summary, "scripts/seed_variance.py")
+        return 0
         for variant in args.variants:
             folder = workdir / variant
             print(f"{variant}: synth + prepare", flush=True)
@@ -410,17 +423,22 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["scripts/seed_variance.py", *([f"--seeds {args.seeds}"] if args.seeds != 10 else []),
                         *([f"--variants {' '.join(args.variants)}"] if args.variants != list(VARIANTS) else []),
                         *([f"--backbones {' '.join(args.backbones)}"] if args.backbones != BACKBONES else [])])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_report(args.out, summary, command)
+    return 0
+
+
+def write_report(out: Path, summary: dict[str, Any], command: str) -> None:
+    """docs/seed-variance.{md,json}: the rendered study and the numbers it shows."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     gate = {variant: {backbone: s["gate"] for backbone, s in backbones.items() if "gate" in s}
             for variant, backbones in summary.items()}
     compact = {variant: {backbone: {key: value for key, value in s.items() if key != "gate"}
                          for backbone, s in backbones.items()} for variant, backbones in summary.items()}
-    args.out.with_suffix(".json").write_text(json.dumps({"summary": compact, "gate": gate}, indent=1,
-                                                        sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps({"summary": compact, "gate": gate}, indent=1,
+                                                   sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
     text = render(summary, command) + ("\n" + render_allowances(allowances(summary)) if "planted" in summary else "")
-    args.out.with_suffix(".md").write_text(text, encoding="utf-8")
-    print(f"wrote {args.out.with_suffix('.md')} and .json")
-    return 0
+    out.with_suffix(".md").write_text(text, encoding="utf-8")
+    print(f"wrote {out.with_suffix('.md')} and .json")
 
 
 if __name__ == "__main__":

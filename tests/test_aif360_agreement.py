@@ -46,7 +46,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, d
                    tolerance=Tolerance(difference=0.1, ratio=(0.8, 1.25), metrics={}))
     dataset = Dataset(name="t", format="fairface", path="", padding=0.25, target="animal", protected=("race", "age"),
                       reference={}, intersections=(("race", "age"),))
-    audit("b", folder / "predictions.parquet", folder, dataset, params, folder / "fairness.json")
+    audit("b", {0: folder / "predictions.parquet"}, folder, dataset, params, folder / "fairness.json")
     return predictions, json.loads((folder / "fairness.json").read_text())
 
 

@@ -112,7 +112,7 @@ def stage_files(tmp_path: Path):
             reference: dict[str, str] | None = None, intersections: tuple = ()) -> dict:
         dataset = Dataset(name="t", format="fairface", path="", padding=0.25, target="gender", protected=protected,
                           reference=reference or {}, intersections=intersections)
-        audit("b", tmp_path / "predictions.parquet", tmp_path, dataset, params, tmp_path / out)
+        audit("b", {0: tmp_path / "predictions.parquet"}, tmp_path, dataset, params, tmp_path / out)
         return json.loads((tmp_path / out).read_text())
     return tmp_path, run
 

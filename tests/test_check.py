@@ -29,6 +29,7 @@ RACES = ("White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "
 AGES = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")
 BACKBONE = "small_cnn"
 RUN = f"synthetic/{BACKBONE}"  # audits/<dataset>/<backbone>
+PREDICTIONS = "predictions/seed-0.parquet"  # the one seed's prediction table, in its audit folder
 WORSENED = "Black"
 
 
@@ -60,7 +61,7 @@ def _flip(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Audit folders (``<name>/synthetic/small_cnn/{predictions.parquet,fairness.json}``) for every scenario."""
+    """Audit folders (``<name>/synthetic/small_cnn/{predictions/seed-0.parquet,fairness.json}``) for every scenario."""
     from fairvision.audit.stage import audit
     from fairvision.params import load_params
 
@@ -97,13 +98,14 @@ def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, table in tables.items():
         folder = root / name / RUN
         folder.mkdir(parents=True)
-        table.to_parquet(folder / "predictions.parquet")
+        (folder / "predictions").mkdir()
+        table.to_parquet(folder / PREDICTIONS)
         dataset = params.datasets["synthetic"]
         if name == "unmeasured":
             dataset = dataclasses.replace(dataset, protected=(), reference={}, intersections=())
         if name == "no_age":
             dataset = dataclasses.replace(dataset, protected=("race",), reference={"race": "auto"}, intersections=())
-        audit(BACKBONE, folder / "predictions.parquet", prepared, dataset, params.audit, folder / "fairness.json")
+        audit(BACKBONE, {0: folder / PREDICTIONS}, prepared, dataset, params.audit, folder / "fairness.json")
         folders[name] = root / name
     folders["params"] = root / "params.yaml"
     return folders
@@ -121,14 +123,16 @@ def _use(workdir: Path, audits: dict[str, Path], name: str, *, predictions: bool
     target = workdir / "audits" / RUN
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    for file in ("fairness.json", "predictions.parquet") if predictions else ("fairness.json",):
+    for file in ("fairness.json", PREDICTIONS) if predictions else ("fairness.json",):
+        (target / file).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(audits[name] / RUN / file, target / file)
 
 
 def _baseline_copy(workdir: Path, audits: dict[str, Path], name: str, *, predictions: bool = True) -> str:
     target = workdir / "baseline" / RUN
     target.mkdir(parents=True)
-    for file in ("fairness.json", "predictions.parquet") if predictions else ("fairness.json",):
+    for file in ("fairness.json", PREDICTIONS) if predictions else ("fairness.json",):
+        (target / file).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(audits[name] / RUN / file, target / file)
     return "baseline"
 
@@ -138,7 +142,7 @@ def test_against_itself_nothing_regresses(workdir: Path, audits: dict[str, Path]
     _use(workdir, audits, "base")
     assert main(["check", "--baseline", str(audits["base"])]) == 0
     out = capsys.readouterr().out
-    assert "paired bootstrap on 35000 shared image ids (0 only in the baseline, 0 only in the current" in out
+    assert "on 35000 shared image ids (0 only in the baseline, 0 only in the current" in out
     assert "REGRESSION" not in out and "INCONCLUSIVE" not in out
     assert "0 regressed, 0 inconclusive" in out
 
@@ -202,7 +206,7 @@ def test_unpaired_without_baseline_predictions_still_flags_a_large_regression(
     assert main(["check", "--baseline", baseline]) == 1
     out = capsys.readouterr().out
     assert "unpaired" in out and "conservative" in out
-    assert f"baseline/{RUN}/predictions.parquet does not exist" in out
+    assert f"baseline/{RUN}/{PREDICTIONS} does not exist" in out
     assert f"· race · correct · {WORSENED} · error_rate_difference" in out
     # ...and an unpaired check of a model against itself finds nothing.
     _use(workdir, audits, "base", predictions=False)
@@ -242,8 +246,8 @@ def test_predictions_sharing_no_id_are_a_usage_error(workdir: Path, audits: dict
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     _use(workdir, audits, "base")
     baseline = _baseline_copy(workdir, audits, "base")
-    table = pd.read_parquet(workdir / baseline / RUN / "predictions.parquet")
-    table.assign(id="other/" + table["id"]).to_parquet(workdir / baseline / RUN / "predictions.parquet")
+    table = pd.read_parquet(workdir / baseline / RUN / PREDICTIONS)
+    table.assign(id="other/" + table["id"]).to_parquet(workdir / baseline / RUN / PREDICTIONS)
     assert main(["check", "--baseline", baseline]) == 3
     assert "share no image id" in capsys.readouterr().err
 
@@ -252,7 +256,7 @@ def test_partial_overlap_is_reported(workdir: Path, audits: dict[str, Path],
                                      capsys: pytest.CaptureFixture[str]) -> None:
     _use(workdir, audits, "base")
     assert main(["check", "--baseline", str(audits["subset"])]) == 0
-    assert "paired bootstrap on 34900 shared image ids (0 only in the baseline, 100 only in the current" in (
+    assert "on 34900 shared image ids (0 only in the baseline, 100 only in the current" in (
         capsys.readouterr().out)
 
 
@@ -268,12 +272,12 @@ def test_predictions_that_are_not_the_audited_ones_are_a_usage_error(
         workdir: Path, audits: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     _use(workdir, audits, "base")
     baseline = _baseline_copy(workdir, audits, "base")
-    shutil.copy(audits["worse"] / RUN / "predictions.parquet", workdir / baseline / RUN / "predictions.parquet")
+    shutil.copy(audits["worse"] / RUN / PREDICTIONS, workdir / baseline / RUN / PREDICTIONS)
     assert main(["check", "--baseline", baseline]) == 3
     err = capsys.readouterr().err
-    assert f"{baseline}/{RUN}/predictions.parquet holds 35000 predictions with accuracy" in err
+    assert f"{baseline}/{RUN}/{PREDICTIONS} holds 35000 predictions with accuracy" in err
     assert f"but {baseline}/{RUN}/fairness.json audited 35000 with accuracy" in err and "different runs" in err
-    shutil.copy(audits["subset"] / RUN / "predictions.parquet", workdir / baseline / RUN / "predictions.parquet")
+    shutil.copy(audits["subset"] / RUN / PREDICTIONS, workdir / baseline / RUN / PREDICTIONS)
     assert main(["check", "--baseline", baseline]) == 3
     assert "holds 34900 predictions" in capsys.readouterr().err
 
@@ -388,7 +392,7 @@ def _commit_baseline(workdir: Path, audits: dict[str, Path], monkeypatch: pytest
     _use(workdir, audits, "base")
     _git(workdir, "init", "-q")
     subprocess.run([dvc, "init", "-q"], cwd=workdir, check=True, capture_output=True)
-    subprocess.run([dvc, "add", "-q", f"audits/{RUN}/predictions.parquet"], cwd=workdir, check=True,
+    subprocess.run([dvc, "add", "-q", f"audits/{RUN}/{PREDICTIONS}"], cwd=workdir, check=True,
                    capture_output=True)
     _git(workdir, "add", "-A")
     _git(workdir, "commit", "-q", "-m", "baseline audit")
@@ -476,13 +480,13 @@ def test_git_revision_baseline_through_dvc(workdir: Path, audits: dict[str, Path
 
     assert main(["check", "--baseline", "HEAD"]) == 1
     out = capsys.readouterr().out
-    assert "paired bootstrap on 35000 shared image ids" in out  # predictions came from the DVC cache
+    assert "on 35000 shared image ids" in out  # predictions came from the DVC cache
     assert f"· race · correct · {WORSENED} · error_rate_difference" in out
 
     shutil.rmtree(workdir / ".dvc" / "cache")  # no cache, no remote: the baseline predictions are unobtainable
     assert main(["check", "--baseline", "HEAD"]) == 1
     out = capsys.readouterr().out
-    assert f"unpaired (HEAD:audits/{RUN}/predictions.parquet could not be read" in out
+    assert f"unpaired (HEAD:audits/{RUN}/{PREDICTIONS} could not be read" in out
 
 
 def test_check_imports_neither_aif360_nor_tensorflow(workdir: Path, audits: dict[str, Path]) -> None:

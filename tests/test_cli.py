@@ -15,7 +15,7 @@ COMMANDS = {
     "synth": "fairface_label_train.csv",
     "prepare": "manifest.parquet",
     "train": "SavedModel",
-    "evaluate": "predictions.parquet",
+    "evaluate": "predictions/seed-<S>.parquet",
     "audit": "fairness.json",
     "report": "index.html",
 }
@@ -76,8 +76,8 @@ def test_several_datasets_need_dataset_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("command", "hint"), [
     (["train", "small_cnn"], "data/prepared/synthetic/manifest.parquet: not found; run `fairvision prepare` first"),
     (["evaluate", "small_cnn"],
-     "models/synthetic/small_cnn/saved_model.pb: not found; run `fairvision train small_cnn` first"),
-    (["audit", "small_cnn"], "predictions.parquet: not found; run `fairvision evaluate small_cnn` first"),
+     "models/synthetic/small_cnn/seed-0/saved_model.pb: not found; run `fairvision train small_cnn --seed 0` first"),
+    (["audit", "small_cnn"], "predictions/seed-0.parquet: not found; run `fairvision evaluate small_cnn` first"),
 ])
 def test_stage_before_its_inputs_exist_says_what_to_run(tmp_path: Path, command: list[str], hint: str) -> None:
     result = fairvision(*command, "--params", str(ROOT / "params.yaml"), cwd=tmp_path)

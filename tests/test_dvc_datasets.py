@@ -41,7 +41,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, reproduced_project: Projec
     write_shapes(project.path / "data/raw/shapes")
     project.commit("a second dataset")
     ran = re.findall(r"Running stage '([^']+)'", project.dvc("repro").stdout)
-    assert set(ran) == {"prepare@shapes", "train@shapes-small_cnn", "evaluate@shapes-small_cnn",
+    assert set(ran) == {"prepare@shapes", "train@shapes-small_cnn-0", "evaluate@shapes-small_cnn-0",
                         "audit@shapes-small_cnn", "explain@shapes-small_cnn", "report@shapes"}
     return project
 
@@ -51,7 +51,7 @@ def test_every_backbone_is_audited_on_every_dataset(project: Project) -> None:
         fairness = json.loads((project.path / f"audits/{dataset}/small_cnn/fairness.json").read_text("utf-8"))
         assert fairness["dataset"] == dataset and fairness["backbone"] == "small_cnn"
         assert partition in fairness["partitions"]
-        assert (project.path / f"models/{dataset}/small_cnn/saved_model.pb").is_file()
+        assert (project.path / f"models/{dataset}/small_cnn/seed-0/saved_model.pb").is_file()
     shapes = json.loads((project.path / "audits/shapes/small_cnn/fairness.json").read_text("utf-8"))
     assert shapes["labels"] == ["circle", "square"] and shapes["partitions"]["lighting"]["reference"] == "day"
     assert project.changed_stages() == set()
@@ -72,7 +72,7 @@ def test_metrics_and_plots_cover_both_datasets(project: Project) -> None:
     files = {name for workspace in metrics.values() for name in workspace["data"]}
     assert {"audits/synthetic/small_cnn/headline.json", "audits/shapes/small_cnn/headline.json"} <= files
     plots = json.loads(project.dvc("plots", "show", "--json", "--split").stdout)["data"]
-    assert {"training/synthetic/small_cnn/history.csv", "training/shapes/small_cnn/history.csv",
+    assert {"training/synthetic/small_cnn/seed-0/history.csv", "training/shapes/small_cnn/seed-0/history.csv",
             "groups/shapes/small_cnn/lighting.accuracy.csv"} <= set(plots)
 
 

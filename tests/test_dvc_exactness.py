@@ -32,7 +32,7 @@ def set_key(dotted: str, value: Any) -> Callable[[dict], None]:
     return change
 
 
-TRAIN, EVALUATE, AUDIT = "train@synthetic-small_cnn", "evaluate@synthetic-small_cnn", "audit@synthetic-small_cnn"
+TRAIN, EVALUATE, AUDIT = "train@synthetic-small_cnn-0", "evaluate@synthetic-small_cnn-0", "audit@synthetic-small_cnn"
 EXPLAIN = "explain@synthetic-small_cnn"
 PREPARE, REPORT = "prepare@synthetic", "report@synthetic"
 DATASET = "datasets.synthetic"
@@ -55,6 +55,10 @@ KNOBS = {
     "a check-only setting": (set_key("check.difference_margin", 0.01), set()),
     "an explain setting": (set_key("explain.lime.samples", 30), {EXPLAIN}),
     "synth.seed": (set_key("synth.seed", 1), {"synth"}),
+    # another training seed: its own train and evaluate, and the audit of every seed; seed 0's model, its
+    # evaluation and the explanations (of the first seed) do not rerun
+    "a second training seed": (set_key("train.seeds", [0, 1]),
+                               {"train@synthetic-small_cnn-1", "evaluate@synthetic-small_cnn-1", AUDIT}),
 }
 
 

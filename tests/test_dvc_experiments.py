@@ -19,7 +19,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, reproduced_project: Projec
 
 def test_an_experiment_shows_its_own_metrics_beside_the_baseline(project: Project) -> None:
     result = project.dvc("exp", "run", "-n", "two-epochs", "-S", "train.epochs=2")
-    assert "Running stage 'train@synthetic-small_cnn'" in result.stdout
+    assert "Running stage 'train@synthetic-small_cnn-0'" in result.stdout
     assert "Running stage 'prepare@synthetic'" not in result.stdout and "Running stage 'synth'" not in result.stdout
 
     table = list(csv.DictReader(io.StringIO(project.dvc("exp", "show", "--csv").stdout)))

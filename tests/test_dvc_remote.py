@@ -72,8 +72,8 @@ def push_clone_pull(project: Project, name: str, url: str, where: Path) -> Proje
 
 def test_cached_outputs_include_data_models_and_predictions(project: Project) -> None:
     outs = cached_outputs(project)
-    assert {"data/raw/synthetic", "models/synthetic/small_cnn",
-            "audits/synthetic/small_cnn/predictions.parquet"} <= set(outs)
+    assert {"data/raw/synthetic", "models/synthetic/small_cnn/seed-0",
+            "audits/synthetic/small_cnn/predictions/seed-0.parquet"} <= set(outs)
     assert any(path.startswith("data/prepared/") for path in outs)
     assert not any(path.startswith(("training/", "timings/")) for path in outs)  # cache: false, in git
 
@@ -131,7 +131,7 @@ def test_local_folder_remote_works_the_same(project: Project, tmp_path: Path) ->
     ran = set(re.findall(r"Running stage '([^']+)'", copy.dvc("repro").stdout))
     assert "audit@synthetic-small_cnn" in ran
     # explain reads only the reference groups (references.json), which the resamples do not move
-    assert not ran & {"synth", "prepare@synthetic", "train@synthetic-small_cnn", "evaluate@synthetic-small_cnn",
+    assert not ran & {"synth", "prepare@synthetic", "train@synthetic-small_cnn-0", "evaluate@synthetic-small_cnn-0",
                       "explain@synthetic-small_cnn"}
 
 

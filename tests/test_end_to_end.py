@@ -94,17 +94,17 @@ def test_report_shows_the_planted_group_failing(pipeline: Path) -> None:
 
 
 def test_model_and_predictions_follow_the_contracts(pipeline: Path) -> None:
-    model = pipeline / "models/synthetic/small_cnn"
+    model = pipeline / "models/synthetic/small_cnn/seed-0"
     assert read_labels(model) == ["Female", "Male"]
     assert sorted(p.name for p in model.iterdir()) == ["assets", "fingerprint.pb", "labels.txt", "saved_model.pb",
                                                        "train.json", "variables"]  # no wall-clock facts
-    history = pd.read_csv(pipeline / "training/synthetic/small_cnn/history.csv")
+    history = pd.read_csv(pipeline / "training/synthetic/small_cnn/seed-0/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
     assert history["epoch"].tolist() == [1, 2, 3]
-    speed = json.loads((pipeline / "timings/synthetic/small_cnn.json").read_text())
+    speed = json.loads((pipeline / "timings/synthetic/small_cnn/seed-0.json").read_text())
     assert speed["images_per_second"] > 0 and speed["wall_seconds"] > 0
 
-    predictions = pd.read_parquet(pipeline / "audits/synthetic/small_cnn/predictions.parquet")
+    predictions = pd.read_parquet(pipeline / "audits/synthetic/small_cnn/predictions/seed-0.parquet")
     manifest = pd.read_parquet(pipeline / "data/prepared/synthetic/manifest.parquet")
     assert sorted(predictions["id"]) == sorted(manifest.loc[manifest["split"] == "test", "id"])
     assert {"prob_Female", "prob_Male", "race", "gender", "age", "label", "pred"} <= set(predictions.columns)
@@ -124,10 +124,17 @@ def test_model_and_predictions_follow_the_contracts(pipeline: Path) -> None:
 def test_without_a_plant_every_verdict_follows_from_its_interval(tmp_path: Path) -> None:
     """One trained model is one draw of the training procedure: another CPU trains another model, and its
     groups may really differ (main's no-bias run gave Black an FNR of 0.225 on an AMD machine against 0.047 on
-    a Xeon). What the procedure guarantees on any machine is that each verdict is what its interval says;
+    a Xeon). So this run trains three seeds, audited as one procedure. What the procedure guarantees on any
+    machine is that each verdict is what its combined interval says and that every seed's value is recorded;
     that an unbiased *table* raises no false fail is validated on simulated predictions whose truth is
-    known (tests/test_validation.py)."""
-    result = fairness(run_pipeline(tmp_path, SMALL, {"synth": {"bias": "none"}}))
+    known (tests/test_validation.py, tests/test_seeds.py)."""
+    folder = run_pipeline(tmp_path, SMALL, {"synth": {"bias": "none"}, "train": {"seeds": [0, 1, 2]}})
+    for seed in (0, 1, 2):
+        assert (folder / f"models/synthetic/small_cnn/seed-{seed}/saved_model.pb").is_file()
+        assert (folder / f"audits/synthetic/small_cnn/predictions/seed-{seed}.parquet").is_file()
+    result = fairness(folder)
+    assert result["seeds"]["values"] == [0, 1, 2] and result["seeds"]["training_variance"]["measured"]
+    assert "3 training seeds" in (folder / "reports/synthetic/small_cnn.html").read_text(encoding="utf-8")
     bands = result["settings"]["tolerance"]
     judged = 0
     for partition in result["partitions"].values():
@@ -137,6 +144,7 @@ def test_without_a_plant_every_verdict_follows_from_its_interval(tmp_path: Path)
                     for metric, entry in group.get(key, {}).items():
                         low, high = entry["ci"]
                         band = bands[metric]
+                        assert len(entry["seeds"]["values"]) == 3 and 0 <= entry["seeds"]["fails"] <= 3
                         if entry["verdict"] == "fail":
                             assert high < band[0] or low > band[1], (metric, entry)
                         if entry["verdict"] == "pass":
@@ -158,8 +166,8 @@ def test_multiclass_targets_with_spaces_in_their_labels(tmp_path: Path, target: 
                                       "intersections": [protected]}}
     pipeline = run_pipeline(tmp_path, SMALL, changes)
     labels = json.loads((pipeline / "data/prepared/synthetic/datasheet.json").read_text())["labels"]
-    assert read_labels(pipeline / "models/synthetic/small_cnn") == labels and set(classes) <= set(labels)
-    predictions = pd.read_parquet(pipeline / "audits/synthetic/small_cnn/predictions.parquet")
+    assert read_labels(pipeline / "models/synthetic/small_cnn/seed-0") == labels and set(classes) <= set(labels)
+    predictions = pd.read_parquet(pipeline / "audits/synthetic/small_cnn/predictions/seed-0.parquet")
     assert set(predictions["pred"]) <= set(labels) and {f"prob_{c}" for c in classes} <= set(predictions.columns)
     result = fairness(pipeline)
     assert result["target"] == target

@@ -21,7 +21,7 @@ WARNING = (f"test group race = {MALICIOUS} has 12 images, fewer than audit.min_g
 UNDEFINED = "the reference group's error rate is 0, so the ratio is undefined (0/0)"
 REASON = "largest race group in train (300 images); `auto` in params.yaml"
 CORRECT_METRICS = ("statistical_parity_difference", "disparate_impact", "error_rate_difference", "error_rate_ratio")
-SECTIONS = ("model_details", "intended_use", "factors", "metrics", "evaluation_data", "training_data",
+SECTIONS = ("model_details", "seeds", "intended_use", "factors", "metrics", "evaluation_data", "training_data",
             "quantitative_analyses", "explanations", "ethical_considerations", "caveats", "verdict")
 TITLES = ("Model details", "Intended use", "Factors", "Metrics", "Evaluation data", "Training data",
           "Quantitative analyses", "Explanations", "Ethical considerations", "Caveats and recommendations")
@@ -81,12 +81,23 @@ def _age(outcome: dict[str, Any]) -> dict[str, Any]:
     return _table({"20-29": reference, "more than 70": old})
 
 
+SINGLE_SEED = ("one training run (seed 0): training variance was not measured. Another seed of the same procedure "
+               "may give a different model and different verdicts")
+
+
+def _seeds() -> dict[str, Any]:
+    """fairness.json's `seeds` for one training run (seed 0), as the audit writes it."""
+    return {"values": [0], "training_variance": {"measured": False, "how": None, "reason": SINGLE_SEED},
+            "accuracy": {"values": [0.9], "mean": 0.9, "sd": None},
+            "per_seed": [{"seed": 0, "accuracy": 0.9, "verdict": None, "failing": None}]}
+
+
 def _fairness(backbone: str, fails: bool) -> dict[str, Any]:
     failing = [{"partition": "race", "outcome": "Female", "against": "reference", "group": "Latino_Hispanic",
                 "metrics": ["equal_opportunity_difference"]}] if fails else []
     return {
-        "schema_version": 4, "backbone": backbone, "dataset": "synthetic", "target": "gender",
-        "labels": ["Female", "Male"], "favorable_label": "Female", "n": 540, "accuracy": 0.9,
+        "schema_version": 5, "backbone": backbone, "dataset": "synthetic", "target": "gender",
+        "labels": ["Female", "Male"], "favorable_label": "Female", "n": 540, "accuracy": 0.9, "seeds": _seeds(),
         "settings": {
             "min_group_size": 30,
             "bootstrap": {"resamples": 1000, "seed": 0, "level": 0.95,
@@ -147,18 +158,19 @@ def _datasheet() -> dict[str, Any]:
 
 
 def write_inputs(root: Path) -> dict[str, Path]:
-    """audits/<B>/fairness.json, models/<B>/{train.json,history.csv}, datasheet.json; only small_cnn fails race."""
+    """audits/<B>/fairness.json (one seed, 0), models/<B>/seed-0/train.json, training/<B>/seed-0/history.csv,
+    timings/<B>/seed-0.json, datasheet.json; only small_cnn fails race."""
     audits, models, training, timings = root / "audits", root / "models", root / "training", root / "timings"
-    timings.mkdir(parents=True)
     for backbone in BACKBONES:
-        for folder in (audits, models, training):
-            (folder / backbone).mkdir(parents=True)
+        for folder in (audits / backbone, models / backbone / "seed-0", training / backbone / "seed-0",
+                       timings / backbone):
+            folder.mkdir(parents=True)
         (audits / backbone / "fairness.json").write_text(json.dumps(_fairness(backbone, backbone == "small_cnn")))
         record = _train(backbone)
         speed = {key: record.pop(key) for key in ("wall_seconds", "images_per_second")}
-        (models / backbone / "train.json").write_text(json.dumps(record))
-        (timings / f"{backbone}.json").write_text(json.dumps(speed))
-        (training / backbone / "history.csv").write_text(
+        (models / backbone / "seed-0" / "train.json").write_text(json.dumps(record))
+        (timings / backbone / "seed-0.json").write_text(json.dumps(speed))
+        (training / backbone / "seed-0" / "history.csv").write_text(
             "epoch,loss,accuracy,val_loss,val_accuracy\n1,0.6,0.7,0.62,0.69\n2,0.3,0.88,,0.86\n")
     datasheet = root / "datasheet.json"
     datasheet.write_text(json.dumps(_datasheet()))
@@ -452,7 +464,7 @@ def test_unknown_status_is_refused_naming_the_field(inputs: dict[str, Path]) -> 
         render_reports(BACKBONES, **inputs)
 
 
-@pytest.mark.parametrize("version", [None, 3, 5])
+@pytest.mark.parametrize("version", [None, 4, 6])
 def test_other_schema_version_asks_to_rerun_the_audit(inputs: dict[str, Path], version: int | None) -> None:
     def change(fairness: dict[str, Any]) -> None:
         if version is None:
@@ -474,15 +486,22 @@ def test_backbone_names_must_be_distinct_file_names(inputs: dict[str, Path], bac
 
 def _real_audit(root: Path, predictions: Any, datasheet: dict[str, Any], protected: tuple[str, ...],
                 monkeypatch: pytest.MonkeyPatch, **params: Any) -> dict[str, Path]:
-    """The report's inputs with small_cnn's fairness.json written by the real audit stage (mobilenet_v2 hand-made)."""
+    """The report's inputs with small_cnn's fairness.json written by the real audit stage (mobilenet_v2 hand-made).
+
+    ``predictions``: one table (seed 0), or training seed -> table, audited as one procedure; the
+    first seed's must be 0, whose training record ``write_inputs`` writes.
+    """
     from fairvision.audit import stage
     from fairvision.params import Audit, Bootstrap, Dataset, Tolerance
 
-    monkeypatch.setattr(stage, "crosscheck", lambda *args: None)  # AIF360's agreement is the audit's own test
+    monkeypatch.setattr(stage, "crosscheck", lambda *args, **kwargs: None)  # AIF360's agreement: the audit's test
     prepared = root / "prepared"
     prepared.mkdir()
-    predictions.to_parquet(root / "predictions.parquet")
-    predictions.assign(split="train").to_parquet(prepared / "manifest.parquet")
+    tables = predictions if isinstance(predictions, dict) else {0: predictions}
+    paths = {seed: root / f"predictions-seed-{seed}.parquet" for seed in tables}
+    for seed, table in tables.items():
+        table.to_parquet(paths[seed])
+    next(iter(tables.values())).assign(split="train").to_parquet(prepared / "manifest.parquet")
     (prepared / "datasheet.json").write_text(json.dumps(datasheet))
     settings = dict(favorable_label="auto", min_group_size=30, min_events=5,
                     bootstrap=Bootstrap(resamples=50, seed=0, level=0.95), multiple_comparisons="simultaneous",
@@ -491,7 +510,7 @@ def _real_audit(root: Path, predictions: Any, datasheet: dict[str, Any], protect
     inputs["datasheet_path"].write_text(json.dumps(datasheet))
     dataset = Dataset(name=datasheet["dataset"], format="fairface", path="", padding=0.25,
                       target=datasheet["target"], protected=protected, intersections=params.pop("intersections", ()))
-    stage.audit("small_cnn", root / "predictions.parquet", prepared, dataset, Audit(**(settings | params)),
+    stage.audit("small_cnn", paths, prepared, dataset, Audit(**(settings | params)),
                 inputs["audits_dir"] / "small_cnn" / "fairness.json")
     return inputs
 

@@ -22,7 +22,7 @@ import yaml
 from conftest import TINY_EPOCHS as EPOCHS
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT = Path(".fairvision/checkpoints/synthetic/small_cnn")
+CHECKPOINT = Path(".fairvision/checkpoints/synthetic/small_cnn/seed-0")
 
 
 def train_command(out: str) -> list[str]:

@@ -79,10 +79,11 @@ def test_a_reweighing_variant_trains_and_records_its_weights(tiny_prepared: Path
     shutil.copytree(tiny_prepared, folder)
     monkeypatch.chdir(folder)
     assert main(["train", "small_cnn+reweighing", "--no-checkpoint"]) == 0
-    summary = json.loads((folder / "models/synthetic/small_cnn+reweighing/train.json").read_text(encoding="utf-8"))
+    model = folder / "models/synthetic/small_cnn+reweighing/seed-0"
+    summary = json.loads((model / "train.json").read_text(encoding="utf-8"))
     assert summary["reweighing"]["partition"] == "race" and summary["options"]["reweighing"] == ["race"]
     assert {cell["group"] for cell in summary["reweighing"]["cells"]} >= {"White", "Latino_Hispanic"}
-    history = pd.read_csv(folder / "training/synthetic/small_cnn+reweighing/history.csv")
+    history = pd.read_csv(folder / "training/synthetic/small_cnn+reweighing/seed-0/history.csv")
     assert history["loss"].notna().all() and len(history) == summary["epochs_run"]
 
 

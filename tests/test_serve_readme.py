@@ -56,7 +56,7 @@ def face(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
 
 
 def test_the_section_has_one_curl_and_one_python_call_per_protocol() -> None:
-    assert "fairvision serve models/synthetic/small_cnn" in serving_section()
+    assert "fairvision serve models/synthetic/small_cnn/seed-0" in serving_section()
     assert sorted(url.split("/")[3] for url, _, _ in curl_requests()) == ["v1", "v2"]
     assert sorted(re.search(r"/(v[12])/models/", block)[1] for block in code_blocks("python")) == ["v1", "v2"]
 

@@ -20,20 +20,20 @@ DESCRIPTION = """\
 Reproducible fairness audits of image classifiers.
 
 The pipeline (run it all with `dvc repro`; each stage is also a sub-command here). Every backbone
-B in params.yaml `backbones` is trained and audited on every dataset D in `datasets`; with one
-dataset, --dataset may be left out.
+B in params.yaml `backbones` is trained (once per seed S of `train.seeds`) and audited on every
+dataset D in `datasets`; with one dataset, --dataset may be left out.
   synth       -> data/raw/synthetic/        FairFace-format synthetic dataset with a planted bias
   prepare     -> data/prepared/<D>/         manifest.parquet, shards/*.tfrecord, datasheet.json, rejected.csv
-  train B     -> models/<D>/<B>/            SavedModel (bytes in, probabilities out), labels.txt, train.json
-                 training/<D>/<B>/history.csv, timings/<D>/<B>.json   per-epoch metrics; wall time, images/s
-  evaluate B  -> audits/<D>/<B>/predictions.parquet
-  audit B     -> audits/<D>/<B>/fairness.json   AIF360 metrics per group, bootstrap intervals, verdicts
+  train B     -> models/<D>/<B>/seed-<S>/   SavedModel (bytes in, probabilities out), labels.txt, train.json
+                 training/<D>/<B>/seed-<S>/history.csv, timings/<D>/<B>/seed-<S>.json   per-epoch metrics; speed
+  evaluate B  -> audits/<D>/<B>/predictions/seed-<S>.parquet
+  audit B     -> audits/<D>/<B>/fairness.json   AIF360 metrics per group, bootstrap intervals, verdicts (all seeds)
                  audits/<D>/<B>/headline.json, groups/<D>/<B>/   `dvc exp show` metrics; per-group bars
   explain B   -> audits/<D>/<B>/explanations/   Grad-CAM, integrated gradients, LIME per group; disparity, faithfulness
   report      -> reports/<D>/               index.html, <B>.html, <B>.card.json
 
 After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed, and
-`fairvision serve models/<D>/<B>` serves a trained model over TF Serving's and KServe's REST protocols.
+`fairvision serve models/<D>/<B>/seed-<S>` serves a trained model over TF Serving's and KServe's REST protocols.
 Every knob lives in params.yaml (see its comments)."""
 
 # In the order `fairvision --help` lists them: the pipeline's stages, then the gate and the server.

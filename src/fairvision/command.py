@@ -119,6 +119,15 @@ def backbone_options(params: Params, backbone: str) -> dict[str, Any]:
     return dict(params.backbones[backbone])
 
 
+def chosen_seeds(params: Params, seed: int | None) -> tuple[int, ...]:
+    """``--seed`` alone, or every seed of params.yaml `train.seeds`; a seed must be >= 0."""
+    if seed is None:
+        return params.train.seeds
+    if seed < 0:
+        raise FairvisionError(f"--seed must be an integer >= 0, got {seed}")
+    return (seed,)
+
+
 _QUIET = "FAIRVISION_QUIET_TENSORFLOW_START"  # set by `execute` when neither --verbose nor the user's level asks
 # TensorFlow's start-up lines on a machine without an NVIDIA driver, where no GPU can be used: it probes CUDA
 # and says so, at "error" level for cuInit, before its own log level applies.

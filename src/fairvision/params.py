@@ -131,7 +131,7 @@ class Augment:
 
 @dataclasses.dataclass(frozen=True)
 class Train:
-    seed: int
+    seeds: tuple[int, ...]  # one trained model per seed (init, data order, augmentation); the first is served
     image_size: int
     batch_size: int
     epochs: int
@@ -452,6 +452,22 @@ def check_section(data: Any, source: str) -> Check:
     return _check(_Section(data, "params", source).section("check"))
 
 
+MAX_SEEDS = 100  # each seed is a full training run: more is a typo, not a study
+
+
+def _seeds(root: _Section) -> tuple[int, ...]:
+    """`train.seeds`: a non-empty list of distinct integers >= 0; the first is the one served and explained."""
+    if "seed" in root.data:
+        raise FairvisionError(f"{root.source}: `{root.name}.seed` was replaced by `{root.name}.seeds`, a list "
+                              f"(write `seeds: [{root.data['seed']}]`)")
+    seeds = root.raw("seeds")
+    if (not isinstance(seeds, list) or not 1 <= len(seeds) <= MAX_SEEDS or len(set(seeds)) != len(seeds)
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise root._fail("seeds", f"a list of 1 to {MAX_SEEDS} distinct integers >= 0, e.g. [0] or [0, 1, 2, 3, 4]",
+                         seeds)
+    return tuple(seeds)
+
+
 def _check(root: _Section) -> Check:
     noise: dict[str, float] = {}
     if root.data.get("training_noise") is not None:  # absent from params.yaml files older than the key
@@ -546,7 +562,7 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
         datasets=_datasets(root.section("datasets")),
         prepare=_prepare(prepare),
         train=Train(
-            seed=train.integer("seed", 0),
+            seeds=_seeds(train),
             image_size=train.integer("image_size", 16),
             batch_size=train.integer("batch_size"),
             epochs=train.integer("epochs"),

@@ -17,7 +17,7 @@ import dataclasses
 import io
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import pandas as pd
 import yaml
@@ -31,7 +31,7 @@ from fairvision.params import Check, check_section
 __all__ = ["AuditFiles", "MIN_OVERLAP", "Paired", "baseline_audit", "baseline_check", "current_audit", "pair",
            "require_same_evaluation_set"]
 
-FAIRNESS, PREDICTIONS, PARAMS = "fairness.json", "predictions.parquet", "params.yaml"
+FAIRNESS, PREDICTIONS, PARAMS = "fairness.json", "predictions", "params.yaml"  # predictions/seed-<S>.parquet
 # Pairing compares the models on the images both predicted; below this share of either side's images the
 # paired figures would describe a different set than the audits they are checked against.
 MIN_OVERLAP = 0.9
@@ -46,7 +46,7 @@ class AuditFiles:
 
     where: str  # how messages name this side's folder: "audits/small_cnn" or "origin/main:audits/small_cnn"
     fairness: Fairness
-    predictions: pd.DataFrame | None
+    predictions: Mapping[int, pd.DataFrame] | None  # training seed -> its table, for every seed the audit read
     no_predictions: str | None  # why ``predictions`` is None
 
     def file(self, name: str) -> str:
@@ -55,13 +55,15 @@ class AuditFiles:
 
 @dataclasses.dataclass(frozen=True)
 class Paired:
-    """The rows both prediction tables hold, joined on ``id``: ``label``, ``pred_baseline``, ``pred_current``
-    and the current table's protected attributes."""
+    """The rows both sides' prediction tables hold, joined on ``id``: ``label``, one prediction column per seed
+    and side (``baseline_columns``, ``current_columns``) and the current tables' protected attributes."""
 
     rows: pd.DataFrame
     shared: int
     only_baseline: int
     only_current: int
+    baseline_columns: tuple[str, ...] = ("pred_baseline",)
+    current_columns: tuple[str, ...] = ("pred_current",)
 
 
 def current_audit(run: str) -> AuditFiles:
@@ -119,40 +121,56 @@ def require_same_evaluation_set(baseline: AuditFiles, current: AuditFiles) -> No
 
 
 def pair(baseline: AuditFiles, current: AuditFiles) -> Paired:
-    """Join both prediction tables on ``id``; raises FairvisionError when no id is shared or labels disagree."""
+    """Join both sides' prediction tables (one per seed) on ``id``; raises FairvisionError when no id is shared or
+    labels disagree.
+
+    Every seed of one side predicted the same images (the audit checked it), so each side's
+    first table gives its ids and labels; the join keeps one prediction column per seed.
+    """
     assert baseline.predictions is not None and current.predictions is not None
-    tables = {}
+    tables, columns = {}, {}
     for side, files in (("baseline", baseline), ("current", current)):
-        frame = files.predictions
-        missing = {"id", "label", "pred"} - set(frame.columns)
-        if missing:
-            raise FairvisionError(f"{files.file(PREDICTIONS)}: missing column(s) {', '.join(sorted(missing))}")
-        if frame["id"].duplicated().any():
-            raise FairvisionError(f"{files.file(PREDICTIONS)}: column `id` repeats an id "
-                                  f"({frame.loc[frame['id'].duplicated(), 'id'].iloc[0]!r})")
-        tables[side] = frame
+        for seed, frame in files.predictions.items():
+            name = _table(files, seed)
+            missing = {"id", "label", "pred"} - set(frame.columns)
+            if missing:
+                raise FairvisionError(f"{name}: missing column(s) {', '.join(sorted(missing))}")
+            if frame["id"].duplicated().any():
+                raise FairvisionError(f"{name}: column `id` repeats an id "
+                                      f"({frame.loc[frame['id'].duplicated(), 'id'].iloc[0]!r})")
+        frames = list(files.predictions.items())
+        if len(frames) == 1:  # one model: the check's single-run form
+            merged = frames[0][1].rename(columns={"pred": f"pred_{side}"})
+        else:
+            merged = frames[0][1].drop(columns="pred")
+            for seed, frame in frames:
+                merged[f"pred_{side}_seed{seed}"] = frame.set_index("id")["pred"].reindex(merged["id"]).to_numpy()
+        columns[side] = tuple(c for c in merged.columns if c.startswith(f"pred_{side}"))
+        tables[side] = merged
+    where = f"{baseline.file(PREDICTIONS)} and {current.file(PREDICTIONS)}"
     base_ids, current_ids = set(tables["baseline"]["id"]), set(tables["current"]["id"])
     shared = base_ids & current_ids
     if not shared:
-        raise FairvisionError(f"{baseline.file(PREDICTIONS)} and {current.file(PREDICTIONS)} share no image id: "
-                              "they are not predictions on the same evaluation set")
+        raise FairvisionError(f"{where} share no image id: they are not predictions on the same evaluation set")
     for side, ids in (("baseline", base_ids), ("current", current_ids)):
         if len(shared) < MIN_OVERLAP * len(ids):
             raise FairvisionError(
-                f"{baseline.file(PREDICTIONS)} and {current.file(PREDICTIONS)} share {len(shared)} image ids, "
-                f"{len(shared) / len(ids):.0%} of the {side}'s {len(ids)}: below {MIN_OVERLAP:.0%}, the paired "
-                "comparison would not describe the audited evaluation sets")
-    base = tables["baseline"][["id", "label", "pred"]].rename(columns={"label": "label_baseline",
-                                                                        "pred": "pred_baseline"})
-    rows = tables["current"].rename(columns={"pred": "pred_current"}).merge(base, on="id", how="inner")
+                f"{where} share {len(shared)} image ids, {len(shared) / len(ids):.0%} of the {side}'s {len(ids)}: "
+                f"below {MIN_OVERLAP:.0%}, the paired comparison would not describe the audited evaluation sets")
+    base = tables["baseline"][["id", "label", *columns["baseline"]]].rename(columns={"label": "label_baseline"})
+    rows = tables["current"].merge(base, on="id", how="inner")
     rows = rows.sort_values("id", kind="stable").reset_index(drop=True)  # deterministic whatever the file order
     disagree = rows["label"].astype(str) != rows["label_baseline"].astype(str)
     if disagree.any():
         raise FairvisionError(
-            f"{baseline.file(PREDICTIONS)} and {current.file(PREDICTIONS)} give different true labels to "
-            f"{int(disagree.sum())} shared ids (e.g. {rows.loc[disagree, 'id'].iloc[0]!r}): "
-            "not the same evaluation set")
-    return Paired(rows.drop(columns="label_baseline"), len(shared), len(base_ids - shared), len(current_ids - shared))
+            f"{where} give different true labels to {int(disagree.sum())} shared ids "
+            f"(e.g. {rows.loc[disagree, 'id'].iloc[0]!r}): not the same evaluation set")
+    return Paired(rows.drop(columns="label_baseline"), len(shared), len(base_ids - shared), len(current_ids - shared),
+                  columns["baseline"], columns["current"])
+
+
+def _table(files: AuditFiles, seed: int) -> str:
+    return f"{files.file(PREDICTIONS)}/seed-{seed}.parquet"
 
 
 class _Folder:
@@ -180,36 +198,40 @@ class _Revision:
 
 
 def _load(source: _Folder | _Revision, where: str, hint: str) -> AuditFiles:
-    """Read a side's fairness.json (required; ``hint`` says how to get it) and its predictions (optional)."""
+    """Read a side's fairness.json (required; ``hint`` says how to get it) and its seeds' predictions (optional)."""
     fairness = _parse(source.read, f"{where}/{FAIRNESS}", hint)
-    predictions, why = None, None
-    try:
-        predictions = pd.read_parquet(io.BytesIO(source.read(PREDICTIONS)))
-    except FileNotFoundError:
-        why = f"{where}/{PREDICTIONS} does not exist"
-    except Exception as error:  # noqa: BLE001  DVC raises many kinds (no remote, missing cache, bad parquet)
-        why = f"{where}/{PREDICTIONS} could not be read ({type(error).__name__}: {_first_line(error)})"
-    if predictions is not None:
-        _require_audited(predictions, fairness, f"{where}/{PREDICTIONS}", f"{where}/{FAIRNESS}")
-    return AuditFiles(where, fairness, predictions, why)
+    tables, why = {}, None
+    for run in fairness.seeds.runs:
+        name = f"{PREDICTIONS}/seed-{run.seed}.parquet"
+        try:
+            tables[run.seed] = pd.read_parquet(io.BytesIO(source.read(name)))
+        except FileNotFoundError:
+            why = f"{where}/{name} does not exist"
+        except Exception as error:  # noqa: BLE001  DVC raises many kinds (no remote, missing cache, bad parquet)
+            why = f"{where}/{name} could not be read ({type(error).__name__}: {_first_line(error)})"
+        if why:
+            return AuditFiles(where, fairness, None, why)
+        _require_audited(tables[run.seed], fairness, run.accuracy, f"{where}/{name}", f"{where}/{FAIRNESS}")
+    return AuditFiles(where, fairness, tables, None)
 
 
-def _require_audited(predictions: pd.DataFrame, fairness: Fairness, table: str, audit: str) -> None:
+def _require_audited(predictions: pd.DataFrame, fairness: Fairness, audited: float | None, table: str,
+                     audit: str) -> None:
     """Raise FairvisionError when a prediction table is not the one its fairness.json audited (rows, accuracy).
 
     A table left over from another run would be paired and bootstrapped as if the audit had
     judged it, so the check's figures and the audit's would silently describe different models.
+    ``audited`` is the accuracy the audit recorded for this table's seed.
     """
     missing = {"label", "pred"} - set(predictions.columns)
     if missing:
         raise FairvisionError(f"{table}: missing column(s) {', '.join(sorted(missing))}")
     accuracy = float((predictions["label"].astype(str) == predictions["pred"].astype(str)).mean()) if len(
         predictions) else math.nan
-    if len(predictions) != fairness.n or (fairness.accuracy is not None
-                                          and not math.isclose(accuracy, fairness.accuracy, abs_tol=1e-5)):
+    if len(predictions) != fairness.n or (audited is not None and not math.isclose(accuracy, audited, abs_tol=1e-5)):
         raise FairvisionError(
             f"{table} holds {len(predictions)} predictions with accuracy {accuracy:.6f}, but {audit} audited "
-            f"{fairness.n} with accuracy {fairness.accuracy}: they come from different runs; rerun "
+            f"{fairness.n} with accuracy {audited} for that seed: they come from different runs; rerun "
             "`dvc repro` (or evaluate and audit) so that both come from the same model")
 
 

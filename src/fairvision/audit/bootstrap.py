@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
 
 import numpy as np
 
@@ -93,3 +94,39 @@ def generator(seed: int, *key: str) -> np.random.Generator:
     """
     digest = hashlib.sha256("\0".join(key).encode("utf-8")).digest()
     return np.random.default_rng([seed, *np.frombuffer(digest[:16], dtype=np.uint32).tolist()])
+
+
+def seeds_resample(
+    group_codes: np.ndarray, truth: np.ndarray, sides: Sequence[np.ndarray], n_groups: int, n_labels: int,
+    resamples: int, rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """Several seeds' models on the same test images, the images resampled: per side, the seeds' mean confusion
+    counts in every replicate, ``(R, G, L, L)`` float32.
+
+    Each of ``sides`` is ``(K, n)``: each seed's predicted label codes for the n images (the
+    audit has one side; the regression check two, baseline and current, paired by image). Each
+    group's images are drawn with replacement (its size kept, as in ``stratified_resample``),
+    the same draw for every seed and side, so a replicate keeps every model's prediction of
+    each drawn image. Images with the same group, label and predictions are one multinomial
+    cell, which is exact in distribution. This is the test set's part of the uncertainty; the
+    seeds' part is added to each interval from the seeds' own values (``audit.seeds``).
+    """
+    rows = np.stack([group_codes, truth, *[p for side in sides for p in side]], axis=1)
+    patterns, sizes = np.unique(rows, axis=0, return_counts=True)
+    out = [np.zeros((resamples, n_groups, n_labels, n_labels), dtype=np.float32) for _ in sides]
+    streams = rng.spawn(n_groups)
+    for group in range(n_groups):
+        mine = patterns[:, 0] == group
+        if not mine.any():
+            continue
+        cells, shares = patterns[mine], sizes[mine] / sizes[mine].sum()
+        drawn = streams[group].multinomial(int(sizes[mine].sum()), shares, size=resamples).astype(np.float32)
+        column = 2
+        for side, result in zip(sides, out):
+            seeds = len(side)
+            mean = np.zeros((len(cells), n_labels, n_labels), dtype=np.float32)  # each cell's share of a confusion
+            for k in range(seeds):
+                np.add.at(mean, (np.arange(len(cells)), cells[:, 1], cells[:, column + k]), np.float32(1 / seeds))
+            column += seeds
+            result[:, group] = (drawn @ mean.reshape(len(cells), -1)).reshape(resamples, n_labels, n_labels)
+    return out

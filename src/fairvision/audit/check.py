@@ -15,10 +15,17 @@ from parity (|d| for a difference, |ln r| for a ratio; ``summary.distances_from_
   known, and their noise does not cancel, so the check is conservative: a regression must
   show even between the current interval's nearest and the baseline interval's farthest point.
 
+* **Procedures** (several training seeds on a side, params.yaml `train.seeds`): each side's
+  counts are its seeds' mean, the shared images are resampled as above
+  (``bootstrap.seeds_resample``), and each Δ interval adds the spread of each side's seeds' own
+  distances (``audit.seeds.change_half_width``), so it holds the training's randomness and two
+  independent sets of seeds of one procedure are not a regression.
+
 Judged by the interval, as in the audit: ``regression`` when the whole Δ interval lies above
-the margin (params.yaml `check`) plus the metric's training-noise allowance; ``inconclusive``
-when the interval clears the margin but not the allowance (each side is one training run, and
-two seeds of the same procedure differ by that much: docs/seed-variance.md), or when the point
+the margin (params.yaml `check`) plus the metric's training-noise allowance (0 when both sides
+are several seeds); ``inconclusive`` when the interval clears the margin but not the allowance
+(a side is one training run, and two seeds of the same procedure differ by that much:
+docs/seed-variance.md), or when the point
 Δ is past the margin but its interval reaches below it (it looks worse, the data cannot tell);
 ``ok`` otherwise, so a rerun whose predictions barely moved is not held up by the width of a
 small group's interval. The intervals are simultaneous over a table (every judged group × metric
@@ -53,7 +60,7 @@ from fairvision.audit.baseline import (
     FAIRNESS, PREDICTIONS, AuditFiles, Paired, baseline_audit, baseline_check, current_audit, pair,
     require_same_evaluation_set,
 )
-from fairvision.audit.bootstrap import generator, stratified_resample
+from fairvision.audit.bootstrap import generator, seeds_resample, stratified_resample
 from fairvision.audit.engine import MAX_RESAMPLES, MAX_UNDEFINED_SHARE, first_of_each_event
 from fairvision.audit.gate import CheckSettings, require_not_loosened
 from fairvision.audit.intervals import family_intervals, resamples_for
@@ -61,6 +68,7 @@ from fairvision.audit.measures import COMPARISONS, compare, undefined_reason
 from fairvision.audit.outcomes import Outcome, outcomes_for
 from fairvision.audit.partitions import category_codes, count_cells, label_codes, ordered_groups
 from fairvision.audit.record import Fairness, GroupAudit, PartitionAudit
+from fairvision.audit.seeds import change_half_width, widen
 from fairvision.audit.summary import distances_from_parity
 from fairvision.errors import FairvisionError
 from fairvision.groups import group_keys
@@ -245,11 +253,16 @@ def _paired(paired: Paired, baseline: AuditFiles, current: AuditFiles, settings:
     labels = list(audit.labels)
     outcomes = outcomes_for(labels, audit.favorable_label)
     rows = paired.rows
+    sides = {"baseline": paired.baseline_columns, "current": paired.current_columns}
     try:
-        codes = label_codes(rows, labels, ("label", "pred_baseline", "pred_current"))
+        truth, *predicted = label_codes(rows, labels, ("label", *sides["baseline"], *sides["current"]))
     except ValueError as error:
         raise FairvisionError(f"{baseline.file(PREDICTIONS)} or {current.file(PREDICTIONS)}: {error} "
-                              "(`_baseline` / `_current` say which table)") from None
+                              "(`_baseline` / `_current` say which side)") from None
+    split = len(sides["baseline"])
+    codes = {"baseline": np.stack(predicted[:split]), "current": np.stack(predicted[split:])}
+    # Several seeds on both sides compare two procedures, whose intervals hold training noise: no allowance.
+    procedures = min(len(c) for c in codes.values()) > 1
     for name, entry in audit.partitions.items():
         attributes = list(entry.attributes)
         absent = [a for a in attributes if a not in rows.columns]
@@ -258,16 +271,30 @@ def _paired(paired: Paired, baseline: AuditFiles, current: AuditFiles, settings:
         keys = group_keys(rows, attributes)
         groups = ordered_groups(attributes, [*keys.unique(), *entry.groups])
         group_codes = category_codes(keys, groups)
-        joint = count_cells(group_codes, codes, len(groups), len(labels))  # (G, K, K, K): truth, before, after
-        yield from _paired_partition(name, joint, groups, groups.index(entry.reference), labels, outcomes, settings)
+        ref = groups.index(entry.reference)
+        per_seed = None
+        if len(codes["baseline"]) == len(codes["current"]) == 1:
+            joint = count_cells(group_codes, [truth, codes["baseline"][0], codes["current"][0]], len(groups),
+                                len(labels))  # (G, K, K, K): truth, before, after
+            confusion, boot, sizes = _joint_draw(name, joint, ref, labels, outcomes, settings)
+        else:
+            confusion, boot, sizes, per_seed = _crossed_draw(name, group_codes, truth, codes, len(groups), ref,
+                                                             labels, outcomes, settings)
+        for outcome in outcomes:
+            yield from _paired_outcome(name, outcome, groups, ref, sizes, labels, confusion, boot, settings,
+                                       procedures, per_seed)
 
 
-def _paired_partition(
-    name: str, joint: np.ndarray, groups: Sequence[str], ref: int, labels: Sequence[str],
-    outcomes: Sequence[Outcome], settings: CheckSettings,
-) -> Iterable[Finding]:
+def _joint_draw(
+    name: str, joint: np.ndarray, ref: int, labels: Sequence[str], outcomes: Sequence[Outcome],
+    settings: CheckSettings,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """One model per side: the images' joint cells (truth, before, after) resampled within each group.
+
+    Returns each side's confusion counts ``(G, K, K)``, their replicates ``(R, G, K, K)`` and the group sizes.
+    """
     k = len(labels)
-    flat = joint.reshape(len(groups), -1)
+    flat = joint.reshape(joint.shape[0], -1)
     present = np.flatnonzero(flat.any(axis=0))  # resample only the joint cells that occur: K³ can be large
     counts = flat[:, present]
     sizes = counts.sum(axis=1)
@@ -277,8 +304,25 @@ def _paired_partition(
     targets = {"baseline": present // k, "current": (present // (k * k)) * k + present % k}
     confusion = {side: _project(counts, t, k * k).reshape(-1, k, k) for side, t in targets.items()}
     boot = {side: _project(replicates, t, k * k).reshape(resamples, -1, k, k) for side, t in targets.items()}
-    for outcome in outcomes:
-        yield from _paired_outcome(name, outcome, groups, ref, sizes, labels, confusion, boot, settings)
+    return confusion, boot, sizes
+
+
+def _crossed_draw(
+    name: str, group_codes: np.ndarray, truth: np.ndarray, codes: Mapping[str, np.ndarray], n_groups: int, ref: int,
+    labels: Sequence[str], outcomes: Sequence[Outcome], settings: CheckSettings,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+    """Several seeds on a side: each side's counts are its seeds' mean, and every replicate draws each group's
+    images, shared by both sides and every seed (``bootstrap.seeds_resample``); also each seed's own counts
+    ``(K, G, K, K)`` per side, whose spread ``_paired_outcome`` adds to the intervals (``audit.seeds``)."""
+    k = len(labels)
+    per_seed = {side: np.stack([count_cells(group_codes, [truth, p], n_groups, k) for p in predicted])
+                for side, predicted in codes.items()}
+    confusion = {side: counts.mean(axis=0) for side, counts in per_seed.items()}
+    sizes = np.rint(confusion["current"].reshape(n_groups, -1).sum(axis=1)).astype(np.int64)
+    resamples = _resamples(sizes, ref, outcomes, settings)
+    drawn = seeds_resample(group_codes, truth, [codes["baseline"], codes["current"]], n_groups, k, resamples,
+                           generator(settings.seed, "check", name, "seeds"))
+    return confusion, dict(zip(("baseline", "current"), drawn)), sizes, per_seed
 
 
 def _resamples(sizes: np.ndarray, ref: int, outcomes: Sequence[Outcome], settings: CheckSettings) -> int:
@@ -293,7 +337,11 @@ def _resamples(sizes: np.ndarray, ref: int, outcomes: Sequence[Outcome], setting
 def _paired_outcome(
     name: str, outcome: Outcome, groups: Sequence[str], ref: int, sizes: np.ndarray, labels: Sequence[str],
     confusion: Mapping[str, np.ndarray], boot: Mapping[str, np.ndarray], settings: CheckSettings,
+    procedures: bool = False, per_seed: Mapping[str, np.ndarray] | None = None,
 ) -> Iterable[Finding]:
+    """Every comparison of one table: Δ with its paired interval, judged against the margin (and, unless both
+    sides are several seeds, ``procedures``, the training-noise allowance). ``per_seed``: each side's seeds'
+    own counts, whose spread widens every Δ interval (``audit.seeds.change_half_width``)."""
     metrics = outcome.metrics
     cells = {side: outcome.cells(c, labels) for side, c in confusion.items()}  # (G, 4)
     values = {side: _against_reference(c, ref, metrics) for side, c in cells.items()}  # (G, M)
@@ -319,7 +367,14 @@ def _paired_outcome(
     columns = deltas.reshape(-1, deltas.shape[-1])[flat]  # (judged, R), one metric's replicates per row
     first = first_of_each_event(outcome)
     family = np.array([first[m] for _, m in judged], dtype=bool)  # twins judge the same gap: counted once
-    _, found = family_intervals(columns, family, settings.level, settings.multiple_comparisons)
+    level, found = family_intervals(columns, family, settings.level, settings.multiple_comparisons)
+    if per_seed is not None and judged:
+        distance = {side: distances_from_parity(_for_distance(outcome.cells(counts, labels), ref, metrics), metrics)
+                    for side, counts in per_seed.items()}  # (K, G, M) per side
+        rows, columns_m = np.array([g for g, _ in judged]), np.array([m for _, m in judged])
+        half = change_half_width(distance["baseline"][:, rows, columns_m], distance["current"][:, rows, columns_m],
+                                 settings.level if level.value is None else level.value)
+        found = np.stack(widen(delta[rows, columns_m], found[:, 0], found[:, 1], half), axis=1)
     bounds = dict(zip(judged, found))
 
     for g, group in enumerate(groups):
@@ -332,7 +387,8 @@ def _paired_outcome(
                               math.nan, margin, reasons[g, m])
                 continue
             low, high = bounds[g, m]
-            change, reason = judge_change(float(delta[g, m]), float(low), margin, settings.allowance(metric))
+            allowance = 0.0 if procedures else settings.allowance(metric)
+            change, reason = judge_change(float(delta[g, m]), float(low), margin, allowance)
             yield Finding(name, outcome.name, group, metric, change, before, after, float(delta[g, m]),
                           float(low), float(high), margin, reason)
 
@@ -341,13 +397,15 @@ def judge_change(delta: float, low: float, margin: float, allowance: float) -> t
     """``regression`` if the Δ interval's lower end is past the margin plus the training-noise allowance;
     ``inconclusive`` if it is past the margin only (with the reason) or only the point is; else ``ok``.
 
-    Each side is one training run, so its Δ holds training randomness that no interval here measured
-    (docs/seed-variance.md): a change within that noise cannot be called a regression."""
+    Where a side is one training run, its Δ holds training randomness that no interval here measured
+    (docs/seed-variance.md): a change within that noise cannot be called a regression. Where both
+    sides audited several seeds, the intervals hold it and the allowance is 0."""
     if low > margin + allowance:
         return "regression", None
     if low > margin:
         return "inconclusive", (f"single training run on each side: training noise not measured; within the "
-                                f"margin plus the allowance {allowance:.3f} (params.yaml `check.training_noise`)")
+                                f"margin plus the allowance {allowance:.3f} (params.yaml `check.training_noise`; "
+                                "audit several seeds, `train.seeds`, to compare procedures instead)")
     return ("inconclusive" if delta > margin else "ok"), None
 
 
@@ -431,6 +489,7 @@ def _project(counts: np.ndarray, targets: np.ndarray, width: int) -> np.ndarray:
 # -- unpaired: the two audits' intervals, compared conservatively --------------------------------------------
 
 def _unpaired(baseline: AuditFiles, current: AuditFiles, settings: CheckSettings) -> Iterable[Finding]:
+    procedures = baseline.fairness.seeds.measured and current.fairness.seeds.measured
     for name, entry in current.fairness.partitions.items():
         before_entry = baseline.fairness.partitions.get(name)
         for outcome in current.fairness.outcomes:
@@ -439,7 +498,7 @@ def _unpaired(baseline: AuditFiles, current: AuditFiles, settings: CheckSettings
                     continue
                 then = _baseline_group(before_entry, entry, outcome.name, group)
                 for metric in outcome.metrics:
-                    yield _unpaired_finding(name, outcome.name, group, metric, then, now, settings)
+                    yield _unpaired_finding(name, outcome.name, group, metric, then, now, settings, procedures)
 
 
 def _baseline_group(before: PartitionAudit | None, now: PartitionAudit, outcome: str, group: str) -> GroupAudit | str:
@@ -455,8 +514,9 @@ def _baseline_group(before: PartitionAudit | None, now: PartitionAudit, outcome:
 
 def _unpaired_finding(
     partition: str, outcome: str, group: str, metric: str, then: GroupAudit | str, now: GroupAudit,
-    settings: CheckSettings,
+    settings: CheckSettings, procedures: bool = False,
 ) -> Finding:
+    """One comparison from the two audits' intervals; ``procedures``: both audited several seeds (no allowance)."""
     margin = settings.margin(metric)
 
     def not_judged(reason: str, before: float = math.nan, after: float = math.nan) -> Finding:
@@ -486,7 +546,7 @@ def _unpaired_finding(
     delta = 0.0 if np.isinf(point).all() else float(point[0] - point[1])
     with np.errstate(invalid="ignore"):
         low, high = near_after - far_before, far_after - near_before
-    change, reason = judge_change(delta, low, margin, settings.allowance(metric))
+    change, reason = judge_change(delta, low, margin, 0.0 if procedures else settings.allowance(metric))
     return Finding(partition, outcome, group, metric, change, before, after, delta, low, high, margin, reason)
 
 
@@ -510,7 +570,8 @@ HEADLINE = {"regression": "regression", "inconclusive": "inconclusive (no regres
             "could not be ruled out)", "ok": "no regression"}
 DELTA_NOTE = ("Δ is the change in distance from parity (|d| for a difference, |ln r| for a ratio) with its "
               "interval; a regression is a Δ interval wholly above the margin plus the metric's training-noise "
-              "allowance (params.yaml `check`): each side is a single training run.")
+              "allowance (params.yaml `check`) where a side is a single training run, above the margin alone "
+              "where both sides audited several seeds.")
 
 
 def render(result: CheckResult, form: Literal["text", "markdown"]) -> str:
@@ -576,7 +637,11 @@ def _mode(check: RunCheck, settings: CheckSettings) -> str:
         return f"group fairness not measured, nothing to compare ({check.not_measured}){lost}"
     if check.paired is not None:
         p = check.paired
-        return (f"paired bootstrap on {p.shared} shared image ids ({p.only_baseline} only in the baseline, "
+        seeds = len(p.baseline_columns), len(p.current_columns)
+        noise = ("training noise in the intervals (both sides several seeds: procedures compared, no allowance)"
+                 if min(seeds) > 1 else "training noise not measured on a single-seed side: allowances apply")
+        return (f"paired bootstrap over {seeds[0]} baseline and {seeds[1]} current seed(s), {noise}, "
+                f"on {p.shared} shared image ids ({p.only_baseline} only in the baseline, "
                 f"{p.only_current} only in the current audit), at least {settings.resamples} resamples (more where "
                 f"a table's family needs them), {settings.level:.0%} {settings.multiple_comparisons} intervals")
     return (f"unpaired ({check.unpaired_reason}): compared the two audits' intervals, which is conservative: "

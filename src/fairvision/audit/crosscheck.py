@@ -50,12 +50,17 @@ def recount(predictions: pd.DataFrame, attributes: Sequence[str], outcome: Outco
 
 
 def crosscheck(
-    predictions: pd.DataFrame, partition: Partition, outcomes: Sequence[Outcome], result: PartitionResult
+    predictions: pd.DataFrame, partition: Partition, outcomes: Sequence[Outcome], result: PartitionResult,
+    seeds: int = 1,
 ) -> None:
-    """Raise CrossCheckError if any group's n, rate or comparison differs from the recount."""
+    """Raise CrossCheckError if any group's n, rate or comparison differs from the recount.
+
+    ``predictions`` may stack ``seeds`` seeds' tables of the same images: the audit of several
+    seeds publishes their mean counts, so the recount is divided by ``seeds``.
+    """
     for outcome in outcomes:
         cells = recount(predictions, partition.attributes, outcome).reindex(partition.groups, fill_value=0)
-        counts = cells.to_numpy(np.float64)
+        counts = cells.to_numpy(np.float64) / seeds
         table = result.outcomes[outcome.name].groups
         rates = group_rates(counts)
         reference = counts[partition.groups.index(result.reference)]
@@ -63,7 +68,8 @@ def crosscheck(
                     "rest": compare(counts, counts.sum(axis=0) - counts, outcome.metrics)}
         for g, name in enumerate(partition.groups):
             group = table[name]
-            wrong = [] if group.n == int(counts[g].sum()) else [f"n: recount {int(counts[g].sum())}, engine {group.n}"]
+            n = round(float(counts[g].sum()))
+            wrong = [] if group.n == n else [f"n: recount {n}, engine {group.n}"]
             wrong += [f"{rate}: recount {rates[rate][g]!r}, engine {group.rates[rate].value!r}"
                       for rate in RATES if not _same(rates[rate][g], group.rates[rate].value)]
             for against, metrics in group.comparisons.items():

@@ -14,12 +14,12 @@ import dataclasses
 import itertools
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from fairvision.audit.bootstrap import available_cores, coarsen, generator, stratified_resample
+from fairvision.audit.bootstrap import available_cores, coarsen, generator, seeds_resample, stratified_resample
 from fairvision.audit.exact import exact_rate_interval
 from fairvision.audit.intervals import BLOCK_BYTES, FamilyIntervals, Level, Method, resamples_for
 from fairvision.audit.measures import (
@@ -30,6 +30,7 @@ from fairvision.audit.outcomes import Outcome, outcomes_for
 from fairvision.audit.partitions import (
     Partition, build_partition, category_codes, count_cells, label_codes, ordered_groups,
 )
+from fairvision.audit.seeds import seed_half_width, widen
 from fairvision.audit.verdicts import Band, verdict
 from fairvision.audit.vocabulary import AGAINST, SEPARATOR, Status, Verdict, partition_name, worst
 from fairvision.groups import group_keys
@@ -142,7 +143,7 @@ def finest_attributes(protected: Sequence[str], intersections: Sequence[Sequence
 
 
 def audit_table(
-    predictions: pd.DataFrame,
+    predictions: pd.DataFrame | Sequence[pd.DataFrame],
     train: pd.DataFrame,
     labels: Sequence[str],
     favorable: str,
@@ -154,6 +155,13 @@ def audit_table(
 ) -> AuditRun:
     """Audit every protected attribute and intersection of ``predictions`` (``train`` gives groups and references).
 
+    ``predictions`` is one model's table, or one per training seed: the same rows (images,
+    labels, groups) in the same order, predicted by each seed's model. Several seeds are
+    audited as one procedure: every count is the seeds' mean, the replicates resample the
+    images (``bootstrap.seeds_resample``), and each rate's and comparison's interval adds the
+    spread of the seeds' own values (``audit.seeds``), so it holds both the test set's
+    sampling and the training's randomness.
+
     One bootstrap draw at the finest groups (``finest_attributes``) serves every partition
     (``bootstrap.coarsen``), sized for the largest family (``intervals.resamples_for``); a
     partition with a smaller family uses the leading replicates it needs.
@@ -162,15 +170,18 @@ def audit_table(
     Raises ValueError, worded for the user, for labels the model does not know or a reference
     group that does not exist.
     """
+    tables = [predictions] if isinstance(predictions, pd.DataFrame) else list(predictions)
+    first = tables[0]
     outcomes = outcomes_for(labels, favorable)
-    codes = label_codes(predictions, labels)
-    finest = draw_finest(predictions, labels, finest_attributes(protected, intersections), codes, settings,
+    truth = label_codes(first, labels, ("label",))[0]
+    predicted = [label_codes(table, labels, ("pred",))[0] for table in tables]
+    finest = draw_finest(first, labels, finest_attributes(protected, intersections), truth, predicted, settings,
                          outcomes, sizing=[(a,) for a in protected] + [tuple(i) for i in intersections])
     partitions, results = [], []
     for attributes in [(attribute,) for attribute in protected] + [tuple(i) for i in intersections]:
         name = partition_name(attributes)
         counted = group_keys(train, attributes).value_counts().to_dict()
-        partition = build_partition(predictions, attributes, labels, known_groups=counted, codes=codes)
+        partition = seeds_partition(first, attributes, labels, counted, truth, predicted)
         train_sizes = {group: int(counted.get(group, 0)) for group in partition.groups}
         reference, reason = resolve_reference(references.get(name, "auto"), name, train_sizes, reference_key)
         try:
@@ -182,6 +193,16 @@ def audit_table(
             raise ValueError(f"`{reference_key}.{name}` in params.yaml: {error}") from None
         partitions.append(partition)
     return AuditRun(outcomes, tuple(partitions), tuple(results), finest)
+
+
+def seeds_partition(predictions: pd.DataFrame, attributes: Sequence[str], labels: Sequence[str],
+                    known_groups: Iterable[str], truth: np.ndarray, predicted: Sequence[np.ndarray]) -> Partition:
+    """``build_partition`` of one seed's predictions, or of several seeds' as the mean of their counts."""
+    built = [build_partition(predictions, attributes, labels, known_groups, codes=(truth, p)) for p in predicted]
+    if len(built) == 1:
+        return built[0]
+    seed_counts = np.stack([b.counts for b in built])
+    return dataclasses.replace(built[0], counts=seed_counts.mean(axis=0), seed_counts=seed_counts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,10 +233,15 @@ class FinestDraw:
 
 
 def draw_finest(
-    predictions: pd.DataFrame, labels: Sequence[str], attributes: Sequence[str], codes: tuple[np.ndarray, ...],
-    settings: Settings, outcomes: Sequence[Outcome], sizing: Sequence[Sequence[str]] = (),
+    predictions: pd.DataFrame, labels: Sequence[str], attributes: Sequence[str], truth: np.ndarray,
+    predicted: Sequence[np.ndarray], settings: Settings, outcomes: Sequence[Outcome],
+    sizing: Sequence[Sequence[str]] = (),
 ) -> FinestDraw:
-    """Draw the finest groups' replicates once, as many as the largest family among ``sizing``'s partitions needs."""
+    """Draw the finest groups' replicates once, as many as the largest family among ``sizing``'s partitions needs.
+
+    ``predicted``: one array of predicted label codes per seed (one seed: the group-stratified
+    bootstrap; several: the images resampled, the same for every seed, counts the seeds' mean).
+    """
     attributes = tuple(attributes)
     if attributes:
         keys = group_keys(predictions, attributes)
@@ -223,11 +249,17 @@ def draw_finest(
         group_codes = category_codes(keys, groups)
     else:
         groups, group_codes = ("all",), np.zeros(len(predictions), dtype=np.int64)
-    counts = count_cells(group_codes, list(codes), len(groups), len(labels))
-    family = max([largest_family(build_partition(predictions, p, labels, codes=codes), outcomes, settings)
-                  for p in sizing] or [1])
+    counts = np.mean([count_cells(group_codes, [truth, p], len(groups), len(labels)) for p in predicted], axis=0)
+    if len(predicted) == 1:
+        counts = counts.astype(np.int64)
+    family = max([largest_family(build_partition(predictions, p, labels, codes=(truth, predicted[0])), outcomes,
+                                 settings) for p in sizing] or [1])
     resamples = resamples_for(family, settings.level, settings.resamples, settings.max_resamples)
-    replicates = stratified_resample(counts, resamples, generator(settings.seed, "finest"))
+    if len(predicted) == 1:
+        replicates = stratified_resample(counts, resamples, generator(settings.seed, "finest"))
+    else:
+        replicates = seeds_resample(group_codes, truth, [np.stack(predicted)], len(groups), len(labels), resamples,
+                                    generator(settings.seed, "finest", "seeds"))[0]
     return FinestDraw(attributes, groups, counts, replicates)
 
 
@@ -309,13 +341,14 @@ def _audit_outcome(
     groups, sizes = partition.groups, partition.sizes
     ref = groups.index(reference)
     few = boot.head(settings.resamples)  # pointwise intervals need only the leading replicates of the same draw
-    rates = _rate_estimates(cells, few, settings)
+    seed_cells = None if partition.seed_counts is None else outcome.cells(partition.seed_counts, partition.labels)
+    rates = _rate_estimates(cells, few, settings, seed_cells)
     comparisons: dict[str, dict[str, Judged]] = {group: {} for group in groups}
     statuses: dict[str, dict[str, Status]] = {group: {} for group in groups}
     levels = {}
     with ThreadPoolExecutor(max_workers=min(len(AGAINST), available_cores())) as pool:  # numpy releases the GIL
-        tables = list(pool.map(lambda against: _Table(partition, outcome, cells, boot, ref, against, settings),
-                               AGAINST))
+        tables = list(pool.map(lambda against: _Table(partition, outcome, cells, boot, ref, against, settings,
+                                                      seed_cells), AGAINST))
     for against, table in zip(AGAINST, tables):
         levels[against] = table.level
         for g in table.compared:
@@ -349,7 +382,7 @@ class _Table:
     """
 
     def __init__(self, partition: Partition, outcome: Outcome, cells: np.ndarray, boot: _Replicates, ref: int,
-                 against: str, settings: Settings) -> None:
+                 against: str, settings: Settings, seed_cells: np.ndarray | None = None) -> None:
         self.outcome, self.settings, self.against, self.cells = outcome, settings, against, cells
         sizes, metrics = partition.sizes, outcome.metrics
         n = len(partition.groups)
@@ -388,6 +421,23 @@ class _Table:
             few = self._samples(boot, rest, settings.resamples)
             self.bounds[rest] = percentile_intervals(few.reshape(-1, few.shape[-1]).T, settings.level).reshape(
                 len(rest), len(metrics), 2)
+        if seed_cells is not None:
+            self._add_training_variance(seed_cells, ref, judged, rest)
+
+    def _add_training_variance(self, seed_cells: np.ndarray, ref: int, judged: np.ndarray, rest: np.ndarray) -> None:
+        """Widen every interval by the spread of the seeds' own values (``audit.seeds``), at the interval's level:
+        the family's simultaneous one for judged groups, the plain level for the others."""
+        metrics = self.outcome.metrics
+        others = (seed_cells[:, ref:ref + 1] if self.against == "reference"
+                  else seed_cells.sum(axis=1, keepdims=True) - seed_cells)
+        per_seed = compare(seed_cells, others, metrics, strict=True)  # (K, G, M)
+        levels = np.full(self.values.shape, self.settings.level)
+        if self.level.value is not None and len(judged):
+            levels[judged] = self.level.value
+        rows = np.concatenate([judged, rest]).astype(np.int64)
+        half = seed_half_width(per_seed[:, rows], levels[rows])
+        low, high = widen(self.values[rows], self.bounds[rows, :, 0], self.bounds[rows, :, 1], half)
+        self.bounds[rows, :, 0], self.bounds[rows, :, 1] = low, high
 
     def _samples(self, boot: _Replicates, rows: np.ndarray, resamples: int) -> np.ndarray:
         """Replicates of every metric for the groups ``rows``: ``(len(rows), M, R)``, NaN where undefined.
@@ -494,14 +544,18 @@ def _widen_for_sparse_rates(
     return min(low, low + float(moves.min())), max(high, high + float(moves.max()))
 
 
-def _rate_estimates(cells: np.ndarray, boot: np.ndarray, settings: Settings) -> dict[str, list[Estimate]]:
+def _rate_estimates(cells: np.ndarray, boot: np.ndarray, settings: Settings,
+                    seed_cells: np.ndarray | None = None) -> dict[str, list[Estimate]]:
     """Per rate, per group: the point rate and its (pointwise) percentile interval, exact where degenerate.
 
     A rate at 0 or all events is the same in every replicate; its Clopper–Pearson interval
     shows the uncertainty the bootstrap cannot (a group of 10 all correct: [0.69, 1], not [1, 1]).
+    With several seeds (``seed_cells``, ``(K, G, 4)``) each interval is widened by the spread
+    of the seeds' own rates (``audit.seeds``).
     """
     level, boot = settings.level, boot[:settings.resamples]
     points, samples = group_rates(cells), group_rates(boot, strict=True)
+    per_seed = group_rates(seed_cells, strict=True) if seed_cells is not None else None
     names = list(RATES)
     stacked = np.stack([samples[name] for name in names], axis=-1)  # (R, G, rates)
     bounds = percentile_intervals(stacked.reshape(len(boot), -1), level).reshape(*stacked.shape[1:], 2)
@@ -515,6 +569,9 @@ def _rate_estimates(cells: np.ndarray, boot: np.ndarray, settings: Settings) -> 
                                         float(cells[g][[CELLS.index(c) for c in rate.denominator]].sum()), level)
             if exact is not None:
                 low, high = exact
+            if per_seed is not None:
+                half = seed_half_width(per_seed[name][:, g], level)
+                low, high = map(float, widen(points[name][g], low, high, half))
             row.append(Estimate(float(points[name][g]), low, high))
         estimates[name] = row
     return estimates

@@ -24,7 +24,7 @@ class Partition:
     """Confusion counts per group of one attribute or intersection.
 
     ``counts[g, t, p]`` is the number of test images of ``groups[g]`` with true label
-    ``labels[t]`` predicted as ``labels[p]``.
+    ``labels[t]`` predicted as ``labels[p]`` (for several seeds' models: its mean over them).
     """
 
     name: str
@@ -32,10 +32,13 @@ class Partition:
     groups: tuple[str, ...]
     labels: tuple[str, ...]
     counts: np.ndarray
+    seed_counts: np.ndarray | None = None  # several seeds: each one's counts (K, G, L, L); ``counts`` is their mean
 
     @property
     def sizes(self) -> np.ndarray:
-        return self.counts.reshape(len(self.groups), -1).sum(axis=1)
+        """Images per group (integers, also where ``counts`` are several seeds' means)."""
+        totals = self.counts.reshape(len(self.groups), -1).sum(axis=1)
+        return np.rint(totals).astype(np.int64) if np.issubdtype(totals.dtype, np.floating) else totals
 
 
 def natural_order(attribute: str, groups: Iterable[str]) -> list[str]:

@@ -64,7 +64,8 @@ def per_label(
     bounds = percentile_intervals(stacked.reshape(len(replicates), -1), level).reshape(len(labels), len(SCORES), 2)
     sizes = confusion.sum(axis=1)
     return {
-        label: LabelPerformance(int(sizes[k]), {score: Estimate(float(points[score][k]), *map(float, bounds[k, s]))
-                                                for s, score in enumerate(SCORES)})
+        label: LabelPerformance(round(float(sizes[k])),  # several seeds' mean counts: a whole number up to rounding
+                                {score: Estimate(float(points[score][k]), *map(float, bounds[k, s]))
+                                 for s, score in enumerate(SCORES)})
         for k, label in enumerate(labels)
     }

@@ -23,10 +23,20 @@ from fairvision.jsonread import Estimate, JsonReader, read_json, require_keys
 from fairvision.params import METHODS
 
 __all__ = ["SCHEMA_VERSION", "AuditSettings", "DifferentialFairness", "Estimate", "Failing", "Fairness", "Framing",
-           "GroupAudit", "GroupFairness", "Judged", "LabelPerformance", "OutcomeAudit", "PartitionAudit",
-           "parse_fairness", "read_fairness"]
+           "GroupAudit", "GroupFairness", "Judged", "LabelPerformance", "OutcomeAudit", "PartitionAudit", "SeedRun",
+           "Seeds", "Spread", "parse_fairness", "read_fairness"]
 
-SCHEMA_VERSION = 4  # written by the audit stage; any other version is refused with the command that rewrites it
+SCHEMA_VERSION = 5  # written by the audit stage; any other version is refused with the command that rewrites it
+
+
+@dataclasses.dataclass(frozen=True)
+class Spread:
+    """One number across the audited training seeds: each seed's value (None where undefined), mean and SD."""
+
+    values: tuple[float | None, ...]
+    mean: float | None
+    sd: float | None
+    fails: int | None = None  # for a comparison: how many seeds' own audits fail it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +48,29 @@ class Judged:
     explanation: str
     undefined: str | None
     aif360_value: float | None = None  # AIF360's number (a conventional 0 where the metric is undefined)
+    seeds: Spread | None = None  # across seeds, where several were audited as one procedure
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedRun:
+    """One training seed's own audit, in brief (verdict and failing count only where several seeds were audited)."""
+
+    seed: int
+    accuracy: float | None
+    verdict: Verdict | None
+    failing: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Seeds:
+    """The training seeds behind the audit; with one, training variance was not measured (``reason`` says so)."""
+
+    values: tuple[int, ...]
+    measured: bool
+    how: str | None
+    reason: str | None
+    accuracy: Spread
+    runs: tuple[SeedRun, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +81,7 @@ class GroupAudit:
     status: Mapping[str, Status]
     rates: Mapping[str, Estimate]
     comparisons: Mapping[str, Mapping[str, Judged]]  # against -> metric -> judged
+    rate_seeds: Mapping[str, Spread] = dataclasses.field(default_factory=dict)  # rate -> spread (several seeds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +183,7 @@ class Fairness:
     favorable_label: str
     n: int
     accuracy: float | None
+    seeds: Seeds
     settings: AuditSettings
     outcomes: tuple[Framing, ...]
     per_label: Mapping[str, LabelPerformance]  # in the audit's label order
@@ -189,7 +224,8 @@ class _FairnessReader(JsonReader):
     """Walks fairness.json once."""
 
     def fairness(self, data: dict[str, Any]) -> Fairness:
-        require_keys(data, ("dataset", "target", "labels", "favorable_label", "n", "accuracy", "settings", "outcomes",
+        require_keys(data, ("dataset", "target", "labels", "favorable_label", "n", "accuracy", "seeds", "settings",
+                            "outcomes",
                         "per_label", "group_fairness", "summary", "partitions", "differential_fairness"),
                  self.source, "")
         settings = self.settings(data["settings"])
@@ -206,7 +242,7 @@ class _FairnessReader(JsonReader):
             dataset=data["dataset"], target=data["target"], labels=tuple(data["labels"]),
             favorable_label=data["favorable_label"], n=self.number(data["n"], "n"),
             accuracy=self.number(data["accuracy"], "accuracy", nullable=True),
-            settings=settings, outcomes=outcomes,
+            seeds=self.seeds(data["seeds"]), settings=settings, outcomes=outcomes,
             per_label=self.per_label(data["per_label"], tuple(data["labels"])),
             group_fairness=group_fairness,
             verdict=self.word(summary["verdict"], VERDICTS, "summary.verdict") if measured else None,
@@ -218,6 +254,35 @@ class _FairnessReader(JsonReader):
             differential_fairness=(self.differential_fairness(data["differential_fairness"], outcomes)
                                    if measured else None),
         )
+
+    def seeds(self, data: Any) -> Seeds:
+        where = "seeds"
+        data = self.mapping(data, where, ("values", "training_variance", "accuracy", "per_seed"))
+        variance = self.mapping(data["training_variance"], f"{where}.training_variance", ("measured", "how", "reason"))
+        values = tuple(self.number(v, f"{where}.values") for v in self.sequence(data, "values", where))
+        measured = self.flag(variance["measured"], f"{where}.training_variance.measured")
+        if not values or measured != (len(values) > 1):
+            raise FairvisionError(f"{self.source}: `{where}.training_variance.measured` must be true exactly when "
+                                  f"several seeds are listed; got {measured!r} for {list(values)}")
+        runs = []
+        for i, run in enumerate(self.sequence(data, "per_seed", where)):
+            at = f"{where}.per_seed.{i}"
+            run = self.mapping(run, at, ("seed", "accuracy", "verdict", "failing"))
+            runs.append(SeedRun(seed=self.number(run["seed"], f"{at}.seed"),
+                                accuracy=self.number(run["accuracy"], f"{at}.accuracy", nullable=True),
+                                verdict=None if run["verdict"] is None else self.word(run["verdict"], VERDICTS,
+                                                                                      f"{at}.verdict"),
+                                failing=self.number(run["failing"], f"{at}.failing", nullable=True)))
+        return Seeds(values=values, measured=measured, how=variance["how"], reason=variance["reason"],
+                     accuracy=self.spread(data["accuracy"], f"{where}.accuracy"), runs=tuple(runs))
+
+    def spread(self, data: Any, where: str) -> Spread:
+        data = self.mapping(data, where, ("values", "mean", "sd"))
+        return Spread(values=tuple(self.number(v, f"{where}.values", nullable=True)
+                                   for v in self.sequence(data, "values", where)),
+                      mean=self.number(data["mean"], f"{where}.mean", nullable=True),
+                      sd=self.number(data["sd"], f"{where}.sd", nullable=True),
+                      fails=self.number(data.get("fails"), f"{where}.fails", nullable=True))
 
     def group_fairness(self, data: Any) -> GroupFairness:
         data = self.mapping(data, "group_fairness", ("measured", "reason"))
@@ -320,6 +385,8 @@ class _FairnessReader(JsonReader):
             n=self.number(data["n"], f"{where}.n"), status=status,
             rates={name: self.estimate(rates[name], f"{where}.rates.{name}") for name in RATES},
             comparisons={against: self.comparisons(data, f"vs_{against}", where, framing) for against in judged},
+            rate_seeds={name: self.spread(rates[name]["seeds"], f"{where}.rates.{name}.seeds") for name in RATES
+                        if "seeds" in rates[name]},
         )
 
     def comparisons(self, data: dict[str, Any], key: str, where: str, framing: Framing) -> dict[str, Judged]:
@@ -335,7 +402,8 @@ class _FairnessReader(JsonReader):
             raise FairvisionError(f"{self.source}: `{where}.value` is null but no `undefined` reason says why")
         return Judged(estimate=estimate, verdict=self.word(data["verdict"], VERDICTS, f"{where}.verdict"),
                       explanation=data["explanation"], undefined=undefined,
-                      aif360_value=self.number(data.get("aif360_value"), f"{where}.aif360_value", nullable=True))
+                      aif360_value=self.number(data.get("aif360_value"), f"{where}.aif360_value", nullable=True),
+                      seeds=self.spread(data["seeds"], f"{where}.seeds") if "seeds" in data else None)
 
     def differential_fairness(self, data: Any, framings: tuple[Framing, ...]) -> DifferentialFairness:
         where = "differential_fairness"

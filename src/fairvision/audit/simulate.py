@@ -209,3 +209,35 @@ def simulated_verdicts(
             for metric, judged in group.comparisons.get("reference", {}).items():
                 tally[name, metric, judged.verdict] += 1
     return tally
+
+
+def seeds_of_a_procedure(seeds: int, rng: np.random.Generator, error: Mapping[str, float],
+                         spread: Mapping[str, float], n: int = 500, attribute: str = "race") -> list[pd.DataFrame]:
+    """One prediction table per seed of a simulated training procedure: the same images, labels and groups in each.
+
+    Training randomness and test sampling are crossed, as in a real run: image i of group g is
+    wrong for seed s when Φ(0.8 z_i + 0.6 e_is) < Φ(Φ⁻¹(error_g) + u_sg), with z_i the image's
+    difficulty (shared by every seed), e_is noise and u_sg ~ N(0, spread_g) the seed's effect on
+    the group. The procedure's true error rate of g is ``procedure_error_rate``.
+    """
+    from scipy.stats import norm
+
+    groups = list(error)
+    frame = pd.DataFrame({"id": [f"{g}/{i:04d}" for g in groups for i in range(n)],
+                          attribute: np.repeat(groups, n), "label": rng.choice(LABELS, len(groups) * n)})
+    difficulty = rng.standard_normal(len(frame))
+    flipped = np.where(frame["label"] == LABELS[0], LABELS[1], LABELS[0])
+    tables = []
+    for _ in range(seeds):
+        effect = {g: rng.normal(0.0, spread[g]) for g in groups}
+        threshold = norm.cdf(frame[attribute].map(lambda g: norm.ppf(error[g]) + effect[g]).to_numpy())
+        wrong = norm.cdf(0.8 * difficulty + 0.6 * rng.standard_normal(len(frame))) < threshold
+        tables.append(frame.assign(pred=np.where(wrong, flipped, frame["label"])))
+    return tables
+
+
+def procedure_error_rate(error: float, spread: float) -> float:
+    """A group's error rate expected over seeds in ``seeds_of_a_procedure``: E_u Φ(Φ⁻¹(error) + u), u ~ N(0, spread)."""
+    from scipy.stats import norm
+
+    return float(norm.cdf(norm.ppf(error) / np.sqrt(1.0 + spread ** 2)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,7 @@ NO_PROTECTED = ("No protected attributes: the dataset's `protected` list in para
 
 def audit(
     backbone: str,
-    predictions_path: str | Path,
+    predictions_paths: Mapping[int, str | Path],
     prepared_dir: str | Path,
     dataset: Dataset,
     params: Audit,
@@ -65,39 +65,55 @@ def audit(
     """Audit every protected attribute and intersection of ``dataset``; write fairness.json and headline.json
     beside it.
 
+    ``predictions_paths``: training seed -> that seed's prediction table. One seed is audited
+    as one model; several as one training procedure (``engine.audit_table``), each seed's own
+    audit kept beside (how many seeds fail each comparison on their own).
     ``groups_dir`` (the pipeline's `groups/<B>/`) receives the per-group accuracy bars for
     `dvc plots`; None writes none.
     """
     settings = engine_settings(params)  # the tolerance's metrics checked before any work
+    if not predictions_paths:
+        raise FairvisionError(f"{backbone}: no seed to audit (params.yaml `train.seeds` is empty)")
     prepared_dir, protected = Path(prepared_dir), dataset.protected
-    predictions_path = require(predictions_path, f"evaluate {backbone}")
-    predictions = pd.read_parquet(predictions_path)
+    attributes = finest_attributes(protected, dataset.intersections)
+    seeds = list(predictions_paths)
+    tables = {seed: _read_predictions(Path(path), backbone, attributes) for seed, path in predictions_paths.items()}
     datasheet = read_json(require(prepared_dir / "datasheet.json", "prepare"), ("labels", "dataset", "target"))
     manifest = pd.read_parquet(require(prepared_dir / "manifest.parquet", "prepare"))
     labels = datasheet["labels"]
-    attributes = finest_attributes(protected, dataset.intersections)
-    require_columns(predictions, ("id", "label", "pred", *attributes), predictions_path)
+    first_path = Path(predictions_paths[seeds[0]])
+    _require_same_images(tables, predictions_paths, attributes)
     require_columns(manifest, ("split", *attributes), prepared_dir / "manifest.parquet")
     train = manifest[manifest["split"] == "train"]
-    require_complete(predictions, ("label", "pred", *attributes), predictions_path)
     require_complete(train, attributes, prepared_dir / "manifest.parquet")
-    if predictions.empty:
-        raise FairvisionError(f"{predictions_path}: the prediction table has no rows; the test split is empty "
-                              "(check params.yaml `prepare` fractions and the source)")
     favorable = labels[0] if params.favorable_label == "auto" else params.favorable_label
     if favorable not in labels:
         raise FairvisionError(
             f"params.yaml: `audit.favorable_label` {favorable!r} is not a label; labels: {', '.join(labels)}")
-    try:
-        run = audit_table(predictions, train, labels, favorable, protected, dataset.intersections, dataset.reference,
-                          settings, dataset.key("reference"))
-    except ValueError as error:
-        raise FairvisionError(f"{predictions_path}: {error}") from None
+
+    def audited(table: pd.DataFrame | list[pd.DataFrame], path: Path) -> AuditRun:
+        try:
+            return audit_table(table, train, labels, favorable, protected, dataset.intersections, dataset.reference,
+                               settings, dataset.key("reference"))
+        except ValueError as error:
+            raise FairvisionError(f"{path}: {error}") from None
+
+    per_seed: list[AuditRun] = []
+    if len(seeds) > 1:
+        for seed in seeds:
+            log.info("%s: auditing seed %d on its own", backbone, seed)
+            per_seed.append(audited(tables[seed], Path(predictions_paths[seed])))
+            for partition, result in zip(per_seed[-1].partitions, per_seed[-1].results):
+                crosscheck(tables[seed], partition, per_seed[-1].outcomes, result)
+        log.info("%s: auditing the %d seeds together", backbone, len(seeds))
+    run = audited([tables[seed] for seed in seeds], first_path)
+    stacked = pd.concat([tables[seed] for seed in seeds], ignore_index=True)
+    predictions = tables[seeds[0]]
     performance = per_label(run.finest.counts.sum(axis=0), run.finest.pooled, labels, level=params.bootstrap.level)
     if not protected:
         log.info("%s: %s", backbone, NO_PROTECTED)
     for partition, result in zip(run.partitions, run.results):
-        crosscheck(predictions, partition, run.outcomes, result)
+        crosscheck(stacked, partition, run.outcomes, result, seeds=len(seeds))
         _log_partition(backbone, result, run.outcomes[0])
     outcomes = run.outcomes
 
@@ -109,14 +125,15 @@ def audit(
         "labels": labels,
         "favorable_label": favorable,
         "n": len(predictions),
-        "accuracy": serialize.number(float((predictions["label"] == predictions["pred"]).mean())),
+        "accuracy": serialize.number(float((stacked["label"] == stacked["pred"]).mean())),
+        "seeds": _seeds_record(seeds, tables, per_seed),
         "settings": {
             "min_group_size": params.min_group_size,
             "min_events": params.min_events,
             "bootstrap": {"resamples": len(run.finest.replicates), "min_resamples": params.bootstrap.resamples,
                           "seed": params.bootstrap.seed, "level": params.bootstrap.level,
-                          "stratified_by": _strata(run.finest.attributes),
-                          "per_label_stratified_by": _strata(run.finest.attributes)},
+                          "stratified_by": _strata(run.finest.attributes, len(seeds)),
+                          "per_label_stratified_by": _strata(run.finest.attributes, len(seeds))},
             "multiple_comparisons": {"method": params.multiple_comparisons, "family": MULTIPLE_COMPARISONS_FAMILY},
             "tolerance": {name: [band.low, band.high] for name, band in settings.bands.items()},
         },
@@ -125,7 +142,8 @@ def audit(
         "per_label": serialize.per_label(performance),
         "group_fairness": {"measured": bool(protected), "reason": None if protected else NO_PROTECTED},
         "summary": summarize(run.results, outcomes),
-        "partitions": {result.name: serialize.partition(result) for result in run.results},
+        "partitions": {result.name: serialize.partition(result, [s.results[p] for s in per_seed])
+                       for p, result in enumerate(run.results)},
         "differential_fairness": _differential_fairness(run, protected, labels, params) if protected else None,
     }
     fairness = parse_fairness(report, str(out_path))
@@ -141,6 +159,58 @@ def audit(
                 pd.DataFrame(rows, columns=["group", "value"]).to_csv(tmp / name, index=False)
 
 
+def _read_predictions(path: Path, backbone: str, attributes: Sequence[str]) -> pd.DataFrame:
+    """One seed's prediction table, checked: the columns the audit needs, no missing values, some rows."""
+    predictions = pd.read_parquet(require(path, f"evaluate {backbone}"))
+    require_columns(predictions, ("id", "label", "pred", *attributes), path)
+    require_complete(predictions, ("label", "pred", *attributes), path)
+    if predictions.empty:
+        raise FairvisionError(f"{path}: the prediction table has no rows; the test split is empty "
+                              "(check params.yaml `prepare` fractions and the source)")
+    return predictions
+
+
+def _require_same_images(tables: Mapping[int, pd.DataFrame], paths: Mapping[int, str | Path],
+                         attributes: Sequence[str]) -> None:
+    """Several seeds are one procedure only on the same test images, in the same order, with the same labels."""
+    seeds = list(tables)
+    first = tables[seeds[0]][["id", "label", *attributes]].reset_index(drop=True)
+    for seed in seeds[1:]:
+        other = tables[seed][["id", "label", *attributes]].reset_index(drop=True)
+        if not first.equals(other):
+            raise FairvisionError(
+                f"{paths[seed]} and {paths[seeds[0]]}: the seeds' prediction tables hold different test images, "
+                "labels or groups (or another order); rerun `evaluate` for every seed on the same prepared data")
+
+
+TRAINING_VARIANCE = ("{k} training seeds audited as one procedure: every count is the seeds' mean, and each interval "
+                     "adds to the bootstrap over test images the spread of the seeds' own values (Student's t on "
+                     "{dof} degrees of freedom; docs/seed-coverage.md), so it holds the training's randomness as "
+                     "well as the test set's")
+SINGLE_SEED = ("one training run (seed {seed}): training variance was not measured. Another seed of the same "
+               "procedure may give a different model and different verdicts, mostly for small groups "
+               "(docs/seed-variance.md); list several seeds in params.yaml `train.seeds` to include it")
+
+
+def _seeds_record(seeds: Sequence[int], tables: Mapping[int, pd.DataFrame],
+                  per_seed: Sequence[AuditRun]) -> dict[str, Any]:
+    """Which seeds were audited, whether training variance is in the intervals, and each seed's own headline."""
+    accuracy = [float((tables[s]["label"] == tables[s]["pred"]).mean()) for s in seeds]
+    measured = len(seeds) > 1
+    own = [summarize(run.results, run.outcomes) for run in per_seed]
+    return {
+        "values": list(seeds),
+        "training_variance": {"measured": measured,
+                              "how": TRAINING_VARIANCE.format(k=len(seeds), dof=len(seeds) - 1) if measured else None,
+                              "reason": None if measured else SINGLE_SEED.format(seed=seeds[0])},
+        "accuracy": serialize.spread(accuracy),
+        "per_seed": [{"seed": seed, "accuracy": serialize.number(acc),
+                      "verdict": summary["verdict"] if measured else None,
+                      "failing": len(summary["failing"]) if measured else None}
+                     for seed, acc, summary in zip(seeds, accuracy, own or [{}] * len(seeds))],
+    }
+
+
 def engine_settings(params: Audit) -> Settings:
     """The engine's settings from params.yaml `audit` (also what the validation audits with)."""
     return Settings(
@@ -154,11 +224,13 @@ def engine_settings(params: Audit) -> Settings:
     )
 
 
-def _strata(attributes: Sequence[str]) -> str:
+def _strata(attributes: Sequence[str], seeds: int = 1) -> str:
+    also = (f"; the same images for each of the {seeds} training seeds, whose own spread is added to each interval"
+            if seeds > 1 else "")
     if not attributes:
-        return "nothing (no protected attributes: the whole test split is resampled)"
+        return f"nothing (no protected attributes: the whole test split is resampled){also}"
     return (f"{partition_name(attributes)} (each finest group keeps its size; one draw serves every partition, "
-            "summed from it)")
+            f"summed from it){also}")
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: str | Path) -> None:

@@ -47,7 +47,8 @@ PUBLISHED = {"White": (0.84, 0.03), "Black": (0.85, 0.06), "Latino_Hispanic": (0
 # The code that computes what the validation measures, relative to the fairvision package: the audit's
 # engine and the core pieces it computes with (percentile intervals, group keys).
 ENGINE_MODULES = ("audit/engine.py", "audit/intervals.py", "audit/measures.py", "audit/exact.py", "audit/bootstrap.py",
-                  "audit/verdicts.py", "audit/outcomes.py", "audit/partitions.py", "statistics.py", "groups.py")
+                  "audit/verdicts.py", "audit/outcomes.py", "audit/partitions.py", "audit/seeds.py", "statistics.py",
+                  "groups.py")
 EDGE = 1e-9  # a true value this close to an interval's bound or a band's edge (in tolerances) lies on it
 
 

@@ -40,15 +40,16 @@ def run(params: Params, args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "check", "fail when fairness regressed against a baseline audit (the CI gate)",
-    "Compare audits/<D>/<B>/fairness.json (and predictions.parquet) in the working tree with\n"
+    "Compare audits/<D>/<B>/fairness.json (and predictions/seed-<S>.parquet) in the working tree with\n"
     "a baseline: an audits folder holding <D>/<B>/fairness.json, or a git revision read through\n"
     "DVC. With both prediction tables, a paired bootstrap over the shared image ids gives an\n"
     "interval for each comparison's change in distance from parity; without them, the two\n"
     "audits' intervals are compared (unpaired, conservative). A change is a regression when\n"
     "its whole interval lies above the margin in params.yaml `check` plus the metric's\n"
-    "training-noise allowance (`check.training_noise`: each side is one training run, whose\n"
-    "randomness no interval measures; docs/seed-variance.md). Past the margin only, it is\n"
-    "inconclusive, saying so.\n\n"
+    "training-noise allowance (`check.training_noise`) where a side is one training run, whose\n"
+    "randomness no interval measures (docs/seed-variance.md). Past the margin only, it is\n"
+    "inconclusive, saying so. With several seeds on both sides (`train.seeds`) the check compares\n"
+    "the procedures: the seeds' spread is in every interval and no allowance applies.\n\n"
     "The margins, allowances and the audit's min_group_size, level and method may not be looser\n"
     "than the baseline's (its params.yaml at a revision, its fairness.json): a change cannot loosen the\n"
     "gate that checks it. What the baseline judged must still be judged: a partition or group\n"

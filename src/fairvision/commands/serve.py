@@ -10,12 +10,13 @@ from fairvision.command import Command, start_tensorflow
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_dir", metavar="MODEL_DIR", help="model folder, e.g. models/synthetic/small_cnn")
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="model folder, e.g. models/synthetic/small_cnn/seed-0")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: %(default)s; 0.0.0.0 exposes it to the network)")
     parser.add_argument("--port", type=int, default=8501, metavar="PORT",
                         help="port (default: %(default)s, TF Serving's REST port; 0: any free port, logged at start)")
-    parser.add_argument("--name", help="model name in the URLs (default: the folder's name)")
+    parser.add_argument("--name", help="model name in the URLs (default: the backbone's name, i.e. the folder's, or "
+                                       "its parent's for a seed-<S> folder)")
     parser.add_argument("--version", dest="model_version", type=int, default=1, metavar="V",
                         help="model version it answers for (default: %(default)s)")
     parser.add_argument("--max-batch-size", type=int, default=32, metavar="N",
@@ -38,9 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(params: None, args: argparse.Namespace) -> None:
-    from fairvision.serve.options import ServeOptions, require_model_folder
+    from fairvision.serve.options import ServeOptions, default_name, require_model_folder
 
-    options = ServeOptions(name=args.name or Path(args.model_dir).resolve().name, version=args.model_version,
+    options = ServeOptions(name=args.name or default_name(args.model_dir), version=args.model_version,
                            max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
                            max_body_bytes=args.max_body_bytes, max_image_pixels=args.max_image_pixels,
                            intra_op_threads=args.intra_op_threads, inter_op_threads=args.inter_op_threads)
@@ -53,7 +54,7 @@ def run(params: None, args: argparse.Namespace) -> None:
 
 COMMAND = Command(
     "serve", "serve a trained model over TF Serving's and KServe's REST protocols",
-    "Serve a model folder written by `fairvision train` (models/<D>/<B>: a SavedModel whose\n"
+    "Serve a model folder written by `fairvision train` (models/<D>/<B>/seed-<S>: a SavedModel whose\n"
     "serving_default signature takes encoded images) over HTTP until interrupted, speaking\n"
     "  TensorFlow Serving's REST API: GET /v1/models/NAME, GET /v1/models/NAME/metadata,\n"
     "    POST /v1/models/NAME:predict with {\"instances\": [{\"b64\": \"<base64 image>\"}, ...]}\n"

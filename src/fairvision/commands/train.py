@@ -6,42 +6,54 @@ import argparse
 import sys
 
 from fairvision import layout
-from fairvision.command import Command, backbone_options, dataset_named, start_tensorflow
+from fairvision.command import Command, backbone_options, chosen_seeds, dataset_named, start_tensorflow
+from fairvision.errors import FairvisionError
 from fairvision.models.backbones import require_backbone
 from fairvision.params import Params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("backbone", help="backbone name, e.g. small_cnn or mobilenet_v2")
-    parser.add_argument("--out", help="model folder (default: models/<D>/<B>)")
-    parser.add_argument("--history", help="per-epoch metrics CSV (default: training/<D>/<B>/history.csv)")
-    parser.add_argument("--timing", help="wall time and images/s JSON (default: timings/<D>/<B>.json)")
+    parser.add_argument("--seed", type=int, metavar="S",
+                        help="train this seed only (default: every seed of params.yaml `train.seeds`, in turn)")
+    parser.add_argument("--out", help="model folder (default: models/<D>/<B>/seed-<S>; one seed only)")
+    parser.add_argument("--history", help="per-epoch metrics CSV (default: training/<D>/<B>/seed-<S>/history.csv; "
+                                          "one seed only)")
+    parser.add_argument("--timing", help="wall time and images/s JSON (default: timings/<D>/<B>/seed-<S>.json; "
+                                         "one seed only)")
     parser.add_argument("--no-checkpoint", action="store_true",
-                        help="keep no per-epoch state (by default it is kept in .fairvision/checkpoints/<D>/<B>/ "
-                             "while training, so a killed run started again resumes where it stopped)")
+                        help="keep no per-epoch state (by default it is kept in .fairvision/checkpoints/<D>/<B>/"
+                             "seed-<S>/ while training, so a killed run started again resumes where it stopped)")
 
 
 def run(params: Params, args: argparse.Namespace) -> None:
     dataset, options = dataset_named(params, args.dataset).name, backbone_options(params, args.backbone)
     require_backbone(args.backbone)
+    seeds = chosen_seeds(params, args.seed)
+    for flag in ("out", "history", "timing"):
+        if getattr(args, flag) and len(seeds) > 1:
+            raise FairvisionError(f"--{flag} names one model's file, and params.yaml `train.seeds` lists "
+                                  f"{len(seeds)} seeds: say which with --seed")
     start_tensorflow()  # only once the arguments are known to be good
     from fairvision.models.train import train
 
-    train(args.backbone, options, params.train, layout.prepared_dir(dataset),
-          args.out or layout.model_dir(dataset, args.backbone),
-          args.history or layout.history_path(dataset, args.backbone),
-          args.timing or layout.timing_path(dataset, args.backbone),
-          checkpoint_dir=None if args.no_checkpoint else layout.checkpoint_dir(dataset, args.backbone))
+    for seed in seeds:
+        train(args.backbone, options, params.train, layout.prepared_dir(dataset),
+              args.out or layout.model_dir(dataset, args.backbone, seed),
+              args.history or layout.history_path(dataset, args.backbone, seed),
+              args.timing or layout.timing_path(dataset, args.backbone, seed), seed=seed,
+              checkpoint_dir=None if args.no_checkpoint else layout.checkpoint_dir(dataset, args.backbone, seed))
 
 
 COMMAND = Command(
     "train", "train one backbone; export a SavedModel",
     "Train backbone B (a key of params.yaml `backbones`) on dataset D's prepared shards with\n"
-    "a seeded custom loop, and write models/<D>/<B>/: a SavedModel whose serving_default\n"
-    "signature takes encoded image bytes and returns probabilities and class names,\n"
-    "labels.txt and train.json (all determined by the seed), plus\n"
-    "training/<D>/<B>/history.csv (per-epoch loss and accuracy) and timings/<D>/<B>.json (wall\n"
-    "time, images/s), kept outside the model so a retrain with identical weights changes\n"
+    "a seeded custom loop, once per seed of `train.seeds` (or --seed), and write\n"
+    "models/<D>/<B>/seed-<S>/: a SavedModel whose serving_default signature takes encoded\n"
+    "image bytes and returns probabilities and class names, labels.txt and train.json (all\n"
+    "determined by the seed), plus training/<D>/<B>/seed-<S>/history.csv (per-epoch loss and\n"
+    "accuracy) and timings/<D>/<B>/seed-<S>.json (wall time, images/s), kept outside the\n"
+    "model so a retrain with identical weights changes\n"
     "nothing downstream. Runs on every local GPU (mixed precision), or on every worker\n"
     "of a Kubeflow TFJob (TF_CONFIG). A killed run started again resumes from its last\n"
     "finished epoch and ends with the same weights as an uninterrupted one.",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from fairvision import layout
 from fairvision.errors import FairvisionError
 from fairvision.files import require
 from fairvision.models.endpoints import PROBABILITIES, SALIENCY
@@ -64,10 +65,11 @@ def _floats(pixels: np.ndarray) -> tf.Tensor:
 def load_explained(model_dir: str | Path) -> ExplainedModel:
     """Load ``model_dir``; a FairvisionError when it is missing or was exported without explanation endpoints."""
     model_dir = Path(model_dir)
-    require(model_dir / "saved_model.pb", f"train {model_dir.name}")
+    require(model_dir / "saved_model.pb", layout.train_command(model_dir))
     loaded = tf.saved_model.load(str(model_dir))
     if not all(hasattr(loaded, name) for name in (PROBABILITIES, SALIENCY)):
         raise FairvisionError(f"{model_dir}: exported without the `{PROBABILITIES}` and `{SALIENCY}` endpoints "
-                              f"(by an older fairvision); retrain it with `fairvision train {model_dir.name}`")
+                              "(by an older fairvision); retrain it with "
+                              f"`fairvision {layout.train_command(model_dir)}`")
     signature = getattr(loaded, PROBABILITIES).concrete_functions[0].structured_input_signature[0][0]
     return ExplainedModel(labels=tuple(read_labels(model_dir)), image_size=int(signature.shape[1]), loaded=loaded)

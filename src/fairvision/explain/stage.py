@@ -32,7 +32,7 @@ from fairvision.explain.sampling import sample_images
 from fairvision.files import atomic_path, require, write_json
 from fairvision.groups import partition_name
 from fairvision.params import Dataset, Explain
-from fairvision.references import REFERENCES_FILE, read_references
+from fairvision.references import read_references
 from fairvision.statistics import number, percentile_intervals
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,16 @@ DEFINITIONS = {
 }
 
 
-def explain(backbone: str, model_dir: str | Path, prepared_dir: str | Path, audit_dir: str | Path,
-            dataset: Dataset, params: Explain, out_dir: str | Path) -> None:
-    """Explain ``backbone``'s exported model on a per-group sample of the test split; write ``out_dir``."""
-    audit_dir = Path(audit_dir)
-    predictions_path = audit_dir / "predictions.parquet"
+def explain(backbone: str, model_dir: str | Path, prepared_dir: str | Path, predictions_path: str | Path,
+            references_path: str | Path, dataset: Dataset, params: Explain, out_dir: str | Path) -> None:
+    """Explain ``backbone``'s exported model on a per-group sample of the test split; write ``out_dir``.
+
+    ``predictions_path`` is that model's own predictions (which images it got right), and
+    ``references_path`` the audit's references.json (each attribute's reference group).
+    """
+    predictions_path = Path(predictions_path)
     predictions = pd.read_parquet(require(predictions_path, f"evaluate {backbone}"))
-    references_path = require(audit_dir / REFERENCES_FILE, f"audit {backbone}")
+    references_path = require(references_path, f"audit {backbone}")
     references = _references(read_references(references_path), dataset.protected, references_path)
     model = load_explained(model_dir)
     sample = sample_images(predictions, dataset.protected, params.images_per_group, params.seed, str(predictions_path))

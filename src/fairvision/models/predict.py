@@ -1,4 +1,4 @@
-"""Stage `evaluate@<backbone>`: batch prediction on the test split with the exported model.
+"""Stage `evaluate@<dataset>-<backbone>-<seed>`: batch prediction on the test split with the exported model.
 
 It calls the SavedModel's serving signature, not the Keras object, so the audit measures
 exactly the artifact that gets served.
@@ -14,6 +14,7 @@ import pandas as pd
 
 from fairvision.data.manifest import attribute_columns
 from fairvision.data.shards import read_records, shard_paths
+from fairvision import layout
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, require
 from fairvision.models.export import load_classifier, read_labels
@@ -32,13 +33,13 @@ def _check_classes(classes, labels: list[str], model_dir: Path) -> None:
     served = [name.decode("utf-8") for name in classes.numpy()[0]]
     if served != labels:
         raise FairvisionError(f"{model_dir / 'labels.txt'}: lists {labels}, but the model's signature returns "
-                              f"classes {served}; retrain with `fairvision train {model_dir.name}`")
+                              f"classes {served}; retrain with `fairvision {layout.train_command(model_dir)}`")
 
 
 def evaluate(model_dir: str | Path, prepared_dir: str | Path, batch_size: int, out_path: str | Path) -> None:
     """Predict every test image; write predictions.parquet with labels, probabilities and attributes."""
     model_dir, prepared_dir = Path(model_dir), Path(prepared_dir)
-    require(model_dir / "saved_model.pb", f"train {model_dir.name}")
+    require(model_dir / "saved_model.pb", layout.train_command(model_dir))
     labels = read_labels(model_dir)
     manifest = pd.read_parquet(require(prepared_dir / "manifest.parquet", "prepare")).set_index("id")
     classify = load_classifier(model_dir)

@@ -1,4 +1,4 @@
-"""Stage `train@<dataset>-<backbone>`: one seeded training loop for every strategy, resumable.
+"""Stage `train@<dataset>-<backbone>-<seed>`: one seeded training loop for every strategy, resumable.
 
 A custom loop rather than ``Model.fit`` because Keras 3's ``fit`` fails under
 ``MultiWorkerMirroredStrategy``; the same loop runs on one CPU, on every local GPU (mixed
@@ -51,10 +51,11 @@ class Fitted:
 
 def train(
     backbone: str, options: dict[str, Any], params: Train, prepared_dir: str | Path, out_dir: str | Path,
-    history_path: str | Path, timing_path: str | Path, *, checkpoint_dir: str | Path | None = None,
+    history_path: str | Path, timing_path: str | Path, *, seed: int, checkpoint_dir: str | Path | None = None,
 ) -> None:
-    """Train ``backbone``: the SavedModel, labels.txt and train.json to ``out_dir``, per-epoch metrics to
-    ``history_path`` (CSV), wall time and images/s to ``timing_path`` (JSON).
+    """Train ``backbone`` with ``seed`` (weights, data order, augmentation draws): the SavedModel, labels.txt
+    and train.json to ``out_dir``, per-epoch metrics to ``history_path`` (CSV), wall time and images/s to
+    ``timing_path`` (JSON).
 
     ``out_dir`` holds only what the seed determines, so a retrain with identical weights leaves
     its hash (and everything downstream) unchanged; wall-clock facts stay outside it. With
@@ -66,7 +67,7 @@ def train(
     manifest_path = require(prepared_dir / "manifest.parquet", "prepare")
     manifest = pd.read_parquet(manifest_path)
     labels = class_labels(manifest)
-    keras.utils.set_random_seed(params.seed)
+    keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     strategy = distribution_strategy()
     mixed = use_mixed_precision()
@@ -80,14 +81,15 @@ def train(
     shards = prepared_dir / "shards"
     train_data = labelled_images(
         shard_paths(shards, "train"), params.image_size, params.batch_size,
-        shuffle_seed=params.seed, shuffle_buffer=params.shuffle_buffer, augment=params.augment, cache=params.cache,
+        shuffle_seed=seed, shuffle_buffer=params.shuffle_buffer, augment=params.augment, cache=params.cache,
         weights=None if weights is None else weights.by_id.to_dict(),
     )
     val_data = labelled_images(shard_paths(shards, "val"), params.image_size, params.batch_size, cache=params.cache)
     chief = is_chief(strategy)
     state = None
     if checkpoint_dir is not None:
-        key = checkpoint.fingerprint(backbone, options, dataclasses.asdict(params), labels, files=[manifest_path])
+        settings = {**{k: v for k, v in dataclasses.asdict(params).items() if k != "seeds"}, "seed": seed}
+        key = checkpoint.fingerprint(backbone, options, settings, labels, files=[manifest_path])
         state = Checkpointing(Path(checkpoint_dir), key, write=chief)
     started = time.perf_counter()
     fitted = fit(model, train_data, val_data, epochs=params.epochs, learning_rate=params.learning_rate,
@@ -97,7 +99,7 @@ def train(
     history = fitted.history
 
     summary = {
-        "backbone": backbone, "options": options, "seed": params.seed, "epochs": params.epochs,
+        "backbone": backbone, "options": options, "seed": seed, "epochs": params.epochs,
         "epochs_run": len(history), "stopped_early": fitted.stopped_early,
         "early_stopping_patience": params.early_stopping_patience,
         "batch_size": params.batch_size, "learning_rate": params.learning_rate, "image_size": params.image_size,

@@ -9,6 +9,9 @@ verdicts and statuses from its vocabulary: the report never branches on a metric
 Per-label performance is always on the card; where the audit measured no group fairness
 (no protected attributes) the card says why, and its overall verdict is "not measured",
 never a pass by default. The "Explanations" section comes from ``explanations`` (absent: one line).
+The "seeds" section says which training seeds the audit covers: with several, every interval
+holds training variance and each comparison carries its spread over the seeds; with one, the
+card says plainly that training variance was not measured, so one run is not read as the procedure.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from fairvision.audit.coverage import small_group_warnings
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.audit.partitions import natural_order
 from fairvision.audit.performance import SCORES
-from fairvision.audit.record import Estimate, Fairness, Framing, GroupAudit, Judged, LabelPerformance, OutcomeAudit
+from fairvision.audit.record import (Estimate, Fairness, Framing, GroupAudit, Judged, LabelPerformance, OutcomeAudit,
+                                     Seeds, Spread)
 from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS
 from fairvision.params import METHODS
 from fairvision.report.explanations import explanations_section
@@ -62,6 +66,7 @@ def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, An
     fairness, train = inputs.fairness, inputs.train
     return {
         "model_details": _model_details(backbone, fairness, train),
+        "seeds": _seeds(fairness.seeds),
         "intended_use": _intended_use(fairness),
         "factors": _factors(fairness),
         "metrics": _metrics(fairness),
@@ -169,21 +174,66 @@ def _outcome(outcome: OutcomeAudit, framing: Framing) -> dict[str, Any]:
 
 
 def _group(group: GroupAudit) -> dict[str, Any]:
-    """n, status per comparison, rates, and ``vs_<against>`` (None where the group is not judged against it)."""
+    """n, status per comparison, rates (with ``rate_seeds``, their spread over several seeds; empty with one), and
+    ``vs_<against>`` (None where the group is not judged against it)."""
     return {
         "n": group.n,
         "status": dict(group.status),
         "rates": {name: _estimate(rate) for name, rate in group.rates.items()},
+        "rate_seeds": {name: _spread(spread) for name, spread in group.rate_seeds.items()},
         **{f"vs_{against}": _comparisons(group.comparisons.get(against)) for against in AGAINST},
     }
 
 
 def _comparisons(comparisons: Mapping[str, Judged] | None) -> dict[str, Any] | None:
+    """Each comparison as judged; ``seeds`` is its spread over the seeds and how many fail it (None with one seed)."""
     if comparisons is None:
         return None
     return {metric: _estimate(judged.estimate) | {"verdict": judged.verdict, "explanation": judged.explanation,
-                                                  "undefined": judged.undefined}
+                                                  "undefined": judged.undefined,
+                                                  "seeds": None if judged.seeds is None else _spread(judged.seeds)}
             for metric, judged in comparisons.items()}
+
+
+def _spread(spread: Spread) -> dict[str, Any]:
+    """One number over the seeds: each seed's value, mean, SD, range (over the defined values) and, for a
+    comparison, how many of the seeds' own audits fail it (``fails`` of ``k``)."""
+    defined = [value for value in spread.values if value is not None]
+    entry = {"values": list(spread.values), "k": len(spread.values), "mean": spread.mean, "sd": spread.sd,
+             "min": min(defined, default=None), "max": max(defined, default=None)}
+    return entry if spread.fails is None else entry | {"fails": spread.fails}
+
+
+def _seeds(seeds: Seeds) -> dict[str, Any]:
+    """The training seeds behind the card: whether its intervals hold training variance (``how``) or why not
+    (``reason``), the accuracy over the seeds, and each seed's own accuracy (and, with several, its own verdict
+    and failing count, so a reader sees whether one run alone would have said the same).
+
+    The first seed is the model whose training record, history and explanations the card shows, and that
+    `fairvision serve` serves: its own figures are not the procedure's.
+    """
+    runs = [{"seed": run.seed, "accuracy": run.accuracy}
+            | ({"verdict": run.verdict, "failing": run.failing} if seeds.measured else {})
+            for run in seeds.runs]
+    return {
+        "values": list(seeds.values),
+        "k": len(seeds.values),
+        "served": seeds.values[0],
+        "measured": seeds.measured,
+        "how": seeds.how,
+        "reason": seeds.reason,
+        "accuracy": _spread(seeds.accuracy),
+        "per_seed": runs,
+    }
+
+
+def _seeds_text(seeds: Seeds) -> str:
+    """The seeds as the training row says them: "seed 0", or "seeds 0, 1, 2 (the first is the model served
+    and explained; …)", since the row's epochs, time and final epoch are that first seed's alone."""
+    if not seeds.measured:
+        return f"seed {seeds.values[0]}"
+    return (f"seeds {', '.join(str(seed) for seed in seeds.values)} (the first is the model served and explained; "
+            "the training figures on this card are its own)")
 
 
 def _estimate(estimate: Estimate | None) -> dict[str, Any]:
@@ -198,8 +248,10 @@ def _model_details(backbone: str, fairness: Fairness, train: Mapping[str, Any]) 
         "parameters": train["parameters"],
         "framework": f"TensorFlow {train['tensorflow']}",
         "labels": train["labels"],
+        # ``seed`` is the served model's (train.json's); ``seeds`` every seed the audit covers, as the page says them.
         "training": {key: train[key] for key in ("seed", "epochs", "batch_size", "learning_rate", "image_size",
-                                                 "wall_seconds", "images_per_second")},
+                                                 "wall_seconds", "images_per_second")}
+                    | {"seeds": _seeds_text(fairness.seeds)},
         "final_epoch": train["final"],
     }
 
@@ -319,13 +371,13 @@ def _caveats(fairness: Fairness) -> list[str]:
                        "the numbers check the audit itself and say nothing about any real population.")
     caveats.append(
         f"Per-label precision, recall and F1 have {settings.level:.0%} bootstrap intervals: {settings.resamples} "
-        f"resamples of the test split, stratified by {settings.per_label_stratified_by}. Every interval on this "
-        "card covers the sampling of test images only, not a different training seed or split.")
+        f"resamples of the test split, stratified by {settings.per_label_stratified_by}. {_variance(fairness.seeds)}")
     if not fairness.group_fairness.measured:
         return [*caveats, str(fairness.group_fairness.reason)]
     caveats.append(
         f"Every rate and metric has a {settings.level:.0%} bootstrap interval ({settings.resamples} resamples of "
-        f"the test split within each group); the comparisons' intervals are {ADJUSTMENT[settings.method]}.")
+        f"the test split within each group{_and_seeds(fairness.seeds)}); the comparisons' intervals are "
+        f"{ADJUSTMENT[settings.method]}.")
     caveats.append("An inconclusive verdict means the interval straddles an edge of the tolerance band: the data "
                    "cannot tell pass from fail, and more test images of that group are needed. It is not a pass.")
     caveats.append(f"Groups with fewer than {settings.min_group_size} test images are listed with their size as "
@@ -339,3 +391,22 @@ def _caveats(fairness: Fairness) -> list[str]:
     caveats.append(f"Each group is compared with one reference group per partition ({references}) and with the "
                    "rest of its partition; another reference can change the verdicts against it.")
     return caveats
+
+
+def _variance(seeds: Seeds) -> str:
+    """What the card's intervals cover: with several seeds, training variance too (the audit's ``how`` says
+    how); with one, the test images only, and the audit's ``reason`` says what that leaves out."""
+    if seeds.measured:
+        return (f"Every interval on this card includes training variance over {len(seeds.values)} seeds, though not "
+                f"a different split.{_sentence(seeds.how)}")
+    return ("Every interval on this card covers the sampling of test images only, not a different training seed "
+            f"or split.{_sentence(seeds.reason)}")
+
+
+def _sentence(text: str | None) -> str:
+    """The audit's own words as a sentence of their own (capitalised, one full stop), after a space."""
+    return f" {text[:1].upper()}{text[1:].rstrip('.')}." if text else ""
+
+
+def _and_seeds(seeds: Seeds) -> str:
+    return f", and of the {len(seeds.values)} training seeds" if seeds.measured else ""

@@ -52,16 +52,23 @@ def read_backbone(
     backbone: str, audits_dir: str | os.PathLike[str], models_dir: str | os.PathLike[str],
     training_dir: str | os.PathLike[str], timings_dir: str | os.PathLike[str],
 ) -> BackboneInputs:
-    """Read ``<audits_dir>/<B>/fairness.json``, ``<models_dir>/<B>/train.json``,
-    ``<training_dir>/<B>/history.csv``, ``<timings_dir>/<B>.json`` and, where the explain stage ran,
-    ``<audits_dir>/<B>/explanations/`` (explanations.json and the mean maps' PNGs)."""
+    """Read ``<audits_dir>/<B>/fairness.json``; of the first seed it audited (the served model, ``seed-<S>``)
+    ``<models_dir>/<B>/seed-<S>/train.json``, ``<training_dir>/<B>/seed-<S>/history.csv`` and
+    ``<timings_dir>/<B>/seed-<S>.json``; and, where the explain stage ran, ``<audits_dir>/<B>/explanations/``
+    (explanations.json and the mean maps' PNGs). The spread over every seed is in fairness.json."""
     folder = Path(audits_dir) / backbone / EXPLANATIONS
     explanations = read_explanations(folder / JSON_NAME) if (folder / JSON_NAME).is_file() else None
+    fairness = read_fairness(Path(audits_dir) / backbone / "fairness.json")
+    seed = f"seed-{fairness.seeds.values[0]}"
+    train_path = Path(models_dir) / backbone / seed / "train.json"
+    train = read_json(train_path, TRAIN_KEYS)
+    if train["seed"] != fairness.seeds.values[0]:  # the card states this record as the first seed's
+        raise FairvisionError(f"{train_path}: `seed` is {train['seed']!r}, but its folder is {seed}; rerun "
+                              f"`fairvision train` for seed {fairness.seeds.values[0]} of {backbone}")
     return BackboneInputs(
-        fairness=read_fairness(Path(audits_dir) / backbone / "fairness.json"),
-        train=read_json(Path(models_dir) / backbone / "train.json", TRAIN_KEYS)
-        | read_json(Path(timings_dir) / f"{backbone}.json", TIMING_KEYS),
-        history=read_history(Path(training_dir) / backbone / "history.csv"),
+        fairness=fairness,
+        train=train | read_json(Path(timings_dir) / backbone / f"{seed}.json", TIMING_KEYS),
+        history=read_history(Path(training_dir) / backbone / seed / "history.csv"),
         explanations=explanations,
         mean_maps={} if explanations is None else read_mean_maps(folder, explanations),
     )

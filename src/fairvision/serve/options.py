@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 from fairvision.errors import FairvisionError
@@ -44,6 +45,14 @@ def require_model_folder(path: str | Path) -> Path:
     """``path`` if it holds a SavedModel, else an error saying what to pass (checked before TensorFlow loads)."""
     path = Path(path)
     if not (path / "saved_model.pb").is_file():
-        raise FairvisionError(f"{path}: not a model folder (no saved_model.pb); pass one that `fairvision train` "
-                              "wrote, e.g. models/synthetic/small_cnn")
+        seeds = sorted(p.name for p in path.glob("seed-*") if (p / "saved_model.pb").is_file()) if path.is_dir() else []
+        which = (f"it holds one model per training seed: pass one of them, e.g. {path / seeds[0]}" if seeds else
+                 "pass one that `fairvision train` wrote, e.g. models/synthetic/small_cnn/seed-0")
+        raise FairvisionError(f"{path}: not a model folder (no saved_model.pb); {which}")
     return path
+
+
+def default_name(path: str | Path) -> str:
+    """The model's name in the URLs: its backbone's folder (``models/<D>/<B>/seed-<S>`` -> ``<B>``), else its own."""
+    path = Path(path).resolve()
+    return path.parent.name if re.fullmatch(r"seed-\d+", path.name) else path.name
