@@ -184,12 +184,16 @@ def _require_same_images(tables: Mapping[int, pd.DataFrame], paths: Mapping[int,
 
 
 TRAINING_VARIANCE = ("{k} training seeds audited as one procedure: every count is the seeds' mean, and each interval "
-                     "adds to the bootstrap over test images the spread of the seeds' own values (Student's t on "
-                     "{dof} degrees of freedom; docs/seed-coverage.md), so it holds the training's randomness as "
-                     "well as the test set's")
+                     "adds to the bootstrap over test images the spread of the seeds' own values (Student's t with "
+                     "{dof}; docs/seed-coverage.md), so it holds the training's randomness as well as the test "
+                     "set's; with few seeds these intervals are wide (5 or more make verdicts possible)")
 SINGLE_SEED = ("one training run (seed {seed}): training variance was not measured. Another seed of the same "
                "procedure may give a different model and different verdicts, mostly for small groups "
                "(docs/seed-variance.md); list several seeds in params.yaml `train.seeds` to include it")
+
+
+def _degrees(dof: int) -> str:
+    return f"{dof} degree{'' if dof == 1 else 's'} of freedom"
 
 
 def _seeds_record(seeds: Sequence[int], tables: Mapping[int, pd.DataFrame],
@@ -201,7 +205,7 @@ def _seeds_record(seeds: Sequence[int], tables: Mapping[int, pd.DataFrame],
     return {
         "values": list(seeds),
         "training_variance": {"measured": measured,
-                              "how": TRAINING_VARIANCE.format(k=len(seeds), dof=len(seeds) - 1) if measured else None,
+                              "how": TRAINING_VARIANCE.format(k=len(seeds), dof=_degrees(len(seeds) - 1)) if measured else None,
                               "reason": None if measured else SINGLE_SEED.format(seed=seeds[0])},
         "accuracy": serialize.spread(accuracy),
         "per_seed": [{"seed": seed, "accuracy": serialize.number(acc),
