@@ -400,13 +400,13 @@ def main(argv: list[str] | None = None) -> int:
                    for variant in VARIANTS if variant in kept["summary"]}  # the order of a run, not the file's
         write_report(args.out, summary, "scripts/seed_variance.py")
         return 0
-        for variant in args.variants:
-            folder = workdir / variant
-            print(f"{variant}: synth + prepare", flush=True)
-            prepare_variant(folder, VARIANTS[variant], args.backbones)
-            for backbone in args.backbones:
-                for seed in range(args.seeds):
-                    train_seed(folder, VARIANTS[variant], args.backbones, backbone, seed)
+    for variant in args.variants:
+        folder = workdir / variant
+        print(f"{variant}: synth + prepare", flush=True)
+        prepare_variant(folder, VARIANTS[variant], args.backbones)
+        for backbone in args.backbones:
+            for seed in range(args.seeds):
+                train_seed(folder, VARIANTS[variant], args.backbones, backbone, seed)
     results = collect(workdir, args.variants, args.backbones, args.seeds)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     planted = params["synth"]["bias"]["group"] if isinstance(params["synth"]["bias"], dict) else None
