@@ -278,7 +278,7 @@ def _paired(paired: Paired, baseline: AuditFiles, current: AuditFiles, settings:
                                 len(labels))  # (G, K, K, K): truth, before, after
             confusion, boot, sizes = _joint_draw(name, joint, ref, labels, outcomes, settings)
         else:
-            confusion, boot, sizes, per_seed = _crossed_draw(name, group_codes, truth, codes, len(groups), ref,
+            confusion, boot, sizes, per_seed = _seeds_draw(name, group_codes, truth, codes, len(groups), ref,
                                                              labels, outcomes, settings)
         for outcome in outcomes:
             yield from _paired_outcome(name, outcome, groups, ref, sizes, labels, confusion, boot, settings,
@@ -307,7 +307,7 @@ def _joint_draw(
     return confusion, boot, sizes
 
 
-def _crossed_draw(
+def _seeds_draw(
     name: str, group_codes: np.ndarray, truth: np.ndarray, codes: Mapping[str, np.ndarray], n_groups: int, ref: int,
     labels: Sequence[str], outcomes: Sequence[Outcome], settings: CheckSettings,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:

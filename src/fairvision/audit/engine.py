@@ -249,9 +249,8 @@ def draw_finest(
         group_codes = category_codes(keys, groups)
     else:
         groups, group_codes = ("all",), np.zeros(len(predictions), dtype=np.int64)
-    counts = np.mean([count_cells(group_codes, [truth, p], len(groups), len(labels)) for p in predicted], axis=0)
-    if len(predicted) == 1:
-        counts = counts.astype(np.int64)
+    per_seed = [count_cells(group_codes, [truth, p], len(groups), len(labels)) for p in predicted]
+    counts = per_seed[0] if len(per_seed) == 1 else np.mean(per_seed, axis=0)
     family = max([largest_family(build_partition(predictions, p, labels, codes=(truth, predicted[0])), outcomes,
                                  settings) for p in sizing] or [1])
     resamples = resamples_for(family, settings.level, settings.resamples, settings.max_resamples)

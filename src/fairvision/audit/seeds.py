@@ -25,16 +25,21 @@ def seed_half_width(per_seed: np.ndarray, level: float | np.ndarray) -> np.ndarr
     ``per_seed`` is ``(K, ...)``. Where fewer than two seeds have a value the spread is unknown: infinite,
     so the interval cannot support a verdict. ``level`` (a number, or one per value) is two-sided.
     """
+    variance, count = _variance_of_mean(per_seed)
+    with np.errstate(invalid="ignore"):
+        quantile = student_t.ppf(0.5 + np.asarray(level) / 2.0, np.maximum(count - 1, 1))
+    return quantile * np.sqrt(variance)
+
+
+def _variance_of_mean(per_seed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SD² / K over each column's finite values of ``(K, ...)``, and K; infinite where fewer than two are finite."""
     per_seed = np.asarray(per_seed, dtype=np.float64)
     finite = np.isfinite(per_seed)
     count = finite.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(finite, per_seed, 0.0).sum(axis=0) / count
-        squares = np.where(finite, (per_seed - mean) ** 2, 0.0).sum(axis=0)
-        sd = np.sqrt(squares / (count - 1))
-        quantile = student_t.ppf(0.5 + np.asarray(level) / 2.0, np.maximum(count - 1, 1))
-        width = quantile * sd / np.sqrt(count)
-    return np.where(count >= 2, width, np.inf)
+        variance = np.where(finite, (per_seed - mean) ** 2, 0.0).sum(axis=0) / (count - 1) / count
+    return np.where(count >= 2, variance, np.inf), count
 
 
 def widen(point: np.ndarray, low: np.ndarray, high: np.ndarray, half_width: np.ndarray) -> tuple[np.ndarray,
@@ -55,16 +60,11 @@ def change_half_width(baseline: np.ndarray, current: np.ndarray, level: float) -
     """
     parts, dof_terms = [], []
     for side in (baseline, current):
-        side = np.asarray(side, dtype=np.float64)
         if len(side) < 2:
             continue
-        finite = np.isfinite(side)
-        count = finite.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(finite, side, 0.0).sum(axis=0) / count
-            variance = np.where(finite, (side - mean) ** 2, 0.0).sum(axis=0) / (count - 1) / count
-            variance = np.where(count >= 2, variance, np.inf)
-            parts.append(variance)
+        variance, count = _variance_of_mean(side)
+        parts.append(variance)
+        with np.errstate(invalid="ignore"):
             dof_terms.append(variance ** 2 / np.maximum(count - 1, 1))
     if not parts:
         return np.zeros(np.shape(baseline)[1:])

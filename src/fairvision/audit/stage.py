@@ -108,7 +108,6 @@ def audit(
         log.info("%s: auditing the %d seeds together", backbone, len(seeds))
     run = audited([tables[seed] for seed in seeds], first_path)
     stacked = pd.concat([tables[seed] for seed in seeds], ignore_index=True)
-    predictions = tables[seeds[0]]
     performance = per_label(run.finest.counts.sum(axis=0), run.finest.pooled, labels, level=params.bootstrap.level)
     if not protected:
         log.info("%s: %s", backbone, NO_PROTECTED)
@@ -124,7 +123,7 @@ def audit(
         "target": datasheet["target"],
         "labels": labels,
         "favorable_label": favorable,
-        "n": len(predictions),
+        "n": len(tables[seeds[0]]),
         "accuracy": serialize.number(float((stacked["label"] == stacked["pred"]).mean())),
         "seeds": _seeds_record(seeds, tables, per_seed),
         "settings": {
