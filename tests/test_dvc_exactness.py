@@ -53,6 +53,7 @@ KNOBS = {
     "audit tolerance": (set_key("audit.tolerance.difference", 0.05), {AUDIT}),
     "audit.min_group_size": (set_key("audit.min_group_size", 7), {AUDIT}),
     "a check-only setting": (set_key("check.difference_margin", 0.01), set()),
+    "a Kubernetes manifest setting": (set_key("kubernetes.train.workers", 4), set()),
     "an explain setting": (set_key("explain.lime.samples", 30), {EXPLAIN}),
     "synth.seed": (set_key("synth.seed", 1), {"synth"}),
     # another training seed: its own train and evaluate, and the audit of every seed; seed 0's model, its

@@ -17,21 +17,7 @@ from fairvision.audit.verdicts import Band
 from fairvision.errors import FairvisionError
 from fairvision.models.backbones import require_backbone
 from fairvision.params import load_params
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_params(tmp_path: Path, change: dict[str, Any]) -> Path:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for dotted, value in change.items():
-        *parents, key = dotted.split(".")
-        node = params
-        for parent in parents:
-            node = node[parent]
-        node[key] = value
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
+from params_file import ROOT, write_params
 
 
 D = "datasets.synthetic"  # the default dataset's key

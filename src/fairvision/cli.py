@@ -14,7 +14,7 @@ from typing import Sequence
 
 from fairvision import __version__
 from fairvision.command import Parser, execute
-from fairvision.commands import audit, check, evaluate, explain, prepare, report, serve, synth, train
+from fairvision.commands import audit, check, evaluate, explain, k8s, pipeline, prepare, report, serve, synth, train
 
 DESCRIPTION = """\
 Reproducible fairness audits of image classifiers.
@@ -34,11 +34,13 @@ dataset D in `datasets`; with one dataset, --dataset may be left out.
 
 After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed, and
 `fairvision serve models/<D>/<B>/seed-<S>` serves a trained model over TF Serving's and KServe's REST protocols.
-Every knob lives in params.yaml (see its comments)."""
+`fairvision pipeline compile` writes the same stages as a Kubeflow pipeline (k8s/pipeline.yaml); `fairvision
+pipeline run --local` runs that pipeline here, and `fairvision k8s` writes the training jobs and KServe
+InferenceServices beside it (k8s/*.yaml). Every knob lives in params.yaml (see its comments)."""
 
-# In the order `fairvision --help` lists them: the pipeline's stages, then the gate and the server.
+# In the order `fairvision --help` lists them: the pipeline's stages, then the gate, the server and Kubeflow.
 COMMANDS = (synth.COMMAND, prepare.COMMAND, train.COMMAND, evaluate.COMMAND, audit.COMMAND, explain.COMMAND,
-            report.COMMAND, check.COMMAND, serve.COMMAND)
+            report.COMMAND, check.COMMAND, serve.COMMAND, pipeline.COMMAND, k8s.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:

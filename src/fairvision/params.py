@@ -232,7 +232,7 @@ class Params:
     explain: Explain
 
 
-class _Section:
+class Section:
     """Reads one mapping of params.yaml, naming the dotted key in every error."""
 
     def __init__(self, data: Any, name: str, source: str):
@@ -248,8 +248,15 @@ class _Section:
     def _fail(self, key: str, expected: str, value: Any) -> FairvisionError:
         return FairvisionError(f"{self.source}: `{self.name}.{key}` must be {expected}, got {value!r}")
 
-    def section(self, key: str) -> "_Section":
-        return _Section(self._get(key), f"{self.name}.{key}", self.source)
+    def section(self, key: str) -> "Section":
+        return Section(self._get(key), f"{self.name}.{key}", self.source)
+
+    def only(self, *keys: str) -> "Section":
+        """This section, once it holds no key but ``keys`` (a misspelt optional key would go unnoticed)."""
+        unknown = [key for key in self.data if key not in keys]
+        if unknown:
+            raise FairvisionError(f"{self.source}: unknown key `{self.name}.{unknown[0]}`; known: {', '.join(keys)}")
+        return self
 
     def raw(self, key: str) -> Any:
         return self._get(key)
@@ -284,8 +291,16 @@ class _Section:
             raise self._fail(key, "a non-empty string", value)
         return value
 
+    def matching(self, key: str, pattern: re.Pattern[str], expected: str) -> str:
+        """A string ``pattern`` matches in full (a number is read as written: YAML's ``cpu: 2`` or ``cpu: 0.5``)."""
+        value = self._get(key)
+        text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        if not isinstance(text, str) or not pattern.fullmatch(text):
+            raise self._fail(key, expected, value)
+        return text
 
-def _bias(root: _Section) -> Bias | None:
+
+def _bias(root: Section) -> Bias | None:
     if root.raw("bias") in ("none", None):
         return None
     bias = root.section("bias")
@@ -304,7 +319,7 @@ def _bias(root: _Section) -> Bias | None:
 MAX_IMAGE_PIXELS_CEILING = 89_478_485
 
 
-def _prepare(root: _Section) -> Prepare:
+def _prepare(root: Section) -> Prepare:
     val_fraction, shard_size = root.number("val_fraction", 0.0, 0.9), root.integer("shard_size")
     pixels = root.integer("max_image_pixels")
     if pixels > MAX_IMAGE_PIXELS_CEILING:
@@ -314,7 +329,7 @@ def _prepare(root: _Section) -> Prepare:
                    test_fraction=root.number("test_fraction", 0.05, 0.5))
 
 
-def _datasets(root: _Section) -> dict[str, Dataset]:
+def _datasets(root: Section) -> dict[str, Dataset]:
     if not root.data:
         raise FairvisionError(f"{root.source}: `datasets` names no dataset")
     for name in root.data:
@@ -327,12 +342,8 @@ def _datasets(root: _Section) -> dict[str, Dataset]:
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
-def _dataset(root: _Section, name: str) -> Dataset:
-    source = root.section("source")
-    unknown = [key for key in source.data if key not in SOURCE_FIELDS]
-    if unknown:
-        raise FairvisionError(f"{root.source}: unknown key `{source.name}.{unknown[0]}`; "
-                              f"known: {', '.join(SOURCE_FIELDS)}")
+def _dataset(root: Section, name: str) -> Dataset:
+    source = root.section("source").only(*SOURCE_FIELDS)
     data_format = source.choice("format", FORMATS)
     fairface = data_format == "fairface"
     target = root.choice("target", tuple(ATTRIBUTE_VALUES) if fairface else (LABEL_TARGET,))
@@ -367,7 +378,7 @@ def _dataset(root: _Section, name: str) -> Dataset:
     )
 
 
-def _reference(root: _Section, data_format: str, protected: tuple[str, ...],
+def _reference(root: Section, data_format: str, protected: tuple[str, ...],
                intersections: tuple[tuple[str, ...], ...]) -> dict[str, str]:
     """The reference group of every audited partition: its entry under `reference`, else ``auto``."""
     given = root.section("reference") if root.raw("reference") is not None else None
@@ -388,7 +399,7 @@ def _reference(root: _Section, data_format: str, protected: tuple[str, ...],
     return chosen
 
 
-def _audit(root: _Section) -> Audit:
+def _audit(root: Section) -> Audit:
     bootstrap = root.section("bootstrap")
     return Audit(
         favorable_label=root.text("favorable_label"),
@@ -404,7 +415,7 @@ def _audit(root: _Section) -> Audit:
     )
 
 
-def _intersections(root: _Section, protected: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+def _intersections(root: Section, protected: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     value = root.raw("intersections")
     expected = (f"a list of lists of two or more distinct attributes of `protected` ({', '.join(protected)})"
                 if protected else "[] (`protected` is empty)")
@@ -418,7 +429,7 @@ def _intersections(root: _Section, protected: tuple[str, ...]) -> tuple[tuple[st
     return tuple(tuple(item) for item in value)
 
 
-def _tolerance(root: _Section) -> Tolerance:
+def _tolerance(root: Section) -> Tolerance:
     """The bands by kind, and each override: a bound in [0, 1] (a difference) or a band (a ratio)."""
     metrics: dict[str, float | Band] = {}
     if root.data.get("metrics") is not None:
@@ -432,7 +443,7 @@ def _tolerance(root: _Section) -> Tolerance:
                      metrics=metrics, source=root.source)
 
 
-def _ratio_band(root: _Section, key: str) -> tuple[float, float]:
+def _ratio_band(root: Section, key: str) -> tuple[float, float]:
     value = root.raw(key)
     if (not isinstance(value, list) or len(value) != 2
             or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
@@ -441,7 +452,7 @@ def _ratio_band(root: _Section, key: str) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
-def _augment(root: _Section) -> Augment:
+def _augment(root: Section) -> Augment:
     return Augment(flip=root.boolean("flip"),
                    **{name: root.number(name, 0.0, high) for name, high in AUGMENT_LIMITS.items()})
 
@@ -449,13 +460,13 @@ def _augment(root: _Section) -> Augment:
 def check_section(data: Any, source: str) -> Check:
     """Only the `check` section of a parsed params.yaml: the gate reads the baseline revision's, whatever else
     that revision's file holds."""
-    return _check(_Section(data, "params", source).section("check"))
+    return _check(Section(data, "params", source).section("check"))
 
 
 MAX_SEEDS = 100  # each seed is a full training run: more is a typo, not a study
 
 
-def _seeds(root: _Section) -> tuple[int, ...]:
+def _seeds(root: Section) -> tuple[int, ...]:
     """`train.seeds`: a non-empty list of distinct integers >= 0; the first is the one served and explained."""
     if "seed" in root.data:
         raise FairvisionError(f"{root.source}: `{root.name}.seed` was replaced by `{root.name}.seeds`, a list "
@@ -468,7 +479,7 @@ def _seeds(root: _Section) -> tuple[int, ...]:
     return tuple(seeds)
 
 
-def _check(root: _Section) -> Check:
+def _check(root: Section) -> Check:
     noise: dict[str, float] = {}
     if root.data.get("training_noise") is not None:  # absent from params.yaml files older than the key
         allowances = root.section("training_noise")
@@ -480,7 +491,7 @@ def _check(root: _Section) -> Check:
     )
 
 
-def _explain(root: _Section) -> Explain:
+def _explain(root: Section) -> Explain:
     methods = root.raw("methods")  # which names exist is the explain stage's check (explain.methods registry)
     if (not isinstance(methods, list) or not methods or len(set(methods)) != len(methods)
             or not all(isinstance(method, str) and _SAFE_NAME.fullmatch(method) for method in methods)):
@@ -516,7 +527,7 @@ def _explain(root: _Section) -> Explain:
     )
 
 
-def _backbones(root: _Section) -> dict[str, dict[str, Any]]:
+def _backbones(root: Section) -> dict[str, dict[str, Any]]:
     """Backbone names and options; whether a name is a known architecture is the train stage's check
     (``models.backbones.require_backbone``), so the schema does not load the model registry."""
     chosen = {}
@@ -537,8 +548,8 @@ def _backbones(root: _Section) -> dict[str, dict[str, Any]]:
 _BACKBONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\+[A-Za-z0-9_-]+)*")
 
 
-def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
-    """Parse and validate params.yaml; raises FairvisionError naming the bad field."""
+def read_params_file(path: str | os.PathLike[str]) -> Section:
+    """params.yaml's top level, unvalidated; raises FairvisionError for a missing file or bad YAML."""
     source = str(path)
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -546,7 +557,12 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
         raise FairvisionError(f"{source}: no such parameters file") from None
     except yaml.YAMLError as error:
         raise FairvisionError(f"{source}: not valid YAML: {error}") from None
-    root = _Section(data, "params", source)
+    return Section(data, "params", source)
+
+
+def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
+    """Parse and validate params.yaml; raises FairvisionError naming the bad field."""
+    root = read_params_file(path)
     synth, prepare = root.section("synth"), root.section("prepare")
     train, evaluate = root.section("train"), root.section("evaluate")
     return Params(

@@ -1,0 +1,153 @@
+"""The KFP v2 pipeline: one lightweight component per stage, each calling its stage's command in the workspace.
+
+The steps are laid out from params.yaml as dvc.yaml's `matrix` expands: synth, prepare per dataset, train and
+evaluate per dataset, backbone and seed, audit and explain per dataset and backbone, report per dataset. Each
+component's body is a call into ``steps`` (KFP copies a lightweight component's source into its container, where
+the image has fairvision installed). Steps depend on each other through the run's parameter file, the typed
+artifacts they hand on, and ``after`` where a step reads several others' outputs (an audit reads every seed's
+predictions; the report reads a dataset's every run), since `dsl.Collected` does not run under `kfp.local`.
+"""
+
+import json
+import os  # no `from __future__ import annotations`: KFP reads the components' annotations as types
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+
+from fairvision.params import load_params
+from fairvision.pipeline.steps import matrix_of
+
+PIPELINE_NAME = "fairvision"
+
+
+def validate(workspace: str, params: str, matrix: dict) -> str:
+    """Validate the run's parameters (params.yaml's values, as JSON or YAML text) and write them into the
+    workspace; the file every later step reads."""
+    from fairvision.pipeline.steps import write_params
+
+    return write_params(workspace, params, matrix)
+
+
+def synth(workspace: str, params_file: str) -> None:
+    """The built-in synthetic dataset (data/raw/synthetic), as `dvc repro` makes it."""
+    from fairvision.pipeline.steps import run_stage
+
+    run_stage(workspace, "synth", [])
+
+
+def prepare(workspace: str, params_file: str, dataset: str, prepared: Output[Dataset]) -> None:
+    """Validate a dataset; its manifest, shards and datasheet."""
+    from fairvision import layout
+    from fairvision.pipeline.steps import keep, run_stage
+
+    run_stage(workspace, "prepare", ["--dataset", dataset])
+    keep(workspace, layout.prepared_dir(dataset), prepared.path)
+
+
+def train(workspace: str, params_file: str, dataset: str, backbone: str, seed: int, prepared: Input[Dataset],
+          model: Output[Model]) -> None:
+    """Train one seed of one backbone; its exported SavedModel."""
+    from fairvision import layout
+    from fairvision.pipeline.steps import keep, run_stage
+
+    run_stage(workspace, "train", [backbone, "--dataset", dataset, "--seed", str(seed)])
+    keep(workspace, layout.model_dir(dataset, backbone, seed), model.path)
+    model.metadata.update({"dataset": dataset, "backbone": backbone, "seed": seed})
+
+
+def evaluate(workspace: str, params_file: str, dataset: str, backbone: str, seed: int, model: Input[Model],
+             predictions: Output[Dataset]) -> None:
+    """One seed's predictions on the test split."""
+    from fairvision import layout
+    from fairvision.pipeline.steps import keep, run_stage
+
+    run_stage(workspace, "evaluate", [backbone, "--dataset", dataset, "--seed", str(seed)])
+    keep(workspace, layout.predictions_path(dataset, backbone, seed), predictions.path)
+
+
+def audit(workspace: str, params_file: str, dataset: str, backbone: str, headline: Output[Metrics],
+          fairness: Output[Artifact]) -> None:
+    """Per-group metrics with intervals and verdicts over every seed; the headline as KFP metrics."""
+    from fairvision import layout
+    from fairvision.pipeline.steps import keep, log_headline, run_stage
+
+    run_stage(workspace, "audit", [backbone, "--dataset", dataset])
+    keep(workspace, layout.audit_dir(dataset, backbone) / "fairness.json", fairness.path)
+    log_headline(workspace, dataset, backbone, headline)
+
+
+def explain(workspace: str, params_file: str, dataset: str, backbone: str, model: Input[Model],
+            explanations: Output[Artifact]) -> None:
+    """LIME and gradient saliency per group, for the first seed's model."""
+    from fairvision import layout
+    from fairvision.pipeline.steps import keep, run_stage
+
+    run_stage(workspace, "explain", [backbone, "--dataset", dataset])
+    keep(workspace, layout.explanations_dir(dataset, backbone), explanations.path)
+
+
+def report(workspace: str, params_file: str, dataset: str, backbones: list, card: Output[HTML],
+           summary: Output[Markdown]) -> None:
+    """The report cards and the comparison page; the page as the UI's HTML, a summary as its Markdown."""
+    from pathlib import Path
+
+    from fairvision import layout
+    from fairvision.pipeline.steps import keep, run_stage, summary_markdown
+
+    run_stage(workspace, "report", ["--dataset", dataset])
+    keep(workspace, layout.report_dir(dataset) / "index.html", card.path)
+    Path(summary.path).write_text(summary_markdown(workspace, dataset, backbones), encoding="utf-8")
+
+
+STAGES: tuple[Callable[..., Any], ...] = (validate, synth, prepare, train, evaluate, audit, explain, report)
+
+
+def build(params_path: str | os.PathLike[str], image: str, workspace: str = dsl.WORKSPACE_PATH_PLACEHOLDER,
+          workspace_size: str = "10Gi") -> Callable[..., Any]:
+    """The pipeline for the datasets, backbones and seeds of the params.yaml at ``params_path`` (validated here,
+    before anything runs), whose values are its `params` input's default; its components run on ``image``.
+
+    ``workspace``: KFP's workspace volume (the default, on a cluster: ``workspace_size`` of it is claimed per
+    run) or a folder (a local run; `kfp.local` would delete a workspace of its own after the run)."""
+    params = load_params(params_path)
+    # One line of JSON (which is YAML): a mapping input would turn integers into floats on its way through
+    # protobuf, and KFP copies a default into a comment of the compiled file, where a newline would break it.
+    defaults = json.dumps(yaml.safe_load(Path(params_path).read_text(encoding="utf-8")), ensure_ascii=False)
+    ops = {stage.__name__: dsl.component(stage, base_image=image, install_kfp_package=False) for stage in STAGES}
+    matrix = matrix_of(params)
+    first_seed = params.train.seeds[0]
+    config = (dsl.PipelineConfig(workspace=dsl.WorkspaceConfig(size=workspace_size))
+              if workspace == dsl.WORKSPACE_PATH_PLACEHOLDER else None)
+
+    @dsl.pipeline(name=PIPELINE_NAME, description="fairvision: prepare, train, evaluate, audit, explain and report "
+                  "every backbone on every dataset of params.yaml, as `dvc repro` does",
+                  pipeline_config=config)
+    def fairvision(params: str = defaults) -> None:
+        checked = ops["validate"](workspace=workspace, params=params, matrix=matrix).set_display_name("params")
+        shared = {"workspace": workspace, "params_file": checked.output}
+        synthetic = ops["synth"](**shared).set_display_name("synth")
+        for dataset in matrix["datasets"]:
+            prepared = ops["prepare"](**shared, dataset=dataset).after(synthetic)
+            prepared.set_display_name(f"prepare {dataset}")
+            finished = []
+            for backbone in matrix["backbones"]:
+                models, evaluated = {}, []
+                for seed in matrix["seeds"]:
+                    run = dict(shared, dataset=dataset, backbone=backbone, seed=seed)
+                    models[seed] = ops["train"](**run, prepared=prepared.outputs["prepared"])
+                    models[seed].set_display_name(f"train {dataset} {backbone} seed {seed}")
+                    predicted = ops["evaluate"](**run, model=models[seed].outputs["model"])
+                    evaluated.append(predicted.set_display_name(f"evaluate {dataset} {backbone} seed {seed}"))
+                audited = ops["audit"](**shared, dataset=dataset, backbone=backbone).after(*evaluated)
+                explained = ops["explain"](**shared, dataset=dataset, backbone=backbone,
+                                           model=models[first_seed].outputs["model"]).after(audited)
+                finished += [audited.set_display_name(f"audit {dataset} {backbone}"),
+                             explained.set_display_name(f"explain {dataset} {backbone}")]
+            ops["report"](**shared, dataset=dataset, backbones=matrix["backbones"]).after(*finished) \
+                .set_display_name(f"report {dataset}")
+
+    return fairvision
+

@@ -1,0 +1,104 @@
+"""The Kubeflow pipeline: compiled from params.yaml and current, and run locally (kfp.local, every step a
+subprocess) to the very files `dvc repro` writes.
+
+The local run and the DVC project train on the same machine, so their models and audits must be byte-identical;
+only wall-clock facts (timings, the report's speed figures) may differ.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fairvision.errors import FairvisionError
+from fairvision.params import load_params
+from fairvision.pipeline.k8s_params import load_kubernetes
+from fairvision.pipeline.steps import PARAMS_FILE, matrix_of, write_params
+
+ROOT = Path(__file__).resolve().parents[1]
+# Wall-clock facts of a run, not of its models or audits.
+TIMED = ("timings/", "reports/")
+
+
+def fairvision(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                        "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "fairvision.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_the_committed_pipeline_is_a_fresh_compile_and_loads_with_kfp(tmp_path: Path) -> None:
+    from kfp import components
+
+    fresh = tmp_path / "pipeline.yaml"
+    result = fairvision("pipeline", "compile", "--out", str(fresh), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert fresh.read_text(encoding="utf-8") == (ROOT / "k8s/pipeline.yaml").read_text(encoding="utf-8"), (
+        "k8s/pipeline.yaml is stale: run `fairvision pipeline compile`")
+    pipeline = components.load_component_from_file(str(ROOT / "k8s/pipeline.yaml"))
+    assert pipeline.name == "fairvision"
+    assert list(pipeline.component_spec.inputs) == ["params"]
+    spec, platform = yaml.safe_load_all(fresh.read_text(encoding="utf-8"))  # the pipeline; its workspace volume
+    assert platform["platforms"]["kubernetes"]["pipelineConfig"]["workspace"]["size"] == "10Gi"
+    params = load_params(ROOT / "params.yaml")
+    trains = [name for name in spec["root"]["dag"]["tasks"] if name.startswith("train")]
+    assert len(trains) == len(params.datasets) * len(params.backbones) * len(params.train.seeds)
+    images = {executor["container"]["image"] for executor in spec["deploymentSpec"]["executors"].values()}
+    assert images == {load_kubernetes(ROOT / "params.yaml").image}
+
+
+def test_the_local_run_writes_what_dvc_repro_writes(reproduced_project, tmp_path: Path) -> None:
+    """The same params.yaml through `fairvision pipeline run --local` and through `dvc repro` (the tiny project)."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "params.yaml").write_bytes((reproduced_project.path / "params.yaml").read_bytes())
+    result = fairvision("pipeline", "run", "--local", "--workspace", str(workspace), "--params",
+                        str(workspace / "params.yaml"), cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for step in ("validate", "synth", "prepare", "train", "evaluate", "audit", "explain", "report"):
+        assert f"Task '{step}' finished with status SUCCESS" in _plain(result.stdout + result.stderr)
+
+    dvc_outputs = sorted(p.relative_to(reproduced_project.path).as_posix()
+                         for top in ("data", "models", "training", "timings", "audits", "groups", "reports")
+                         for p in (reproduced_project.path / top).rglob("*")
+                         if p.is_file() and p.name != ".gitignore")  # DVC's, not a stage's
+    assert "audits/synthetic/small_cnn/fairness.json" in dvc_outputs
+    for name in dvc_outputs:
+        assert (workspace / name).is_file(), f"the local run did not write {name}"
+        if not name.startswith(TIMED):
+            assert (workspace / name).read_bytes() == (reproduced_project.path / name).read_bytes(), name
+    kept = workspace / ".fairvision" / "kfp"
+    metrics = [p for p in kept.rglob("executor_output.json") if p.parent.name == "audit"]
+    assert metrics and '"accuracy"' in metrics[0].read_text(encoding="utf-8")
+
+
+def test_a_run_validates_its_params_before_any_step_and_names_the_key(tmp_path: Path) -> None:
+    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    matrix = matrix_of(load_params(ROOT / "params.yaml"))
+    with pytest.raises(FairvisionError, match=r"train\.epochs"):
+        write_params(str(tmp_path), text.replace("epochs: 4 ", "epochs: four "), matrix)
+    assert not (tmp_path / PARAMS_FILE).exists()
+    with pytest.raises(FairvisionError, match=r"its backbones are \['small_cnn'\], but the pipeline was compiled "
+                                              r"for .*fairvision pipeline compile"):
+        write_params(str(tmp_path), yaml.safe_dump(yaml.safe_load(text) | {"backbones": {"small_cnn": {}}}),
+                     matrix)
+    assert not (tmp_path / PARAMS_FILE).exists()
+    assert write_params(str(tmp_path), text, matrix) == str(PARAMS_FILE)
+    assert (tmp_path / PARAMS_FILE).read_text(encoding="utf-8") == text
+
+
+def test_run_without_local_says_how_to_run_on_kubeflow(tmp_path: Path) -> None:
+    result = fairvision("pipeline", "run", cwd=ROOT)
+    assert result.returncode == 1
+    assert "runs only --local here; on Kubeflow, upload k8s/pipeline.yaml" in result.stderr
+
+
+def _plain(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
