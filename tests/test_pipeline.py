@@ -44,12 +44,13 @@ def test_the_committed_pipeline_is_a_fresh_compile_and_loads_with_kfp(tmp_path: 
     assert pipeline.name == "fairvision"
     assert list(pipeline.component_spec.inputs) == ["params"]
     spec, platform = yaml.safe_load_all(fresh.read_text(encoding="utf-8"))  # the pipeline; its workspace volume
-    assert platform["platforms"]["kubernetes"]["pipelineConfig"]["workspace"]["size"] == "10Gi"
+    kubernetes = load_kubernetes(ROOT / "params.yaml")
+    assert platform["platforms"]["kubernetes"]["pipelineConfig"]["workspace"]["size"] == kubernetes.workspace
     params = load_params(ROOT / "params.yaml")
     trains = [name for name in spec["root"]["dag"]["tasks"] if name.startswith("train")]
     assert len(trains) == len(params.datasets) * len(params.backbones) * len(params.train.seeds)
     images = {executor["container"]["image"] for executor in spec["deploymentSpec"]["executors"].values()}
-    assert images == {load_kubernetes(ROOT / "params.yaml").image}
+    assert images == {kubernetes.image}
 
 
 def test_the_local_run_writes_what_dvc_repro_writes(reproduced_project, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compile: write the pipeline's YAML; run: run it (--local: on this machine)")
     parser.add_argument("--out", default=DEFAULT_PIPELINE, help="compile: the YAML file (default: %(default)s)")
     parser.add_argument("--image", help="compile: the image every step runs in (default: params.yaml "
-                                        "`kubernetes.image`)")
+                                        "`kubernetes.image`; the workspace volume's size is `kubernetes.workspace`)")
     parser.add_argument("--local", action="store_true",
                         help="run: every step as a subprocess here, with kfp.local (the only runner here; on a "
                              "cluster, upload the compiled YAML)")
@@ -33,7 +33,8 @@ def run(params: Params, args: argparse.Namespace) -> None:
 
         from fairvision.pipeline.k8s_params import load_kubernetes
 
-        compile_pipeline(args.params, args.image or load_kubernetes(args.params).image, args.out)
+        kubernetes = load_kubernetes(args.params)
+        compile_pipeline(args.params, args.image or kubernetes.image, kubernetes.workspace, args.out)
         logging.getLogger("fairvision").info("pipeline: wrote %s", args.out)
         return
     if not args.local:

@@ -106,12 +106,12 @@ STAGES: tuple[Callable[..., Any], ...] = (validate, synth, prepare, train, evalu
 
 
 def build(params_path: str | os.PathLike[str], image: str, workspace: str = dsl.WORKSPACE_PATH_PLACEHOLDER,
-          workspace_size: str = "10Gi") -> Callable[..., Any]:
+          workspace_size: str | None = None) -> Callable[..., Any]:
     """The pipeline for the datasets, backbones and seeds of the params.yaml at ``params_path`` (validated here,
     before anything runs), whose values are its `params` input's default; its components run on ``image``.
 
     ``workspace``: KFP's workspace volume (the default, on a cluster: ``workspace_size`` of it is claimed per
-    run) or a folder (a local run; `kfp.local` would delete a workspace of its own after the run)."""
+    run; required then) or a folder (a local run; `kfp.local` would delete a workspace of its own after it)."""
     params = load_params(params_path)
     # One line of JSON (which is YAML): a mapping input would turn integers into floats on its way through
     # protobuf, and KFP copies a default into a comment of the compiled file, where a newline would break it.

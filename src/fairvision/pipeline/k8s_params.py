@@ -61,10 +61,11 @@ class KubernetesServe:
 
 @dataclasses.dataclass(frozen=True)
 class Kubernetes:
-    """`kubernetes`: what `fairvision k8s` writes into k8s/; no pipeline stage reads it."""
+    """`kubernetes`: what `fairvision k8s` and `fairvision pipeline compile` write into k8s/; no stage reads it."""
 
     namespace: str
-    image: str  # the one image (training jobs, the custom predictor)
+    image: str  # the one image (pipeline steps, training jobs, the custom predictor)
+    workspace: str  # the size of the pipeline's workspace volume, a quantity
     storage: Storage
     checkpoints: Checkpoints
     train: KubernetesTrain
@@ -94,7 +95,7 @@ def _resources(root: Section) -> Resources:
 
 
 def _kubernetes(root: Section) -> Kubernetes:
-    root.only("namespace", "image", "storage", "checkpoints", "train", "serve")
+    root.only("namespace", "image", "workspace", "storage", "checkpoints", "train", "serve")
     storage = root.section("storage").only("prefix", "endpoint")
     checkpoints = root.section("checkpoints").only("pvc", "size")
     train = root.section("train").only("operator", "workers", "resources", "backoff_limit",
@@ -105,6 +106,7 @@ def _kubernetes(root: Section) -> Kubernetes:
         namespace=root.matching("namespace", DNS_LABEL, _LABEL_EXPECTED),
         image=root.matching("image", _IMAGE, "an image reference such as ghcr.io/owner/name:tag (no spaces, "
                                              "lower-case repository)"),
+        workspace=root.matching("workspace", _QUANTITY, _QUANTITY_EXPECTED),
         storage=Storage(
             prefix=storage.matching("prefix", _S3_PREFIX, "an S3 prefix such as s3://bucket/fairvision").rstrip("/"),
             endpoint=None if endpoint is None else storage.matching(
