@@ -35,7 +35,7 @@ def synth(workspace: str, params_file: str) -> None:
     """The built-in synthetic dataset (data/raw/synthetic), as `dvc repro` makes it."""
     from fairvision.pipeline.steps import run_stage
 
-    run_stage(workspace, "synth", [])
+    run_stage(workspace, params_file, "synth", [])
 
 
 def prepare(workspace: str, params_file: str, dataset: str, prepared: Output[Dataset]) -> None:
@@ -43,7 +43,7 @@ def prepare(workspace: str, params_file: str, dataset: str, prepared: Output[Dat
     from fairvision import layout
     from fairvision.pipeline.steps import keep, run_stage
 
-    run_stage(workspace, "prepare", ["--dataset", dataset])
+    run_stage(workspace, params_file, "prepare", ["--dataset", dataset])
     keep(workspace, layout.prepared_dir(dataset), prepared.path)
 
 
@@ -53,7 +53,7 @@ def train(workspace: str, params_file: str, dataset: str, backbone: str, seed: i
     from fairvision import layout
     from fairvision.pipeline.steps import keep, run_stage
 
-    run_stage(workspace, "train", [backbone, "--dataset", dataset, "--seed", str(seed)])
+    run_stage(workspace, params_file, "train", [backbone, "--dataset", dataset, "--seed", str(seed)])
     keep(workspace, layout.model_dir(dataset, backbone, seed), model.path)
     model.metadata.update({"dataset": dataset, "backbone": backbone, "seed": seed})
 
@@ -64,7 +64,7 @@ def evaluate(workspace: str, params_file: str, dataset: str, backbone: str, seed
     from fairvision import layout
     from fairvision.pipeline.steps import keep, run_stage
 
-    run_stage(workspace, "evaluate", [backbone, "--dataset", dataset, "--seed", str(seed)])
+    run_stage(workspace, params_file, "evaluate", [backbone, "--dataset", dataset, "--seed", str(seed)])
     keep(workspace, layout.predictions_path(dataset, backbone, seed), predictions.path)
 
 
@@ -74,7 +74,7 @@ def audit(workspace: str, params_file: str, dataset: str, backbone: str, headlin
     from fairvision import layout
     from fairvision.pipeline.steps import keep, log_headline, run_stage
 
-    run_stage(workspace, "audit", [backbone, "--dataset", dataset])
+    run_stage(workspace, params_file, "audit", [backbone, "--dataset", dataset])
     keep(workspace, layout.audit_dir(dataset, backbone) / "fairness.json", fairness.path)
     log_headline(workspace, dataset, backbone, headline)
 
@@ -85,7 +85,7 @@ def explain(workspace: str, params_file: str, dataset: str, backbone: str, model
     from fairvision import layout
     from fairvision.pipeline.steps import keep, run_stage
 
-    run_stage(workspace, "explain", [backbone, "--dataset", dataset])
+    run_stage(workspace, params_file, "explain", [backbone, "--dataset", dataset])
     keep(workspace, layout.explanations_dir(dataset, backbone), explanations.path)
 
 
@@ -97,7 +97,7 @@ def report(workspace: str, params_file: str, dataset: str, backbones: list, card
     from fairvision import layout
     from fairvision.pipeline.steps import keep, run_stage, summary_markdown
 
-    run_stage(workspace, "report", ["--dataset", dataset])
+    run_stage(workspace, params_file, "report", ["--dataset", dataset])
     keep(workspace, layout.report_dir(dataset) / "index.html", card.path)
     Path(summary.path).write_text(summary_markdown(workspace, dataset, backbones), encoding="utf-8")
 

@@ -55,11 +55,12 @@ def write_params(workspace: str, params: str, matrix: Mapping[str, list[Any]]) -
     return str(PARAMS_FILE)
 
 
-def run_stage(workspace: str, stage: str, args: Sequence[str]) -> None:
-    """Run `fairvision <stage> <args>` with the run's parameters in ``workspace``: the command module DVC runs."""
+def run_stage(workspace: str, params_file: str, stage: str, args: Sequence[str]) -> None:
+    """Run `fairvision <stage> <args>` in ``workspace`` with the run's parameters (``params_file``, relative to
+    it, as ``write_params`` returned it): the command module DVC runs."""
     os.chdir(workspace)
     command = importlib.import_module(f"fairvision.commands.{stage}").COMMAND
-    status = command.main(["--params", str(PARAMS_FILE), *args])
+    status = command.main(["--params", params_file, *args])
     if status:
         raise RuntimeError(f"`fairvision {stage} {' '.join(args)}` failed with exit status {status} (its error is "
                            "above)")
