@@ -14,7 +14,8 @@ from typing import Sequence
 
 from fairvision import __version__
 from fairvision.command import Parser, execute
-from fairvision.commands import audit, check, evaluate, explain, k8s, pipeline, prepare, report, serve, synth, train
+from fairvision.commands import (audit, check, evaluate, explain, k8s, pipeline, prepare, publish_model, report, serve,
+                                 synth, train)
 
 DESCRIPTION = """\
 Reproducible fairness audits of image classifiers.
@@ -40,7 +41,7 @@ InferenceServices beside it (k8s/*.yaml). Every knob lives in params.yaml (see i
 
 # In the order `fairvision --help` lists them: the pipeline's stages, then the gate, the server and Kubeflow.
 COMMANDS = (synth.COMMAND, prepare.COMMAND, train.COMMAND, evaluate.COMMAND, audit.COMMAND, explain.COMMAND,
-            report.COMMAND, check.COMMAND, serve.COMMAND, pipeline.COMMAND, k8s.COMMAND)
+            report.COMMAND, check.COMMAND, serve.COMMAND, publish_model.COMMAND, pipeline.COMMAND, k8s.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,15 +10,17 @@ from fairvision.command import Command, start_tensorflow
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_dir", metavar="MODEL_DIR", help="model folder, e.g. models/synthetic/small_cnn/seed-0")
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="model folder, e.g. models/synthetic/small_cnn/seed-0, or "
+                                                               "a base of numbered versions (`fairvision publish-model`"
+                                                               "'s layout, TF Serving's): the newest is served")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: %(default)s; 0.0.0.0 exposes it to the network)")
     parser.add_argument("--port", type=int, default=8501, metavar="PORT",
                         help="port (default: %(default)s, TF Serving's REST port; 0: any free port, logged at start)")
     parser.add_argument("--name", help="model name in the URLs (default: the backbone's name, i.e. the folder's, or "
                                        "its parent's for a seed-<S> folder)")
-    parser.add_argument("--version", dest="model_version", type=int, default=1, metavar="V",
-                        help="model version it answers for (default: %(default)s)")
+    parser.add_argument("--version", dest="model_version", type=int, metavar="V",
+                        help="model version it answers for (default: the served version folder's number, else 1)")
     parser.add_argument("--max-batch-size", type=int, default=32, metavar="N",
                         help="most images per model call (default: %(default)s)")
     parser.add_argument("--batch-timeout-ms", type=float, default=0.0, metavar="MS",
@@ -39,9 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(params: None, args: argparse.Namespace) -> None:
-    from fairvision.serve.options import ServeOptions, default_name, require_model_folder
+    from fairvision.serve.options import ServeOptions, default_name, newest_version, require_model_folder
 
-    options = ServeOptions(name=args.name or default_name(args.model_dir), version=args.model_version,
+    newest = newest_version(args.model_dir)
+    if newest is not None:  # a base of numbered versions: serve the newest, as TF Serving does
+        args.model_dir, version = newest
+        args.model_version = args.model_version or version
+    options = ServeOptions(name=args.name or default_name(args.model_dir), version=args.model_version or 1,
                            max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
                            max_body_bytes=args.max_body_bytes, max_image_pixels=args.max_image_pixels,
                            intra_op_threads=args.intra_op_threads, inter_op_threads=args.inter_op_threads)

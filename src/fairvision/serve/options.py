@@ -52,7 +52,19 @@ def require_model_folder(path: str | Path) -> Path:
     return path
 
 
+def newest_version(path: str | Path) -> tuple[Path, int] | None:
+    """TF Serving's choice in a base folder of numbered versions (``publish-model``'s layout): the highest
+    numbered sub-folder holding a SavedModel, and its number; None when ``path`` is no such base."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file() or not path.is_dir():
+        return None
+    versions = [int(p.name) for p in path.iterdir() if p.name.isascii() and p.name.isdigit()
+                and (p / "saved_model.pb").is_file()]
+    return (path / str(max(versions)), max(versions)) if versions else None
+
+
 def default_name(path: str | Path) -> str:
-    """The model's name in the URLs: its backbone's folder (``models/<D>/<B>/seed-<S>`` -> ``<B>``), else its own."""
+    """The model's name in the URLs: its backbone's folder (``models/<D>/<B>/seed-<S>`` or a published
+    ``.../<B>/<version>`` -> ``<B>``), else its own."""
     path = Path(path).resolve()
-    return path.parent.name if re.fullmatch(r"seed-\d+", path.name) else path.name
+    return path.parent.name if re.fullmatch(r"seed-\d+|\d+", path.name) else path.name
