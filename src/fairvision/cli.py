@@ -34,7 +34,8 @@ dataset D in `datasets`; with one dataset, --dataset may be left out.
   report      -> reports/<D>/               index.html, <B>.html, <B>.card.json
 
 After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed, and
-`fairvision serve models/<D>/<B>/seed-<S>` serves a trained model over TF Serving's and KServe's REST protocols.
+`fairvision serve models/<D>/<B>/seed-<S>` serves a trained model over TF Serving's and KServe's REST protocols;
+`fairvision publish-model B` puts it where TF Serving and KServe load it (the next numbered version).
 `fairvision pipeline compile` writes the same stages as a Kubeflow pipeline (k8s/pipeline.yaml); `fairvision
 pipeline run --local` runs that pipeline here, and `fairvision k8s` writes the training jobs and KServe
 InferenceServices beside it (k8s/*.yaml). Every knob lives in params.yaml (see its comments)."""
