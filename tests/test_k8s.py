@@ -22,22 +22,15 @@ import yaml
 from fairvision.cli import main
 from fairvision.pipeline.k8s import PLACEHOLDER, SECRET_FILE
 from fairvision.pipeline.k8s_files import HEADER, is_generated
+from k8s_schemas import CRD_SCHEMAS, SCHEMAS, crd_errors, misspell, needs_schemas
 from params_file import ROOT, write_params
 
-SCHEMAS = ROOT.parent / "shared" / "k8s-schemas"
-CRD_SCHEMAS = {  # (apiVersion, kind) -> its CRD's schema in SCHEMAS
-    ("kubeflow.org/v1", "TFJob"): "tfjob_v1.json",
-    ("trainer.kubeflow.org/v1alpha1", "TrainJob"): "trainjob_v1alpha1.json",
-    ("trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime"): "clustertrainingruntime_v1alpha1.json",
-    ("serving.kserve.io/v1beta1", "InferenceService"): "inferenceservice_v1beta1.json",
-}
 KUSTOMIZE = ("kustomize.config.k8s.io/v1beta1", "Kustomization")  # read by kubectl, not an API object
 KUBERNETES_VERSIONS = ("1.31", "1.37")  # kubernetes-validate bundles schemas up to its own version (1.37)
 VARIANTS = {"tfjob, tensorflow": {}, "trainjob, fairvision": {"kubernetes.train.operator": "trainjob",
                                                                "kubernetes.serve.runtime": "fairvision"}}
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # RFC 1123, at most 63 characters
 RFC_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")  # TrainJob's CEL rule; KServe's name check
-needs_schemas = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"{SCHEMAS} is absent: the CRD schemas live there")
 
 
 def generate(folder: Path, change: dict[str, Any] | None = None) -> tuple[int, Path]:
@@ -104,24 +97,6 @@ def test_custom_resources_pass_their_crd_schemas(generated: dict[str, dict[str, 
         # A CRD's schema leaves `metadata` to the API server: check it as any object's, strictly.
         kubernetes_validate.validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": body["metadata"]},
                                      KUBERNETES_VERSIONS[-1], strict=True)
-
-
-def crd_errors(body: dict[str, Any]) -> list[str]:
-    """Every violation of ``body``'s CRD schema, as `path: message`."""
-    schema = json.loads((SCHEMAS / CRD_SCHEMAS[(body["apiVersion"], body["kind"])]).read_text())
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    return [f"{'.'.join(map(str, error.absolute_path))}: {error.message}" for error in validator.iter_errors(body)]
-
-
-def misspell(body: dict[str, Any], path: str, wrong: str) -> dict[str, Any]:
-    """A copy of ``body`` with the field at dotted ``path`` renamed to ``wrong``."""
-    body = copy.deepcopy(body)
-    *parents, key = path.split(".")
-    node: Any = body
-    for parent in parents:
-        node = node[int(parent)] if isinstance(node, list) else node[parent]
-    node[wrong] = node.pop(key)
-    return body
 
 
 @needs_schemas
@@ -205,7 +180,7 @@ def test_custom_predictor_probes_and_scrapes_routes_the_server_has(tmp_path: Pat
     server = "".join((ROOT / "src/fairvision/serve" / name).read_text() for name in ("app.py", "kserve.py"))
     served = set(re.findall(r'Route\("(/[^"]*)"', server))  # read, not imported: the server imports TensorFlow
     assert paths == {"/v2/health/live", "/v2/health/ready", "/metrics"} and paths <= served
-    assert container["command"][:3] == ["fairvision", "serve", "/mnt/models/1"]
+    assert container["command"][:3] == ["fairvision", "serve", "/mnt/models"]  # the newest version under it
     assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}] and "--host" in container["command"]
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fairvision.errors import FairvisionError
 from fairvision.layout import run_name
 from fairvision.params import Params
 from fairvision.pipeline.k8s_params import Kubernetes, Resources
@@ -27,7 +26,6 @@ KUSTOMIZATION = "kustomization.yaml"
 SECRET_FILE = "secret-s3.yaml"
 CHECKPOINT_ENV = "FAIRVISION_CHECKPOINT_DIR"
 CHECKPOINT_MOUNT = "/var/fairvision/checkpoints"
-MODEL_VERSION = 1  # the numbered folder TF Serving's loader requires: <prefix>/models/<D>/<B>/1/saved_model.pb
 MODEL_MOUNT = "/mnt/models"  # where KServe's storage initializer puts what STORAGE_URI names
 PORT = 8080  # KServe's default port for a custom predictor; its metrics are scraped there too
 PART_OF = {"app.kubernetes.io/part-of": "fairvision"}
@@ -66,7 +64,7 @@ def manifests(params: Params, k8s: Kubernetes, source: str) -> dict[str, Manifes
         files["clustertrainingruntime.yaml"] = _runtime(k8s)
     seed = params.train.seeds[0]
     for (dataset, backbone), name in names.items():
-        files[f"{k8s.train.operator}-{name}.yaml"] = _JOBS[k8s.train.operator](k8s, name, dataset, backbone)
+        files[f"{k8s.train.operator}-{name}.yaml"] = training_job(k8s, name, dataset, backbone)
         files[f"inferenceservice-{name}.yaml"] = _inference_service(k8s, name, dataset, backbone, seed)
     files[KUSTOMIZATION] = _kustomization(sorted(files))
     return dict(sorted(files.items()))
@@ -215,13 +213,22 @@ def _trainjob(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> Manife
 _JOBS = {"tfjob": _tfjob, "trainjob": _trainjob}  # params.yaml `kubernetes.train.operator` -> its job's builder
 
 
+def training_job(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> Manifest:
+    """One dataset × backbone's training job, named ``name``: the TFJob or TrainJob `kubernetes.train.operator` says.
+
+    Public for ``jobs``, which submits the very object k8s/ holds.
+    """
+    return _JOBS[k8s.train.operator](k8s, name, dataset, backbone)
+
+
 def _inference_service(k8s: Kubernetes, name: str, dataset: str, backbone: str, seed: int) -> Manifest:
     uri = f"{k8s.storage.prefix}/models/{dataset}/{backbone}"  # the layout of models/ under the prefix
     metadata = _metadata(k8s, name, "serving", dataset, backbone)
     predictor: dict[str, Any] = {"serviceAccountName": SERVICE_ACCOUNT}
-    serves = (f"It serves {uri}/{MODEL_VERSION}/, which must hold the first seed's model folder "
-              f"(models/{dataset}/{backbone}/seed-{seed}/) under a numbered version, as TF Serving and KServe's "
-              f"TensorFlow runtime load only <base>/<version>/saved_model.pb. Model name in the URLs: {name}.")
+    serves = (f"It serves the newest numbered version under {uri}/ (TF Serving and KServe's TensorFlow runtime load "
+              f"only <base>/<version>/saved_model.pb): `fairvision publish-model {backbone} --dataset {dataset}` "
+              f"puts the first seed's model (models/{dataset}/{backbone}/seed-{seed}/) there as the next version. "
+              f"Model name in the URLs: {name}.")
     if k8s.serve.runtime == "tensorflow":
         predictor["model"] = {"modelFormat": {"name": "tensorflow"}, "storageUri": uri,
                               "resources": _resources(k8s.serve.resources)}
@@ -230,8 +237,8 @@ def _inference_service(k8s: Kubernetes, name: str, dataset: str, backbone: str, 
         probe = {"httpGet": {"path": "/v2/health/live", "port": PORT}, "periodSeconds": 10}
         predictor["containers"] = [{
             "name": "kserve-container", "image": k8s.image,
-            "command": ["fairvision", "serve", f"{MODEL_MOUNT}/{MODEL_VERSION}", "--host", "0.0.0.0",
-                        "--port", str(PORT), "--name", name, "--version", str(MODEL_VERSION)],
+            # The newest numbered version under the mount, as TF Serving's runtime picks it.
+            "command": ["fairvision", "serve", MODEL_MOUNT, "--host", "0.0.0.0", "--port", str(PORT), "--name", name],
             "env": [{"name": "STORAGE_URI", "value": uri}],  # KServe's storage initializer downloads it first
             "ports": [{"containerPort": PORT, "protocol": "TCP"}],
             # The server loads and warms the model before it listens: the start-up probe waits up to 5 minutes.
