@@ -20,7 +20,6 @@ import yaml
 from fairvision.cli import main
 from fairvision.errors import FairvisionError
 from fairvision.pipeline import jobs
-from fairvision.pipeline.job_component import train_job
 from fairvision.pipeline.k8s import Manifest
 from k8s_standin import PLAYS, RESOURCES, StandIn, statuses, write_kubeconfig
 from params_file import write_params
@@ -245,32 +244,3 @@ def test_usage_errors_exit_1(capsys: pytest.CaptureFixture[str], argv: list[str]
         main(["k8s", *argv])
     assert stopped.value.code == 1 and message in capsys.readouterr().err
 
-
-def test_the_component_runs_the_job_with_the_usual_kubeconfig(
-        tmp_path: Path, standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pipeline step's function, called as KFP calls it: the workspace and the params file in it."""
-    write_params(tmp_path / "workspace", {})
-    monkeypatch.setenv("KUBECONFIG", str(standin.kubeconfig(tmp_path / "kubeconfig")))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    train_job(str(tmp_path / "workspace"), "params.yaml", "synthetic", "small_cnn", poll=0.01)
-    assert list(standin.objects) == [("fairvision", "tfjobs", NAME)]
-
-
-def test_a_failed_job_fails_the_kfp_step_with_its_message(
-        tmp_path: Path, standin: StandIn, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
-    """Run as a lightweight component by kfp.local (its source copied into a module of its own, in a subprocess)."""
-    from kfp import dsl, local
-
-    write_params(tmp_path / "workspace", {})
-    monkeypatch.setenv("KUBECONFIG", str(standin.kubeconfig(tmp_path / "kubeconfig")))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    standin.play = "fail"
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"))
-    step = dsl.component(train_job, base_image="python", install_kfp_package=False)
-    with pytest.raises(RuntimeError, match="finished with status .*FAILURE"):
-        step(workspace=str(tmp_path / "workspace"), params_file="params.yaml", dataset="synthetic",
-             backbone="small_cnn", poll=0.01)
-    log = capfd.readouterr().out
-    assert f"TFJob fairvision/{NAME}: Running (TFJobRunning: " in log
-    assert (f"fairvision.errors.FairvisionError: TFJob fairvision/{NAME} failed: TFJobFailed: Job {NAME} has failed "
-            "because it has reached the specified backoff limit") in log
