@@ -94,6 +94,8 @@ LIGHT = ("import sys; from fairvision.cli import main; status = main(sys.argv[1:
 @pytest.mark.parametrize(("command", "message"), [
     (["explain", "nosuch"], "backbone 'nosuch' is not in params.yaml `backbones`"),
     (["train", "nosuch"], "backbone 'nosuch' is not in params.yaml `backbones`"),
+    (["train", "small_cnn", "--no-checkpoint", "--checkpoint-dir", "shared"],
+     "--no-checkpoint keeps no state and --checkpoint-dir says where to keep it: give one"),
     (["audit", "small_cnn", "--dataset", "nosuch"], "dataset 'nosuch' is not in params.yaml `datasets`"),
     (["serve", "nosuch"], "nosuch: not a model folder (no saved_model.pb)"),
     (["serve", "models", "--intra-op-threads", "0"], "--intra-op-threads must be at least 1; got 0"),

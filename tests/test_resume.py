@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from conftest import TINY_EPOCHS as EPOCHS
+from fairvision.commands.train import checkpoint_root
+from fairvision.errors import FairvisionError
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = Path(".fairvision/checkpoints/synthetic/small_cnn/seed-0")
@@ -97,3 +99,30 @@ def test_a_checkpoint_of_other_parameters_is_not_resumed(killed: tuple[Path, int
     result = run_train(folder, "second")
     assert "a checkpoint of another run" in result.stderr and "resumed from" not in result.stderr
     assert json.loads((folder / "second/train.json").read_text(encoding="utf-8"))["epochs_run"] == EPOCHS
+
+
+@pytest.mark.parametrize(("flag", "environment", "root"), [
+    (None, {}, ".fairvision/checkpoints"),
+    (None, {"FAIRVISION_CHECKPOINT_DIR": "/var/fairvision/checkpoints"}, "/var/fairvision/checkpoints"),
+    ("shared", {"FAIRVISION_CHECKPOINT_DIR": "/var/fairvision/checkpoints"}, "shared"),  # the flag wins
+])
+def test_the_checkpoint_folder_is_the_flag_else_the_environment_else_the_default(
+    flag: str | None, environment: dict[str, str], root: str,
+) -> None:
+    assert checkpoint_root(flag, False, environment) == Path(root)
+    assert checkpoint_root(None, True, environment) is None  # --no-checkpoint
+
+
+@pytest.mark.parametrize(("flag", "environment", "message"), [
+    (None, {"FAIRVISION_CHECKPOINT_DIR": ""}, "FAIRVISION_CHECKPOINT_DIR is empty: name a folder"),
+    ("", {}, "--checkpoint-dir is empty: name a folder"),
+    (None, {"FAIRVISION_CHECKPOINT_DIR": "{file}"}, "FAIRVISION_CHECKPOINT_DIR={file}: not a folder"),
+    ("{file}", {}, "--checkpoint-dir={file}: not a folder"),
+])
+def test_a_bad_checkpoint_folder_is_named(tmp_path: Path, flag: str | None, environment: dict[str, str],
+                                         message: str) -> None:
+    file = tmp_path / "state"
+    file.write_text("", encoding="utf-8")
+    fill = {"file": str(file)}
+    with pytest.raises(FairvisionError, match=message.format(**fill)):
+        checkpoint_root(flag and flag.format(**fill), False, {k: v.format(**fill) for k, v in environment.items()})

@@ -17,6 +17,7 @@ SYNTHETIC_DIR = Path("data/raw/synthetic")  # the synth stage's own output: neve
 # Roots of the per-dataset outputs: <root>/<dataset>/<backbone>/... (per seed: seed-<s>)
 MODELS_DIR, TRAINING_DIR, TIMINGS_DIR = Path("models"), Path("training"), Path("timings")
 AUDITS_DIR, GROUPS_DIR, REPORTS_DIR = Path("audits"), Path("groups"), Path("reports")
+CHECKPOINTS_DIR = Path(".fairvision/checkpoints")  # the default root of every run's per-epoch state
 
 
 def prepared_dir(dataset: str) -> Path:
@@ -75,9 +76,10 @@ def report_dir(dataset: str) -> Path:
     return REPORTS_DIR / dataset
 
 
-def checkpoint_dir(dataset: str, backbone: str, seed: int) -> Path:
-    """Training state after each epoch, for resuming a killed run: scratch, in neither git nor DVC."""
-    return Path(".fairvision/checkpoints") / dataset / backbone / seed_name(seed)
+def checkpoint_dir(dataset: str, backbone: str, seed: int, root: Path = CHECKPOINTS_DIR) -> Path:
+    """Training state after each epoch, for resuming a killed run: scratch, in neither git nor DVC. ``root`` is
+    where `fairvision train` keeps every run's (--checkpoint-dir): on several workers, a folder all of them read."""
+    return root / dataset / backbone / seed_name(seed)
 
 
 def train_command(model_dir: str | Path) -> str:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+from typing import Mapping
 
 from fairvision import layout
 from fairvision.command import Command, backbone_options, chosen_seeds, dataset_named, start_tensorflow
 from fairvision.errors import FairvisionError
 from fairvision.models.backbones import require_backbone
 from fairvision.params import Params
+
+CHECKPOINT_ENV = "FAIRVISION_CHECKPOINT_DIR"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,9 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "one seed only)")
     parser.add_argument("--timing", help="wall time and images/s JSON (default: timings/<D>/<B>/seed-<S>.json; "
                                          "one seed only)")
-    parser.add_argument("--no-checkpoint", action="store_true",
-                        help="keep no per-epoch state (by default it is kept in .fairvision/checkpoints/<D>/<B>/"
-                             "seed-<S>/ while training, so a killed run started again resumes where it stopped)")
+    parser.add_argument("--checkpoint-dir", metavar="DIR",
+                        help=f"keep the per-epoch state in DIR/<D>/<B>/seed-<S>/ while training, so a killed run "
+                             f"started again resumes where it stopped (default: ${CHECKPOINT_ENV} if set, else "
+                             f"{layout.CHECKPOINTS_DIR}/). On several workers only the chief writes it and every "
+                             "worker resumes from it: a folder they all read, such as a shared volume")
+    parser.add_argument("--no-checkpoint", action="store_true", help="keep no per-epoch state")
 
 
 def run(params: Params, args: argparse.Namespace) -> None:
@@ -34,6 +42,7 @@ def run(params: Params, args: argparse.Namespace) -> None:
         if getattr(args, flag) and len(seeds) > 1:
             raise FairvisionError(f"--{flag} names one model's file, and params.yaml `train.seeds` lists "
                                   f"{len(seeds)} seeds: say which with --seed")
+    root = checkpoint_root(args.checkpoint_dir, args.no_checkpoint, os.environ)
     start_tensorflow()  # only once the arguments are known to be good
     from fairvision.models.train import train
 
@@ -42,7 +51,25 @@ def run(params: Params, args: argparse.Namespace) -> None:
               args.out or layout.model_dir(dataset, args.backbone, seed),
               args.history or layout.history_path(dataset, args.backbone, seed),
               args.timing or layout.timing_path(dataset, args.backbone, seed), seed=seed,
-              checkpoint_dir=None if args.no_checkpoint else layout.checkpoint_dir(dataset, args.backbone, seed))
+              checkpoint_dir=None if root is None else layout.checkpoint_dir(dataset, args.backbone, seed, root))
+
+
+def checkpoint_root(flag: str | None, disabled: bool, environment: Mapping[str, str]) -> Path | None:
+    """Where every run keeps its per-epoch state: --checkpoint-dir, else $FAIRVISION_CHECKPOINT_DIR (what the
+    generated Kubernetes jobs set to their shared volume), else the default; None with --no-checkpoint."""
+    if disabled:
+        if flag is not None:
+            raise FairvisionError("--no-checkpoint keeps no state and --checkpoint-dir says where to keep it: give one")
+        return None
+    for name, value in (("--checkpoint-dir", flag), (CHECKPOINT_ENV, environment.get(CHECKPOINT_ENV))):
+        if value is None:
+            continue
+        if not value.strip():
+            raise FairvisionError(f"{name} is empty: name a folder (or leave it out for {layout.CHECKPOINTS_DIR}/)")
+        if Path(value).exists() and not Path(value).is_dir():
+            raise FairvisionError(f"{name}={value}: not a folder")
+        return Path(value)
+    return layout.CHECKPOINTS_DIR
 
 
 COMMAND = Command(
@@ -55,8 +82,11 @@ COMMAND = Command(
     "accuracy) and timings/<D>/<B>/seed-<S>.json (wall time, images/s), kept outside the\n"
     "model so a retrain with identical weights changes\n"
     "nothing downstream. Runs on every local GPU (mixed precision), or on every worker\n"
-    "of a Kubeflow TFJob (TF_CONFIG). A killed run started again resumes from its last\n"
-    "finished epoch and ends with the same weights as an uninterrupted one.",
+    "of a Kubeflow TFJob (TF_CONFIG) or Trainer v2 TrainJob (TF_CONFIG derived from the\n"
+    "JobSet variables JOBSET_NAME, REPLICATED_JOB_NAME, JOB_COMPLETION_INDEX and\n"
+    "FAIRVISION_NUM_NODES). A killed run started again resumes from its last finished\n"
+    "epoch (--checkpoint-dir, FAIRVISION_CHECKPOINT_DIR) and ends with the same weights\n"
+    "as an uninterrupted one; workers that find other state than the chief stop.",
     add_arguments, run)
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ run with other parameters or data is discarded, never resumed from.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import json
 import logging
 import shutil
@@ -42,15 +44,30 @@ def save(folder: Path, key: str, epoch: int, history: list[dict], variables: Seq
         (tmp / STATE).write_text(json.dumps({"key": key, "epoch": epoch, "history": history}), encoding="utf-8")
 
 
-def load(folder: Path, key: str) -> tuple[int, list[dict], dict[str, np.ndarray]] | None:
-    """The state saved in ``folder`` (epoch, history, arrays) if it was saved for ``key``, else None."""
+@dataclasses.dataclass(frozen=True)
+class Saved:
+    """A checkpoint as read: the epoch it was saved after, the history so far, the arrays, and a digest of
+    its files, by which workers that cannot see each other's disks tell whether they read the same one."""
+
+    epoch: int
+    history: list[dict]
+    arrays: dict[str, np.ndarray]
+    digest: bytes
+
+
+def load(folder: Path, key: str) -> Saved | None:
+    """The state saved in ``folder`` if it was saved for ``key``, else None."""
     try:
-        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+        state_bytes = (folder / STATE).read_bytes()
+        state = json.loads(state_bytes)
         if state.get("key") != key:
             log.info("%s: a checkpoint of another run (other parameters or data); starting afresh", folder)
             return None
-        with np.load(folder / ARRAYS) as arrays:
-            return state["epoch"], state["history"], dict(arrays)
+        array_bytes = (folder / ARRAYS).read_bytes()
+        digest = hashlib.sha256(state_bytes)
+        digest.update(array_bytes)
+        with np.load(io.BytesIO(array_bytes)) as arrays:
+            return Saved(state["epoch"], state["history"], dict(arrays), digest.digest())
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError) as error:

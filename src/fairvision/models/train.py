@@ -2,7 +2,7 @@
 
 A custom loop rather than ``Model.fit`` because Keras 3's ``fit`` fails under
 ``MultiWorkerMirroredStrategy``; the same loop runs on one CPU, on every local GPU (mixed
-precision) or, given a TFJob's TF_CONFIG, on several workers (``models/strategy.py``). With a
+precision) or on the workers of a TFJob or TrainJob (``models/strategy.py``). With a
 fixed seed and op determinism a CPU run is repeatable, and with a checkpoint after every
 epoch a killed run started again ends with the same weights as an uninterrupted one.
 """
@@ -28,6 +28,7 @@ from fairvision.data.shards import shard_paths
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, require, write_json
 from fairvision.models import checkpoint
+from fairvision.models.agreement import require_chief_checkpoint
 from fairvision.models.backbones import base_network, build_backbone, frozen_epochs, reweighed_attributes
 from fairvision.models.export import export_classifier, write_labels
 from fairvision.models.input import labelled_images
@@ -61,7 +62,8 @@ def train(
     its hash (and everything downstream) unchanged; wall-clock facts stay outside it. With
     ``checkpoint_dir``, the state after every epoch is kept there and a run started again
     resumes from it; it is removed once the model is written. On several workers only the
-    chief writes outputs.
+    chief writes outputs and the checkpoint, and every worker resumes from it, so
+    ``checkpoint_dir`` must be a folder they all read (they check that they agree).
     """
     prepared_dir = Path(prepared_dir)
     manifest_path = require(prepared_dir / "manifest.parquet", "prepare")
@@ -152,13 +154,16 @@ def fit(
     evaluate = _make_step(model, strategy)
     history: list[dict[str, float]] = []
     images_seen, optimizer, step = 0, None, None
-    resumed = checkpoint.load(checkpointing.folder, checkpointing.key) if checkpointing else None
+    resumed = None
+    if checkpointing is not None:
+        resumed = checkpoint.load(checkpointing.folder, checkpointing.key)
+        require_chief_checkpoint(strategy, checkpointing.folder, resumed)
     if resumed is not None:
-        done, history, arrays = resumed
-        checkpoint.restore(arrays, "model", model.variables)
+        done, history = resumed.epoch, list(resumed.history)
+        checkpoint.restore(resumed.arrays, "model", model.variables)
         if done < epochs and done != freeze_epochs:  # the next epoch continues the saved phase's optimizer
             optimizer, step = _training_step(model, strategy, learning_rate, frozen=done < freeze_epochs)
-            checkpoint.restore(arrays, "optimizer", optimizer.variables)
+            checkpoint.restore(resumed.arrays, "optimizer", optimizer.variables)
         for _ in range(done):  # each new iterator is the next epoch's order and augmentation
             iter(train_data)
         log.info("%s: resumed from %s after epoch %d", label, checkpointing.folder, done)

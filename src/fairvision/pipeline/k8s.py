@@ -126,9 +126,9 @@ _TRAIN_NOTES = (
     "Every worker runs `fairvision train` (each seed of train.seeds in turn) in the image's working directory, "
     "which must hold params.yaml and data/prepared/<D>/ (as `dvc pull` leaves them). Checkpoints: the "
     f"PersistentVolumeClaim is mounted at {CHECKPOINT_MOUNT} on every worker and named by {CHECKPOINT_ENV}, so "
-    "that a restarted job resumes from state every worker reads. The training side is to keep its per-epoch "
-    "state there (<D>/<B>/seed-<S>/ below it); it does not read the variable yet and still checkpoints to "
-    ".fairvision/checkpoints/ on each pod's own disk."
+    "that a restarted job resumes from state every worker reads. `fairvision train` keeps its per-epoch state "
+    "there (<D>/<B>/seed-<S>/ below it): only the chief writes it, every worker resumes from it, and workers "
+    "that find other state than the chief's stop with an error instead of training apart."
 )
 
 
@@ -166,8 +166,12 @@ def _tfjob(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> Manifest:
 
 def _runtime(k8s: Kubernetes) -> Manifest:
     train = k8s.train
+    labels = {"JOBSET_NAME": "jobset-name", "REPLICATED_JOB_NAME": "replicatedjob-name"}  # JobSet labels, not env
     node = {"name": "node", "image": k8s.image,  # Trainer v2 overrides the container named `node` from a TrainJob
-            "env": [{"name": CHECKPOINT_ENV, "value": CHECKPOINT_MOUNT}],
+            "env": [{"name": CHECKPOINT_ENV, "value": CHECKPOINT_MOUNT},
+                    *({"name": name, "valueFrom": {"fieldRef": {
+                        "fieldPath": f"metadata.labels['jobset.sigs.k8s.io/{label}']"}}}
+                      for name, label in labels.items())],
             "volumeMounts": [{"name": _CHECKPOINT_VOLUME, "mountPath": CHECKPOINT_MOUNT}]}
     return Manifest({
         "apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "ClusterTrainingRuntime",
@@ -194,7 +198,8 @@ def _runtime(k8s: Kubernetes) -> Manifest:
     }, "Kubeflow Trainer v2's runtime for fairvision's TrainJobs: a JobSet of `numNodes` nodes running the image, "
        "the checkpoint volume mounted on each. Cluster-scoped, so it has no namespace; the volume's "
        "PersistentVolumeClaim is looked up in each TrainJob's. Trainer v2 sets no TF_CONFIG: the strategy derives "
-       "it from the JobSet's environment.")
+       "it from the JobSet's environment (JOBSET_NAME and REPLICATED_JOB_NAME from the pod's labels, "
+       "JOB_COMPLETION_INDEX from Kubernetes, FAIRVISION_NUM_NODES from the TrainJob).")
 
 
 def _trainjob(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> Manifest:
@@ -204,7 +209,9 @@ def _trainjob(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> Manife
         "spec": {
             "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime", "name": RUNTIME},
             "trainer": {"image": k8s.image, "command": _train_command(dataset, backbone),
-                        "numNodes": k8s.train.workers, "resourcesPerNode": _resources(k8s.train.resources)},
+                        "numNodes": k8s.train.workers, "resourcesPerNode": _resources(k8s.train.resources),
+                        # No label or variable carries the node count; Trainer copies this into the `node` container.
+                        "env": [{"name": "FAIRVISION_NUM_NODES", "value": str(k8s.train.workers)}]},
         },
     }, f"Kubeflow Trainer v2 (trainer.kubeflow.org/v1alpha1 TrainJob) on clustertrainingruntime.yaml's {RUNTIME}: "
        f"params.yaml `kubernetes.train.operator: trainjob`. {_TRAIN_NOTES}")
