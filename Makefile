@@ -20,6 +20,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
+# Elyra's JupyterLab stack, for the tests of the Elyra pipeline (elyra/); neither `make demo` nor the image needs it.
+# What it adds to requirements.lock is locked apart (scripts/lock_elyra.py); run from here, where pyproject.toml's
+# [tool.uv] overrides keep click and psutil at requirements.lock's versions.
+$(VENV)/.elyra-installed: $(VENV)/.installed requirements-elyra.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -r requirements-elyra.lock
+	touch $@
+
 demo: setup
 	$(RUN) dvc repro
 	@echo
@@ -29,7 +36,7 @@ demo: setup
 # `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= 2
 
-test: setup
+test: setup $(VENV)/.elyra-installed
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean:

@@ -160,7 +160,7 @@ def png_header_only(width: int, height: int) -> bytes:
 # entry costs only balance, never a result.
 SLOW_MODULES = ("test_library_backbones", "test_resume", "test_end_to_end", "test_dvc_exactness",
                 "test_dvc_experiments", "test_dvc_remote", "test_reproducibility", "test_distributed",
-                "test_validation", "test_reweighing")
+                "test_validation", "test_reweighing", "test_pipeline", "test_elyra")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

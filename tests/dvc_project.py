@@ -30,6 +30,10 @@ TINY = {
                 "integrated_gradients": {"steps": 4}, "bootstrap": {"resamples": 20},
                 "faithfulness": {"images_per_group": 1, "steps": 2}},
 }
+# The stages' output folders; in TIMED ones, wall-clock facts of a run (timings, the report's speed figures) that
+# differ between two runs of the same models.
+OUTPUT_FOLDERS = ("data", "models", "training", "timings", "audits", "groups", "reports")
+TIMED = ("timings/", "reports/")
 
 
 def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -64,6 +68,11 @@ class Project:
     def write_params(self, params: dict[str, Any]) -> None:
         (self.path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
                                                encoding="utf-8")
+
+    def outputs(self) -> list[str]:
+        """Every file the stages wrote (relative paths, sorted): DVC's own .gitignore files left out."""
+        return sorted(p.relative_to(self.path).as_posix() for top in OUTPUT_FOLDERS
+                      for p in (self.path / top).rglob("*") if p.is_file() and p.name != ".gitignore")
 
     def changed_stages(self) -> set[str]:
         """The stages `dvc status` reports as changed (deps, params, outs or command)."""

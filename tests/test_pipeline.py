@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dvc_project import TIMED, Project
 from fairvision.errors import FairvisionError
 from fairvision.params import load_params
 from fairvision.pipeline.k8s_params import load_kubernetes
 from fairvision.pipeline.steps import PARAMS_FILE, matrix_of, write_params
 
 ROOT = Path(__file__).resolve().parents[1]
-# Wall-clock facts of a run, not of its models or audits.
-TIMED = ("timings/", "reports/")
 
 
 def fairvision(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
@@ -64,13 +63,10 @@ def test_the_local_run_writes_what_dvc_repro_writes(reproduced_project, tmp_path
     for step in ("validate", "synth", "prepare", "train", "evaluate", "audit", "explain", "report"):
         assert f"Task '{step}' finished with status SUCCESS" in _plain(result.stdout + result.stderr)
 
-    dvc_outputs = sorted(p.relative_to(reproduced_project.path).as_posix()
-                         for top in ("data", "models", "training", "timings", "audits", "groups", "reports")
-                         for p in (reproduced_project.path / top).rglob("*")
-                         if p.is_file() and p.name != ".gitignore")  # DVC's, not a stage's
+    dvc_outputs = reproduced_project.outputs()
     assert "audits/synthetic/small_cnn/fairness.json" in dvc_outputs
+    assert Project(workspace).outputs() == dvc_outputs  # the same files, none missing, none extra
     for name in dvc_outputs:
-        assert (workspace / name).is_file(), f"the local run did not write {name}"
         if not name.startswith(TIMED):
             assert (workspace / name).read_bytes() == (reproduced_project.path / name).read_bytes(), name
     kept = workspace / ".fairvision" / "kfp"

@@ -1,6 +1,6 @@
 """Run one training job on a cluster: create the TFJob or TrainJob that k8s/ holds, and wait for its end.
 
-`kubectl apply -k k8s/` starts every job and returns at once; a pipeline step (``job_component``) or
+`kubectl apply -k k8s/` starts every job and returns at once; a pipeline step or
 `fairvision k8s submit` must instead end when its job ends, succeed or fail as it did, and say why in
 the job's own words: the reason and message of the condition the operator wrote. The object is the
 one ``k8s.training_job`` builds, so what runs is what tests/test_k8s.py validated, and it is sent with
