@@ -246,3 +246,29 @@ def test_serving_a_backbone_folder_names_its_seeds_and_a_seed_folder_is_named_af
     with pytest.raises(FairvisionError, match=r"one model per training seed: pass one of them, e.g. .*seed-3"):
         require_model_folder(seed.parent)
     assert require_model_folder(seed) == seed
+
+
+def test_seeds_trained_in_one_process_are_the_models_each_seed_trains_alone(tiny_prepared: Path,
+                                                                             tmp_path: Path) -> None:
+    """`fairvision train B` trains every seed in turn; DVC runs each seed in a process of its own. Both must write
+    the same bytes (TensorFlow and Keras name a SavedModel's functions and layers by per-process counts)."""
+    import shutil
+
+    folders = {name: shutil.copytree(tiny_prepared, tmp_path / name) for name in ("together", "alone")}
+    for folder in folders.values():
+        params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
+        params["train"].update(seeds=[0, 1], epochs=1)
+        (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+
+    def train(folder: Path, *args: str) -> None:
+        result = subprocess.run([sys.executable, "-m", "fairvision.cli", "train", "small_cnn", "--no-checkpoint",
+                                 *args], cwd=folder, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    train(folders["together"])
+    train(folders["alone"], "--seed", "1")
+    model = Path("models/synthetic/small_cnn/seed-1")
+    files = sorted(p.relative_to(folders["alone"] / model) for p in (folders["alone"] / model).rglob("*")
+                   if p.is_file())
+    assert files and all((folders["together"] / model / f).read_bytes() == (folders["alone"] / model / f).read_bytes()
+                         for f in files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Mapping
@@ -43,15 +44,33 @@ def run(params: Params, args: argparse.Namespace) -> None:
             raise FairvisionError(f"--{flag} names one model's file, and params.yaml `train.seeds` lists "
                                   f"{len(seeds)} seeds: say which with --seed")
     root = checkpoint_root(args.checkpoint_dir, args.no_checkpoint, os.environ)
+    if len(seeds) > 1:
+        for seed in seeds:
+            _train_alone(args, seed)
+        return
     start_tensorflow()  # only once the arguments are known to be good
     from fairvision.models.train import train
 
-    for seed in seeds:
-        train(args.backbone, options, params.train, layout.prepared_dir(dataset),
-              args.out or layout.model_dir(dataset, args.backbone, seed),
-              args.history or layout.history_path(dataset, args.backbone, seed),
-              args.timing or layout.timing_path(dataset, args.backbone, seed), seed=seed,
-              checkpoint_dir=None if root is None else layout.checkpoint_dir(dataset, args.backbone, seed, root))
+    seed = seeds[0]
+    train(args.backbone, options, params.train, layout.prepared_dir(dataset),
+          args.out or layout.model_dir(dataset, args.backbone, seed),
+          args.history or layout.history_path(dataset, args.backbone, seed),
+          args.timing or layout.timing_path(dataset, args.backbone, seed), seed=seed,
+          checkpoint_dir=None if root is None else layout.checkpoint_dir(dataset, args.backbone, seed, root))
+
+
+def _train_alone(args: argparse.Namespace, seed: int) -> None:
+    """Train one seed in a process of its own, as `dvc repro` does: TensorFlow names a SavedModel's functions by a
+    per-process count, so a second model traced in one process would differ in bytes from the same seed alone."""
+    command = [sys.executable, "-m", "fairvision.commands.train", args.backbone, "--params", args.params,
+               "--seed", str(seed)]
+    for flag, value in (("--dataset", args.dataset), ("--checkpoint-dir", args.checkpoint_dir)):
+        command += [flag, value] if value is not None else []
+    command += ["--no-checkpoint"] * args.no_checkpoint + ["--verbose"] * args.verbose
+    status = subprocess.run(command, check=False).returncode
+    if status:
+        raise FairvisionError(f"training seed {seed} of {args.backbone} failed (exit status {status}; its error is "
+                              "above)")
 
 
 def checkpoint_root(flag: str | None, disabled: bool, environment: Mapping[str, str]) -> Path | None:
