@@ -201,6 +201,8 @@ def test_a_rewrite_keeps_other_tools_files_and_drops_stale_ones(tmp_path: Path) 
     ({"kubernetes.image": "ghcr.io/fairvision/fair vision:latest"},
      "`params.kubernetes.image` must be an image reference such as ghcr.io/owner/name:tag"),
     ({"kubernetes.workspace": "ten"}, "`params.kubernetes.workspace` must be a Kubernetes quantity greater than 0"),
+    ({"kubernetes.pipeline_root": "https://bucket/runs"}, "`params.kubernetes.pipeline_root` must be null or an "
+                                                          "object-store prefix"),
     ({"kubernetes.train.resources.memory": "-8Gi"},
      "`params.kubernetes.train.resources.memory` must be a Kubernetes quantity greater than 0, e.g. 8Gi"),
     ({"kubernetes.serve.resources.cpu": 0}, "`params.kubernetes.serve.resources.cpu` must be a Kubernetes quantity"),

@@ -50,6 +50,7 @@ def test_the_committed_pipeline_is_a_fresh_compile_and_loads_with_kfp(tmp_path: 
     assert len(trains) == len(params.datasets) * len(params.backbones) * len(params.train.seeds)
     images = {executor["container"]["image"] for executor in spec["deploymentSpec"]["executors"].values()}
     assert images == {kubernetes.image}
+    assert spec["defaultPipelineRoot"] == kubernetes.pipeline_root
 
 
 def test_the_local_run_writes_what_dvc_repro_writes(reproduced_project, tmp_path: Path) -> None:

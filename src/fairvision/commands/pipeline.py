@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compile: write the pipeline's YAML; run: run it (--local: on this machine)")
     parser.add_argument("--out", default=DEFAULT_PIPELINE, help="compile: the YAML file (default: %(default)s)")
     parser.add_argument("--image", help="compile: the image every step runs in (default: params.yaml "
-                                        "`kubernetes.image`; the workspace volume's size is `kubernetes.workspace`)")
+                                        "`kubernetes.image`; the workspace volume's size is `kubernetes.workspace`, and runs keep "
+                                        "their artifacts under `kubernetes.pipeline_root`)")
     parser.add_argument("--local", action="store_true",
                         help="run: every step as a subprocess here, with kfp.local (the only runner here; on a "
                              "cluster, upload the compiled YAML)")
@@ -33,8 +34,7 @@ def run(params: Params, args: argparse.Namespace) -> None:
 
         from fairvision.pipeline.k8s_params import load_kubernetes
 
-        kubernetes = load_kubernetes(args.params)
-        compile_pipeline(args.params, args.image or kubernetes.image, kubernetes.workspace, args.out)
+        compile_pipeline(args.params, load_kubernetes(args.params), args.out, args.image)
         logging.getLogger("fairvision").info("pipeline: wrote %s", args.out)
         return
     if not args.local:

@@ -6,15 +6,18 @@ import os
 
 from fairvision.files import atomic_path
 from fairvision.pipeline.definition import build
+from fairvision.pipeline.k8s_params import Kubernetes
 
 
-def compile_pipeline(params_path: str | os.PathLike[str], image: str, workspace_size: str,
-                     out: str | os.PathLike[str]) -> None:
-    """Write the pipeline for ``params_path`` on ``image``, with a workspace volume of ``workspace_size`` per run,
-    to ``out`` (atomically; nothing written on an error)."""
+def compile_pipeline(params_path: str | os.PathLike[str], kubernetes: Kubernetes, out: str | os.PathLike[str],
+                     image: str | None = None) -> None:
+    """Write the pipeline for ``params_path`` to ``out`` (atomically; nothing written on an error): its steps on
+    ``image`` (default `kubernetes.image`), a workspace volume of `kubernetes.workspace` per run, its artifacts
+    under `kubernetes.pipeline_root`."""
     from kfp import compiler
 
-    pipeline = build(params_path, image, workspace_size=workspace_size)
+    pipeline = build(params_path, image or kubernetes.image, workspace_size=kubernetes.workspace,
+                     pipeline_root=kubernetes.pipeline_root)
     with atomic_path(out) as tmp:
         compiler.Compiler().compile(pipeline, str(tmp.with_suffix(".yaml")))
         tmp.with_suffix(".yaml").replace(tmp)

@@ -106,12 +106,13 @@ STAGES: tuple[Callable[..., Any], ...] = (validate, synth, prepare, train, evalu
 
 
 def build(params_path: str | os.PathLike[str], image: str, workspace: str = dsl.WORKSPACE_PATH_PLACEHOLDER,
-          workspace_size: str | None = None) -> Callable[..., Any]:
+          workspace_size: str | None = None, pipeline_root: str | None = None) -> Callable[..., Any]:
     """The pipeline for the datasets, backbones and seeds of the params.yaml at ``params_path`` (validated here,
     before anything runs), whose values are its `params` input's default; its components run on ``image``.
 
     ``workspace``: KFP's workspace volume (the default, on a cluster: ``workspace_size`` of it is claimed per
-    run; required then) or a folder (a local run; `kfp.local` would delete a workspace of its own after it)."""
+    run; required then) or a folder (a local run; `kfp.local` would delete a workspace of its own after it).
+    ``pipeline_root``: where a cluster's runs keep their artifacts by default (None: the installation's)."""
     params = load_params(params_path)
     # One line of JSON (which is YAML): a mapping input would turn integers into floats on its way through
     # protobuf, and KFP copies a default into a comment of the compiled file, where a newline would break it.
@@ -124,7 +125,7 @@ def build(params_path: str | os.PathLike[str], image: str, workspace: str = dsl.
 
     @dsl.pipeline(name=PIPELINE_NAME, description="fairvision: prepare, train, evaluate, audit, explain and report "
                   "every backbone on every dataset of params.yaml, as `dvc repro` does",
-                  pipeline_config=config)
+                  pipeline_root=pipeline_root, pipeline_config=config)
     def fairvision(params: str = defaults) -> None:
         checked = ops["validate"](workspace=workspace, params=params, matrix=matrix).set_display_name("params")
         shared = {"workspace": workspace, "params_file": checked.output}

@@ -66,6 +66,7 @@ class Kubernetes:
     namespace: str
     image: str  # the one image (pipeline steps, training jobs, the custom predictor)
     workspace: str  # the size of the pipeline's workspace volume, a quantity
+    pipeline_root: str | None  # where KFP keeps a run's artifacts (an object-store prefix); None: the installation's
     storage: Storage
     checkpoints: Checkpoints
     train: KubernetesTrain
@@ -82,6 +83,7 @@ _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _IMAGE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
                     rf"(?::\d+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::\w[\w.-]{{0,127}})?"
                     r"(?:@sha256:[0-9a-f]{64})?")
+_PIPELINE_ROOT = re.compile(r"(s3|gs|minio)://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/[A-Za-z0-9!_.*'()/-]*)?")
 _S3_PREFIX = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/[A-Za-z0-9!_.*'()/-]*)?")
 _ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d+)?/?")
 _LABEL_EXPECTED = "a Kubernetes name: lower-case letters, digits and `-`, at most 63, starting and ending alphanumeric"
@@ -95,7 +97,7 @@ def _resources(root: Section) -> Resources:
 
 
 def _kubernetes(root: Section) -> Kubernetes:
-    root.only("namespace", "image", "workspace", "storage", "checkpoints", "train", "serve")
+    root.only("namespace", "image", "workspace", "pipeline_root", "storage", "checkpoints", "train", "serve")
     storage = root.section("storage").only("prefix", "endpoint")
     checkpoints = root.section("checkpoints").only("pvc", "size")
     train = root.section("train").only("operator", "workers", "resources", "backoff_limit",
@@ -107,6 +109,8 @@ def _kubernetes(root: Section) -> Kubernetes:
         image=root.matching("image", _IMAGE, "an image reference such as ghcr.io/owner/name:tag (no spaces, "
                                              "lower-case repository)"),
         workspace=root.matching("workspace", _QUANTITY, _QUANTITY_EXPECTED),
+        pipeline_root=None if root.data.get("pipeline_root") is None else root.matching(
+            "pipeline_root", _PIPELINE_ROOT, "null or an object-store prefix such as s3://bucket/pipeline").rstrip("/"),
         storage=Storage(
             prefix=storage.matching("prefix", _S3_PREFIX, "an S3 prefix such as s3://bucket/fairvision").rstrip("/"),
             endpoint=None if endpoint is None else storage.matching(
