@@ -36,8 +36,7 @@ def test_another_model_becomes_the_next_version_and_serve_picks_the_newest(serve
                                                                            tmp_path: Path) -> None:
     base = tmp_path / "small_cnn"
     publish(serve_model_dir, str(base))
-    other = shutil.copytree(serve_model_dir, tmp_path / "other")
-    (other / "train.json").write_text('{"seed": 1}\n', encoding="utf-8")
+    other = _another_model(serve_model_dir, tmp_path)
     (base / "notes").mkdir()  # TF Serving ignores what is not a number; so does publishing
     assert publish(other, str(base)).version == 2
     assert newest_version(base) == (base / "2", 2)
@@ -78,10 +77,16 @@ def test_serving_a_published_base_serves_its_newest_version_under_the_backbone_n
 
     base = tmp_path / "small_cnn"
     publish(serve_model_dir, str(base))
-    other = shutil.copytree(serve_model_dir, tmp_path / "other")
-    (other / "train.json").write_text('{"seed": 1}\n', encoding="utf-8")
+    other = _another_model(serve_model_dir, tmp_path)
     publish(other, str(base))
     with running_server(base, cwd=tmp_path) as server:
         with urllib.request.urlopen(f"{server.url}/v1/models/small_cnn", timeout=30) as answer:
             status = json.load(answer)["model_version_status"]
     assert [entry["version"] for entry in status] == ["2"]
+
+
+def _another_model(model: Path, tmp_path: Path) -> Path:
+    """A copy of ``model`` that differs in one file, as another training run's would."""
+    other = shutil.copytree(model, tmp_path / "other")
+    (other / "train.json").write_text('{"seed": 1}\n', encoding="utf-8")
+    return other

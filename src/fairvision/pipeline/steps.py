@@ -78,8 +78,7 @@ def keep(workspace: str, relative: str | os.PathLike[str], artifact_path: str) -
 
 def log_headline(workspace: str, dataset: str, backbone: str, metrics: MetricsArtifact) -> None:
     """The audit's headline (audits/<D>/<B>/headline.json, DVC's metrics) as KFP metrics: what the UI lists."""
-    headline = json.loads((Path(workspace) / layout.audit_dir(dataset, backbone) / "headline.json")
-                          .read_text(encoding="utf-8"))
+    headline = _headline(workspace, dataset, backbone)
     metrics.log_metric("accuracy", headline["accuracy"])
     for verdict, count in headline["comparisons"].items():
         metrics.log_metric(f"comparisons_{verdict}", count)
@@ -93,11 +92,15 @@ def summary_markdown(workspace: str, dataset: str, backbones: Sequence[str]) -> 
     lines = [f"# fairvision: {dataset}", "", "| backbone | accuracy | verdict | fail | inconclusive | pass |",
              "|---|---:|---|---:|---:|---:|"]
     for backbone in backbones:
-        headline = json.loads((Path(workspace) / layout.audit_dir(dataset, backbone) / "headline.json")
-                              .read_text(encoding="utf-8"))
+        headline = _headline(workspace, dataset, backbone)
         counts = headline["comparisons"]
         lines.append(f"| {backbone} | {headline['accuracy']:.3f} | {headline['verdict']} | {counts.get('fail', 0)} "
                      f"| {counts.get('inconclusive', 0)} | {counts.get('pass', 0)} |")
     lines += ["", f"The report pages are in the workspace under `{layout.report_dir(dataset)}/`."]
     return "\n".join(lines) + "\n"
 
+
+def _headline(workspace: str, dataset: str, backbone: str) -> dict[str, Any]:
+    """audits/<D>/<B>/headline.json in the workspace: the audit's accuracy, verdict and comparison counts."""
+    return json.loads((Path(workspace) / layout.audit_dir(dataset, backbone) / "headline.json")
+                      .read_text(encoding="utf-8"))
