@@ -14,6 +14,8 @@ No API server can run on these machines, so this one answers exactly the request
   (``statuses``): TFJob Created → Running → Succeeded (or → Failed, its backoff limit reached);
   TrainJob: no condition → its child job active → Complete (or → Failed, JobSet's restarts spent).
   The "stall" play stops at Running.
+- GET /api/v1/namespaces/<ns>/pods/<name>: a pod put in ``pods`` (a pipeline step reads its own, for its
+  workspace volume); 404 for any other.
 
 Not modelled: CEL rules (``x-kubernetes-validations``), defaulting, webhooks, watches, authentication.
 """
@@ -38,6 +40,7 @@ RESOURCES = {
     ("trainer.kubeflow.org", "v1alpha1", "trainjobs"): ("TrainJob", "trainjob_v1alpha1.json"),
 }
 PLAYS = ("succeed", "fail", "stall")
+_POD = re.compile(r"/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<name>[^/]+)")
 _PATH = re.compile(r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<namespace>[^/]+)/(?P<plural>[^/]+)"
                    r"(?:/(?P<name>[^/]+))?")
 
@@ -100,7 +103,8 @@ class StandIn:
         kinds: the kinds it serves, as "plural.group" (default: all of ``RESOURCES``).
 
     ``play`` (one of ``PLAYS``) is what the next created job will do; ``objects`` holds what was created
-    (key: namespace, plural, name) and ``queries`` each create's query parameters.
+    (key: namespace, plural, name) and ``queries`` each create's query parameters; ``pods`` the pods it serves
+    (key: namespace, name).
     """
 
     def __init__(self, schemas: Path | None, kinds: tuple[str, ...] | None = None) -> None:
@@ -111,6 +115,7 @@ class StandIn:
         self.play = "succeed"
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.queries: list[dict[str, list[str]]] = []
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self._plays: dict[tuple[str, str, str], list[dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -205,6 +210,13 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._answer(*standin.create(route, query, body))
 
         def do_GET(self) -> None:
+            pod = _POD.fullmatch(urlsplit(self.path).path)
+            if pod is not None:
+                key = (pod["namespace"], pod["name"])
+                found = standin.pods.get(key)
+                self._answer(200, found) if found is not None else self._answer(404, _status(
+                    404, "NotFound", f'pods "{key[1]}" not found', {"name": key[1], "kind": "pods"}))
+                return
             route, _ = self._route(collection=False)
             if route is not None:
                 self._answer(*standin.read(route))

@@ -212,6 +212,8 @@ def test_a_rewrite_keeps_other_tools_files_and_drops_stale_ones(tmp_path: Path) 
     ({"kubernetes.storage.endpoint": "minio:9000"}, "`params.kubernetes.storage.endpoint` must be null (AWS) or"),
     ({"kubernetes.checkpoints.size": "lots"}, "`params.kubernetes.checkpoints.size` must be a Kubernetes quantity"),
     ({"kubernetes.train.operator": "mpijob"}, "`params.kubernetes.train.operator` must be one of tfjob, trainjob"),
+    ({"kubernetes.workspace_access_mode": "ReadWriteSometimes"},
+     "`params.kubernetes.workspace_access_mode` must be one of ReadWriteMany, ReadWriteOnce"),
     ({"kubernetes.train.clean_pod_policy": "all"}, "`params.kubernetes.train.clean_pod_policy` must be one of None"),
     ({"kubernetes.serve.runtime": "triton"}, "`params.kubernetes.serve.runtime` must be one of tensorflow, fairvision"),
     ({"kubernetes.train.backoff_limit": ...}, "missing `params.kubernetes.train.backoff_limit`"),

@@ -20,6 +20,7 @@ from fairvision.errors import FairvisionError
 from fairvision.params import load_params
 from fairvision.pipeline.k8s_params import load_kubernetes
 from fairvision.pipeline.steps import PARAMS_FILE, matrix_of, write_params
+from params_file import write_params as write_params_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,10 +42,13 @@ def test_the_committed_pipeline_is_a_fresh_compile_and_loads_with_kfp(tmp_path: 
         "k8s/pipeline.yaml is stale: run `fairvision pipeline compile`")
     pipeline = components.load_component_from_file(str(ROOT / "k8s/pipeline.yaml"))
     assert pipeline.name == "fairvision"
-    assert list(pipeline.component_spec.inputs) == ["params"]
+    inputs = pipeline.component_spec.inputs
+    assert sorted(inputs) == ["job_timeout", "params", "training"] and inputs["training"].default == "pod"
     spec, platform = yaml.safe_load_all(fresh.read_text(encoding="utf-8"))  # the pipeline; its workspace volume
     kubernetes = load_kubernetes(ROOT / "params.yaml")
-    assert platform["platforms"]["kubernetes"]["pipelineConfig"]["workspace"]["size"] == kubernetes.workspace
+    workspace = platform["platforms"]["kubernetes"]["pipelineConfig"]["workspace"]
+    assert workspace["size"] == kubernetes.workspace
+    assert workspace["kubernetes"]["pvcSpecPatch"] == {"accessModes": [kubernetes.workspace_access_mode]}
     params = load_params(ROOT / "params.yaml")
     trains = [name for name in spec["root"]["dag"]["tasks"] if name.startswith("train")]
     assert len(trains) == len(params.datasets) * len(params.backbones) * len(params.train.seeds)
@@ -100,3 +104,24 @@ def _plain(text: str) -> str:
     import re
 
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+@pytest.mark.parametrize("endpoint", [None, "http://minio.storage:9000"])
+def test_the_prepare_steps_read_s3_with_the_secret_and_endpoint_of_params(tmp_path: Path, endpoint: str | None) -> None:
+    """Only the prepare steps read S3 (an `s3://` dataset source): they alone get the Secret, optional so that a run
+    on the synthetic data needs none, and a non-AWS server's address."""
+    from fairvision.pipeline.compile import compile_pipeline
+
+    params = write_params_file(tmp_path, {"kubernetes.storage.endpoint": endpoint})
+    out = tmp_path / "pipeline.yaml"
+    compile_pipeline(params, load_kubernetes(params), out)
+    spec, platform = yaml.safe_load_all(out.read_text(encoding="utf-8"))
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    prepares = {name for name in spec["deploymentSpec"]["executors"] if name.startswith("exec-prepare")}
+    assert prepares and set(executors) == prepares
+    for name in prepares:
+        (secret,) = executors[name]["secretAsEnv"]
+        assert secret["secretName"] == "fairvision-s3" and secret["optional"] is True
+        assert {pair["envVar"] for pair in secret["keyToEnv"]} == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+        env = spec["deploymentSpec"]["executors"][name]["container"].get("env", [])
+        assert env == ([] if endpoint is None else [{"name": "AWS_ENDPOINT_URL", "value": endpoint}])

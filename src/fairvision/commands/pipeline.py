@@ -52,9 +52,11 @@ COMMAND = Command(
     "stage (prepare, train, evaluate, audit, explain, report) for every dataset, backbone\n"
     "and seed of params.yaml, each calling the command `dvc repro` runs, in a shared KFP\n"
     "workspace volume laid out as the project. Its `params` input defaults to params.yaml;\n"
-    "the first step validates it. Outputs are typed artifacts: prepared data (Dataset),\n"
-    "models (Model), each audit's headline (Metrics), the comparison page (HTML) and a\n"
-    "summary (Markdown).\n\n"
+    "the first step validates it. Its `training` input says where each seed trains: pod\n"
+    "(the default: in its step's pod) or job (a TFJob / TrainJob, params.yaml\n"
+    "`kubernetes.train`, on the run's workspace; `job_timeout` seconds at most).\n"
+    "Outputs are typed artifacts: prepared data (Dataset), models (Model), each audit's\n"
+    "headline (Metrics), the comparison page (HTML) and a summary (Markdown).\n\n"
     "run --local: run that pipeline here with kfp.local, every step a subprocess, in\n"
     "--workspace (default: this folder), so it writes the files `dvc repro` writes.",
     add_arguments, run, one_dataset=False)

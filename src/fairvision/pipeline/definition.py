@@ -8,6 +8,7 @@ artifacts they hand on, and ``after`` where a step reads several others' outputs
 predictions; the report reads a dataset's every run), since `dsl.Collected` does not run under `kfp.local`.
 """
 
+import dataclasses
 import json
 import os  # no `from __future__ import annotations`: KFP reads the components' annotations as types
 from pathlib import Path
@@ -23,11 +24,12 @@ from fairvision.pipeline.steps import matrix_of
 PIPELINE_NAME = "fairvision"
 
 
-def validate(workspace: str, params: str, matrix: dict) -> str:
-    """Validate the run's parameters (params.yaml's values, as JSON or YAML text) and write them into the
-    workspace; the file every later step reads."""
-    from fairvision.pipeline.steps import write_params
+def validate(workspace: str, params: str, matrix: dict, training: str) -> str:
+    """Validate the run's parameters (params.yaml's values, as JSON or YAML text, and where it trains) and write
+    them into the workspace; the file every later step reads."""
+    from fairvision.pipeline.steps import check_training, write_params
 
+    check_training(training)
     return write_params(workspace, params, matrix)
 
 
@@ -47,13 +49,13 @@ def prepare(workspace: str, params_file: str, dataset: str, prepared: Output[Dat
     keep(workspace, layout.prepared_dir(dataset), prepared.path)
 
 
-def train(workspace: str, params_file: str, dataset: str, backbone: str, seed: int, prepared: Input[Dataset],
-          model: Output[Model]) -> None:
-    """Train one seed of one backbone; its exported SavedModel."""
+def train(workspace: str, params_file: str, dataset: str, backbone: str, seed: int, training: str,
+          prepared: Input[Dataset], model: Output[Model], job_timeout: float = 86400.0, job_poll: float = 30.0) -> None:
+    """Train one seed of one backbone, in this step's pod or as a Kubeflow job (``training``); its SavedModel."""
     from fairvision import layout
-    from fairvision.pipeline.steps import keep, run_stage
+    from fairvision.pipeline.steps import keep, train_seed
 
-    run_stage(workspace, params_file, "train", [backbone, "--dataset", dataset, "--seed", str(seed)])
+    train_seed(workspace, params_file, dataset, backbone, seed, training, timeout=job_timeout, poll=job_poll)
     keep(workspace, layout.model_dir(dataset, backbone, seed), model.path)
     model.metadata.update({"dataset": dataset, "backbone": backbone, "seed": seed})
 
@@ -102,17 +104,39 @@ def report(workspace: str, params_file: str, dataset: str, backbones: list, card
     Path(summary.path).write_text(summary_markdown(workspace, dataset, backbones), encoding="utf-8")
 
 
+@dataclasses.dataclass(frozen=True)
+class S3Access:
+    """How a cluster's prepare step reads an `s3://` dataset source: the keys of a Secret in the run's namespace
+    as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and a non-AWS server's address as AWS_ENDPOINT_URL."""
+
+    secret: str
+    endpoint: str | None
+
+
+def _read_s3(task: dsl.PipelineTask, s3: S3Access) -> None:
+    from kfp import kubernetes
+
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    # Optional: a run on the synthetic data, or on a public bucket, needs no Secret.
+    kubernetes.use_secret_as_env(task, s3.secret, {key: key for key in keys}, optional=True)
+    if s3.endpoint is not None:
+        task.set_env_variable("AWS_ENDPOINT_URL", s3.endpoint)
+
+
 STAGES: tuple[Callable[..., Any], ...] = (validate, synth, prepare, train, evaluate, audit, explain, report)
 
 
 def build(params_path: str | os.PathLike[str], image: str, workspace: str = dsl.WORKSPACE_PATH_PLACEHOLDER,
-          workspace_size: str | None = None, pipeline_root: str | None = None) -> Callable[..., Any]:
+          workspace_size: str | None = None, workspace_access_mode: str | None = None,
+          pipeline_root: str | None = None, s3: S3Access | None = None) -> Callable[..., Any]:
     """The pipeline for the datasets, backbones and seeds of the params.yaml at ``params_path`` (validated here,
     before anything runs), whose values are its `params` input's default; its components run on ``image``.
 
     ``workspace``: KFP's workspace volume (the default, on a cluster: ``workspace_size`` of it is claimed per
-    run; required then) or a folder (a local run; `kfp.local` would delete a workspace of its own after it).
-    ``pipeline_root``: where a cluster's runs keep their artifacts by default (None: the installation's)."""
+    run, mounted as ``workspace_access_mode``; required then) or a folder (a local run; `kfp.local` would delete a
+    workspace of its own after it).
+    ``pipeline_root``: where a cluster's runs keep their artifacts by default (None: the installation's).
+    ``s3``: the Secret (and endpoint) the prepare steps read S3 dataset sources with, on a cluster."""
     params = load_params(params_path)
     # One line of JSON (which is YAML): a mapping input would turn integers into floats on its way through
     # protobuf, and KFP copies a default into a comment of the compiled file, where a newline would break it.
@@ -120,25 +144,30 @@ def build(params_path: str | os.PathLike[str], image: str, workspace: str = dsl.
     ops = {stage.__name__: dsl.component(stage, base_image=image, install_kfp_package=False) for stage in STAGES}
     matrix = matrix_of(params)
     first_seed = params.train.seeds[0]
-    config = (dsl.PipelineConfig(workspace=dsl.WorkspaceConfig(size=workspace_size))
+    volume = dsl.KubernetesWorkspaceConfig(pvcSpecPatch={"accessModes": [workspace_access_mode]})
+    config = (dsl.PipelineConfig(workspace=dsl.WorkspaceConfig(size=workspace_size, kubernetes=volume))
               if workspace == dsl.WORKSPACE_PATH_PLACEHOLDER else None)
 
     @dsl.pipeline(name=PIPELINE_NAME, description="fairvision: prepare, train, evaluate, audit, explain and report "
                   "every backbone on every dataset of params.yaml, as `dvc repro` does",
                   pipeline_root=pipeline_root, pipeline_config=config)
-    def fairvision(params: str = defaults) -> None:
-        checked = ops["validate"](workspace=workspace, params=params, matrix=matrix).set_display_name("params")
+    def fairvision(params: str = defaults, training: str = "pod", job_timeout: float = 86400.0) -> None:
+        checked = ops["validate"](workspace=workspace, params=params, matrix=matrix, training=training)
+        checked.set_display_name("params")
         shared = {"workspace": workspace, "params_file": checked.output}
         synthetic = ops["synth"](**shared).set_display_name("synth")
         for dataset in matrix["datasets"]:
             prepared = ops["prepare"](**shared, dataset=dataset).after(synthetic)
             prepared.set_display_name(f"prepare {dataset}")
+            if s3 is not None:
+                _read_s3(prepared, s3)
             finished = []
             for backbone in matrix["backbones"]:
                 models, evaluated = {}, []
                 for seed in matrix["seeds"]:
                     run = dict(shared, dataset=dataset, backbone=backbone, seed=seed)
-                    models[seed] = ops["train"](**run, prepared=prepared.outputs["prepared"])
+                    models[seed] = ops["train"](**run, training=training, job_timeout=job_timeout,
+                                                prepared=prepared.outputs["prepared"])
                     models[seed].set_display_name(f"train {dataset} {backbone} seed {seed}")
                     predicted = ops["evaluate"](**run, model=models[seed].outputs["model"])
                     evaluated.append(predicted.set_display_name(f"evaluate {dataset} {backbone} seed {seed}"))

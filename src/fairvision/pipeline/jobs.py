@@ -21,15 +21,17 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from fairvision.errors import FairvisionError
 from fairvision.params import load_params
-from fairvision.pipeline.k8s import training_job
-from fairvision.pipeline.k8s_names import run_names
+from fairvision.pipeline.k8s import PipelineRun, training_job
+from fairvision.pipeline.k8s_names import MAX_RUN_NAME, run_names
 from fairvision.pipeline.k8s_params import load_kubernetes
+from fairvision.pipeline.step_pod import step_pod
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -89,6 +91,36 @@ def submit_training(params_path: str | os.PathLike[str], dataset: str, backbone:
         FairvisionError: a bad params value or key, no cluster configuration, the API server's refusal, the
             job's failure (its condition's reason and message), or the timeout.
     """
+    name = _run_name(params_path, dataset, backbone)
+    body = training_job(load_kubernetes(params_path), name, dataset, backbone).body
+    return run_job(body, api_client(kubeconfig), timeout=timeout, poll=poll)
+
+
+def train_in_job(workspace: str, params_file: str, dataset: str, backbone: str, seed: int, *, timeout: float,
+                 poll: float) -> dict[str, Any]:
+    """Train one seed as a Kubeflow job beside the pipeline step that calls this, on the run's workspace.
+
+    What the pipeline's train step does when the run's `training` input is `job`: the job
+    (`kubernetes.train.operator` of the run's parameter file ``params_file``, relative to ``workspace``) mounts
+    the step's workspace claim, works there with that file, and writes the model where the step would have;
+    it runs in the step's namespace as the step's service account. Its name is the dataset × backbone's with a
+    suffix for the run (the claim) and seed, so a retried step waits for its job instead of starting another.
+    Raises FairvisionError as ``submit_training`` does, or when the step's pod cannot be read (``step_pod``).
+    """
+    path = Path(workspace) / params_file
+    base = _run_name(path, dataset, backbone)
+    api = api_client()
+    pod = step_pod(api, workspace)
+    suffix = hashlib.sha256(f"{pod.namespace}/{pod.claim}/{seed}".encode("utf-8")).hexdigest()[:8]
+    name = f"{base[:MAX_RUN_NAME - len(suffix) - 1].rstrip('-')}-{suffix}"
+    run = PipelineRun(namespace=pod.namespace, service_account=pod.service_account, claim=pod.claim,
+                      path=workspace, params_file=params_file, seed=seed)
+    body = training_job(load_kubernetes(path), name, dataset, backbone, run).body
+    return run_job(body, api, timeout=timeout, poll=poll)
+
+
+def _run_name(params_path: str | os.PathLike[str], dataset: str, backbone: str) -> str:
+    """The dataset × backbone's Kubernetes name (``k8s_names.run_names``), checked against the params file."""
     source = str(params_path)
     params = load_params(params_path)
     names = run_names(params.datasets, params.backbones, source)
@@ -96,8 +128,7 @@ def submit_training(params_path: str | os.PathLike[str], dataset: str, backbone:
         raise FairvisionError(f"{source}: no training job for dataset {dataset!r} and backbone {backbone!r}: "
                               f"`datasets` has {', '.join(params.datasets)}; `backbones` has "
                               f"{', '.join(params.backbones)}")
-    body = training_job(load_kubernetes(params_path), names[(dataset, backbone)], dataset, backbone).body
-    return run_job(body, api_client(kubeconfig), timeout=timeout, poll=poll)
+    return names[(dataset, backbone)]
 
 
 def api_client(kubeconfig: str | None = None) -> ApiClient:

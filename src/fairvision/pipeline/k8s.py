@@ -33,6 +33,25 @@ RUN_ANNOTATION = "fairvision/run"  # the params.yaml keys an object was made fro
 
 
 @dataclasses.dataclass(frozen=True)
+class PipelineRun:
+    """Where a pipeline run's training job runs: beside the run's steps, on their workspace volume.
+
+    A job submitted from a pipeline step (``jobs.train_in_job``) trains one seed in the run's workspace (the
+    step's PersistentVolumeClaim, mounted at the step's path and worked in), with the run's parameter file, in
+    the step's namespace and as its service account; its checkpoints stay in the workspace, which every
+    worker mounts. Without one (`fairvision k8s`), a job runs in `kubernetes.namespace` on the image's
+    working directory and keeps its checkpoints on `kubernetes.checkpoints.pvc`.
+    """
+
+    namespace: str
+    service_account: str
+    claim: str  # the workspace's PersistentVolumeClaim
+    path: str  # where the steps mount it: the project folder of the run
+    params_file: str  # relative to ``path``
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Manifest:
     """One file's object, and what a reader of that file needs to know (comments under the generated-file line)."""
 
@@ -71,11 +90,13 @@ def manifests(params: Params, k8s: Kubernetes, source: str) -> dict[str, Manifes
 
 
 def _metadata(k8s: Kubernetes, name: str, component: str | None = None, dataset: str | None = None,
-              backbone: str | None = None) -> dict[str, Any]:
+              backbone: str | None = None, run: PipelineRun | None = None) -> dict[str, Any]:
     labels = {**PART_OF, "app.kubernetes.io/component": component} if component else dict(PART_OF)
-    metadata: dict[str, Any] = {"name": name, "namespace": k8s.namespace, "labels": labels}
+    metadata: dict[str, Any] = {"name": name, "namespace": k8s.namespace if run is None else run.namespace,
+                                "labels": labels}
     if dataset is not None and backbone is not None:
-        metadata["annotations"] = {RUN_ANNOTATION: run_name(dataset, backbone)}
+        metadata["annotations"] = {RUN_ANNOTATION: run_name(dataset, backbone)
+                                   + ("" if run is None else f"/seed-{run.seed}")}
     return metadata
 
 
@@ -117,11 +138,13 @@ def _resources(resources: Resources) -> dict[str, Any]:
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
-def _train_command(dataset: str, backbone: str) -> list[str]:
-    return ["fairvision", "train", backbone, "--dataset", dataset]
+def _train_command(dataset: str, backbone: str, run: PipelineRun | None) -> list[str]:
+    command = ["fairvision", "train", backbone, "--dataset", dataset]
+    return command if run is None else [*command, "--seed", str(run.seed), "--params", run.params_file]
 
 
 _CHECKPOINT_VOLUME = "checkpoints"
+_WORKSPACE_VOLUME = "workspace"
 _TRAIN_NOTES = (
     "Every worker runs `fairvision train` (each seed of train.seeds in turn) in the image's working directory, "
     "which must hold params.yaml and data/prepared/<D>/ (as `dvc pull` leaves them). Checkpoints: the "
@@ -130,28 +153,34 @@ _TRAIN_NOTES = (
     "there (<D>/<B>/seed-<S>/ below it): only the chief writes it, every worker resumes from it, and workers "
     "that find other state than the chief's stop with an error instead of training apart."
 )
+_Volumes = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 
 
-def _train_container(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> dict[str, Any]:
-    return {"name": name, "image": k8s.image, "command": _train_command(dataset, backbone),
-            "env": [{"name": CHECKPOINT_ENV, "value": CHECKPOINT_MOUNT}],
-            "resources": _resources(k8s.train.resources),
-            "volumeMounts": [{"name": _CHECKPOINT_VOLUME, "mountPath": CHECKPOINT_MOUNT}]}
+def _volumes(k8s: Kubernetes, run: PipelineRun | None) -> _Volumes:
+    """A training worker's volumes, their mounts and its environment: the checkpoint volume, or a pipeline
+    run's workspace (which holds the checkpoints at the stages' default place, .fairvision/checkpoints/)."""
+    if run is None:
+        return ([{"name": _CHECKPOINT_VOLUME, "persistentVolumeClaim": {"claimName": k8s.checkpoints.pvc}}],
+                [{"name": _CHECKPOINT_VOLUME, "mountPath": CHECKPOINT_MOUNT}],
+                [{"name": CHECKPOINT_ENV, "value": CHECKPOINT_MOUNT}])
+    return ([{"name": _WORKSPACE_VOLUME, "persistentVolumeClaim": {"claimName": run.claim}}],
+            [{"name": _WORKSPACE_VOLUME, "mountPath": run.path}], [])
 
 
-def _checkpoint_volumes(k8s: Kubernetes) -> list[dict[str, Any]]:
-    return [{"name": _CHECKPOINT_VOLUME, "persistentVolumeClaim": {"claimName": k8s.checkpoints.pvc}}]
-
-
-def _tfjob(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> Manifest:
+def _tfjob(k8s: Kubernetes, name: str, dataset: str, backbone: str, run: PipelineRun | None) -> Manifest:
     train = k8s.train
-    pod = {"serviceAccountName": SERVICE_ACCOUNT,
-           # The Training Operator sets TF_CONFIG in the container named `tensorflow`.
-           "containers": [_train_container(k8s, "tensorflow", dataset, backbone)],
-           "volumes": _checkpoint_volumes(k8s)}
+    volumes, mounts, env = _volumes(k8s, run)
+    # The Training Operator sets TF_CONFIG in the container named `tensorflow`.
+    container: dict[str, Any] = {"name": "tensorflow", "image": k8s.image,
+                                 "command": _train_command(dataset, backbone, run)}
+    if run is not None:
+        container["workingDir"] = run.path
+    container.update({"env": env, "resources": _resources(train.resources), "volumeMounts": mounts})
+    pod = {"serviceAccountName": SERVICE_ACCOUNT if run is None else run.service_account,
+           "containers": [container], "volumes": volumes}
     return Manifest({
         "apiVersion": "kubeflow.org/v1", "kind": "TFJob",
-        "metadata": _metadata(k8s, name, "training", dataset, backbone),
+        "metadata": _metadata(k8s, name, "training", dataset, backbone, run),
         "spec": {
             "runPolicy": {"backoffLimit": train.backoff_limit,
                           "ttlSecondsAfterFinished": train.ttl_seconds_after_finished,
@@ -168,11 +197,8 @@ def _runtime(k8s: Kubernetes) -> Manifest:
     train = k8s.train
     labels = {"JOBSET_NAME": "jobset-name", "REPLICATED_JOB_NAME": "replicatedjob-name"}  # JobSet labels, not env
     node = {"name": "node", "image": k8s.image,  # Trainer v2 overrides the container named `node` from a TrainJob
-            "env": [{"name": CHECKPOINT_ENV, "value": CHECKPOINT_MOUNT},
-                    *({"name": name, "valueFrom": {"fieldRef": {
-                        "fieldPath": f"metadata.labels['jobset.sigs.k8s.io/{label}']"}}}
-                      for name, label in labels.items())],
-            "volumeMounts": [{"name": _CHECKPOINT_VOLUME, "mountPath": CHECKPOINT_MOUNT}]}
+            "env": [{"name": name, "valueFrom": {"fieldRef": {
+                "fieldPath": f"metadata.labels['jobset.sigs.k8s.io/{label}']"}}} for name, label in labels.items()]}
     return Manifest({
         "apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "ClusterTrainingRuntime",
         "metadata": {"name": RUNTIME, "labels": {**PART_OF, "trainer.kubeflow.org/framework": "tensorflow"}},
@@ -190,28 +216,38 @@ def _runtime(k8s: Kubernetes) -> Manifest:
                         "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
                         "spec": {"backoffLimit": 0, "template": {"spec": {
                             "serviceAccountName": SERVICE_ACCOUNT, "restartPolicy": "Never",
-                            "containers": [node], "volumes": _checkpoint_volumes(k8s)}}},
+                            "containers": [node]}}},
                     },
                 }],
             }},
         },
-    }, "Kubeflow Trainer v2's runtime for fairvision's TrainJobs: a JobSet of `numNodes` nodes running the image, "
-       "the checkpoint volume mounted on each. Cluster-scoped, so it has no namespace; the volume's "
-       "PersistentVolumeClaim is looked up in each TrainJob's. Trainer v2 sets no TF_CONFIG: the strategy derives "
+    }, "Kubeflow Trainer v2's runtime for fairvision's TrainJobs: a JobSet of `numNodes` nodes running the image. "
+       "Cluster-scoped, so it has no namespace and names no volume: each TrainJob adds its own (the checkpoint "
+       "volume, or a pipeline run's workspace) through `runtimePatches`. Trainer v2 sets no TF_CONFIG: the strategy derives "
        "it from the JobSet's environment (JOBSET_NAME and REPLICATED_JOB_NAME from the pod's labels, "
        "JOB_COMPLETION_INDEX from Kubernetes, FAIRVISION_NUM_NODES from the TrainJob).")
 
 
-def _trainjob(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> Manifest:
+def _trainjob(k8s: Kubernetes, name: str, dataset: str, backbone: str, run: PipelineRun | None) -> Manifest:
+    volumes, mounts, env = _volumes(k8s, run)
+    command = _train_command(dataset, backbone, run)
+    if run is not None:  # a TrainJob cannot set the container's workingDir: the command moves there first
+        command = ["/bin/sh", "-c", 'cd "$0" && exec "$@"', run.path, *command]
+    pod: dict[str, Any] = {"containers": [{"name": "node", "volumeMounts": mounts}], "volumes": volumes}
+    if run is not None:
+        pod["serviceAccountName"] = run.service_account
     return Manifest({
         "apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob",
-        "metadata": _metadata(k8s, name, "training", dataset, backbone),
+        "metadata": _metadata(k8s, name, "training", dataset, backbone, run),
         "spec": {
             "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime", "name": RUNTIME},
-            "trainer": {"image": k8s.image, "command": _train_command(dataset, backbone),
+            "trainer": {"image": k8s.image, "command": command,
                         "numNodes": k8s.train.workers, "resourcesPerNode": _resources(k8s.train.resources),
                         # No label or variable carries the node count; Trainer copies this into the `node` container.
-                        "env": [{"name": "FAIRVISION_NUM_NODES", "value": str(k8s.train.workers)}]},
+                        "env": [{"name": "FAIRVISION_NUM_NODES", "value": str(k8s.train.workers)}, *env]},
+            # The runtime names no volume (it is cluster-wide): this job's, on the runtime's one replicated job.
+            "runtimePatches": [{"manager": "fairvision", "trainingRuntimeSpec": {"template": {"spec": {
+                "replicatedJobs": [{"name": "node", "template": {"spec": {"template": {"spec": pod}}}}]}}}}],
         },
     }, f"Kubeflow Trainer v2 (trainer.kubeflow.org/v1alpha1 TrainJob) on clustertrainingruntime.yaml's {RUNTIME}: "
        f"params.yaml `kubernetes.train.operator: trainjob`. {_TRAIN_NOTES}")
@@ -220,12 +256,14 @@ def _trainjob(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> Manife
 _JOBS = {"tfjob": _tfjob, "trainjob": _trainjob}  # params.yaml `kubernetes.train.operator` -> its job's builder
 
 
-def training_job(k8s: Kubernetes, name: str, dataset: str, backbone: str) -> Manifest:
-    """One dataset × backbone's training job, named ``name``: the TFJob or TrainJob `kubernetes.train.operator` says.
+def training_job(k8s: Kubernetes, name: str, dataset: str, backbone: str,
+                 run: PipelineRun | None = None) -> Manifest:
+    """One dataset × backbone's training job, named ``name``: the TFJob or TrainJob `kubernetes.train.operator` says;
+    with ``run``, one seed of it in a pipeline run's workspace (see ``PipelineRun``).
 
-    Public for ``jobs``, which submits the very object k8s/ holds.
+    Public for ``jobs``, which submits the very object k8s/ holds (or, from a pipeline step, its ``run`` form).
     """
-    return _JOBS[k8s.train.operator](k8s, name, dataset, backbone)
+    return _JOBS[k8s.train.operator](k8s, name, dataset, backbone, run)
 
 
 def _inference_service(k8s: Kubernetes, name: str, dataset: str, backbone: str, seed: int) -> Manifest:

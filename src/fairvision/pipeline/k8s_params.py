@@ -19,7 +19,10 @@ from fairvision.params import Section, read_params_file
 OPERATORS = ("tfjob", "trainjob")
 # kubernetes.serve.runtime: KServe's TensorFlow Serving runtime, or a custom container running `fairvision serve`
 RUNTIMES = ("tensorflow", "fairvision")
-CLEAN_POD_POLICIES = ("None", "All", "Running")  # TFJob runPolicy.cleanPodPolicy: which pods go once a job ends
+CLEAN_POD_POLICIES = ("None", "All", "Running")
+# kubernetes.workspace_access_mode: how the pipeline's workspace volume may be mounted. ReadWriteMany lets steps and
+# a training job's workers on several nodes share it; ReadWriteOnce needs every pod of a run on one node.
+ACCESS_MODES = ("ReadWriteMany", "ReadWriteOnce")  # TFJob runPolicy.cleanPodPolicy: which pods go once a job ends
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Kubernetes:
     namespace: str
     image: str  # the one image (pipeline steps, training jobs, the custom predictor)
     workspace: str  # the size of the pipeline's workspace volume, a quantity
+    workspace_access_mode: str  # one of ACCESS_MODES
     pipeline_root: str | None  # where KFP keeps a run's artifacts (an object-store prefix); None: the installation's
     storage: Storage
     checkpoints: Checkpoints
@@ -97,7 +101,8 @@ def _resources(root: Section) -> Resources:
 
 
 def _kubernetes(root: Section) -> Kubernetes:
-    root.only("namespace", "image", "workspace", "pipeline_root", "storage", "checkpoints", "train", "serve")
+    root.only("namespace", "image", "workspace", "workspace_access_mode", "pipeline_root", "storage", "checkpoints",
+              "train", "serve")
     storage = root.section("storage").only("prefix", "endpoint")
     checkpoints = root.section("checkpoints").only("pvc", "size")
     train = root.section("train").only("operator", "workers", "resources", "backoff_limit",
@@ -109,6 +114,7 @@ def _kubernetes(root: Section) -> Kubernetes:
         image=root.matching("image", _IMAGE, "an image reference such as ghcr.io/owner/name:tag (no spaces, "
                                              "lower-case repository)"),
         workspace=root.matching("workspace", _QUANTITY, _QUANTITY_EXPECTED),
+        workspace_access_mode=root.choice("workspace_access_mode", ACCESS_MODES),
         pipeline_root=None if root.data.get("pipeline_root") is None else root.matching(
             "pipeline_root", _PIPELINE_ROOT, "null or an object-store prefix such as s3://bucket/pipeline").rstrip("/"),
         storage=Storage(

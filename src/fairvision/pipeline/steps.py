@@ -23,6 +23,8 @@ from fairvision.params import Params, load_params
 
 # The run's params.yaml inside the workspace: never the project's own file, whose comments a run must not lose.
 PARAMS_FILE = Path(".fairvision/pipeline/params.yaml")
+# The pipeline's `training` input: train each seed in its step's pod, or as a Kubeflow job beside it.
+TRAINING = ("pod", "job")
 
 
 class MetricsArtifact(Protocol):
@@ -53,6 +55,27 @@ def write_params(workspace: str, params: str, matrix: Mapping[str, list[Any]]) -
                                       f"was compiled for {list(compiled)}; compile it again from these params "
                                       "(`fairvision pipeline compile`)")
     return str(PARAMS_FILE)
+
+
+def check_training(training: str) -> None:
+    """Raise FairvisionError unless ``training`` (the run's `training` input) is one of ``TRAINING``."""
+    if training not in TRAINING:
+        raise FairvisionError(f"pipeline parameter `training` is {training!r}; expected one of {', '.join(TRAINING)}: "
+                              "pod (train in the step's own pod) or job (submit params.yaml `kubernetes.train."
+                              "operator`'s TFJob or TrainJob, with `kubernetes.train.workers` workers)")
+
+
+def train_seed(workspace: str, params_file: str, dataset: str, backbone: str, seed: int, training: str, *,
+               timeout: float, poll: float) -> None:
+    """Train one seed in the workspace: in this process as `dvc repro` does (``training`` "pod"), or as the run's
+    Kubeflow job, waiting at most ``timeout`` seconds and reading its status every ``poll`` ("job")."""
+    check_training(training)
+    if training == "job":
+        from fairvision.pipeline.jobs import train_in_job
+
+        train_in_job(workspace, params_file, dataset, backbone, seed, timeout=timeout, poll=poll)
+    else:
+        run_stage(workspace, params_file, "train", [backbone, "--dataset", dataset, "--seed", str(seed)])
 
 
 def run_stage(workspace: str, params_file: str, stage: str, args: Sequence[str]) -> None:
