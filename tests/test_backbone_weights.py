@@ -6,6 +6,7 @@ anything is built, saying what to do, unless Keras' file is already in its cache
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import h5py
@@ -74,7 +75,7 @@ def test_a_local_weights_file_is_loaded_into_the_base_network(tmp_path: Path) ->
     saved = base_network(build_backbone("mobilenet_v2", 32, 2, MOBILENET))
     saved.save_weights(tmp_path / "base.weights.h5")
     keras.utils.set_random_seed(1)
-    model = build_backbone("mobilenet_v2", 32, 2, {"weights": str(tmp_path / "base.weights.h5"), **MOBILENET})
+    model = build_backbone("mobilenet_v2", 32, 2, {"weights": weights_file(tmp_path / "base.weights.h5"), **MOBILENET})
     _assert_same(base_network(model).get_weights(), saved.get_weights())
 
 
@@ -89,7 +90,7 @@ def test_keras_efficientnet_imagenet_file_by_path_scales_inputs_as_imagenet_does
     normalization.adapt_variance.assign(IMAGENET_STDDEV_RGB)  # as in efficientnetb0_notop.h5
     with h5py.File(tmp_path / "efficientnetb0_notop.h5", "w") as handle:
         save_weights_to_hdf5_group(handle, saved)
-    model = build_backbone("efficientnet_b0", 32, 2, {"weights": str(tmp_path / "efficientnetb0_notop.h5")})
+    model = build_backbone("efficientnet_b0", 32, 2, {"weights": weights_file(tmp_path / "efficientnetb0_notop.h5")})
     loaded = _normalization(base_network(model))
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(loaded(pixels / 255), (pixels / 255 - mean) / IMAGENET_STDDEV_RGB, rtol=1e-5)
@@ -99,10 +100,38 @@ def _normalization(base: keras.Model) -> keras.layers.Normalization:
     return next(layer for layer in base.layers if isinstance(layer, keras.layers.Normalization))
 
 
+def weights_file(path: Path) -> dict[str, str]:
+    """`weights:` for the file at ``path``, as params.yaml gives it: its path and SHA-256."""
+    return {"file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 def test_a_missing_weights_file_names_the_key_and_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.weights.h5"
     with pytest.raises(FairvisionError, match=rf"`backbones.resnet50.weights`: no weights file at {missing}"):
-        build_backbone("resnet50", 32, 2, {"weights": str(missing)})
+        build_backbone("resnet50", 32, 2, {"weights": {"file": str(missing), "sha256": "0" * 64}})
+
+
+def test_a_weights_file_that_changed_under_its_hash_is_refused_before_any_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC reruns training when `backbones.<B>` changes, and cannot see the file itself: its hash must say it."""
+    path = tmp_path / "base.weights.h5"
+    path.write_bytes(b"the first weights")
+    given = weights_file(path)
+    path.write_bytes(b"other weights")
+    monkeypatch.setattr(keras.applications, "ResNet50", _must_not_build)
+    with pytest.raises(FairvisionError, match=rf"`backbones.resnet50.weights`.sha256 is {given['sha256']}, but "
+                                              rf"{path}'s is {hashlib.sha256(b'other weights').hexdigest()}: the "
+                                              "file changed"):
+        build_backbone("resnet50", 32, 2, {"weights": given})
+
+
+def test_a_weights_file_without_its_hash_is_refused_with_the_hash_to_give(tmp_path: Path) -> None:
+    path = tmp_path / "base.weights.h5"
+    path.write_bytes(b"weights")
+    with pytest.raises(FairvisionError, match=rf"a weights file is given with its hash, `{{file: {path}, sha256: "
+                                              rf"...}}`, so that DVC retrains when the file changes; {path}'s is "
+                                              f"{hashlib.sha256(b'weights').hexdigest()}"):
+        build_backbone("resnet50", 32, 2, {"weights": str(path)})
 
 
 def _assert_same(actual: list[np.ndarray], expected: list[np.ndarray]) -> None:

@@ -3,17 +3,19 @@
 A stage runs its own command module (`python -m fairvision.commands.<stage>`), and with it
 everything that module imports, however deep (imports inside functions included): the small
 core (command, params schema, errors, files, layout, ...) and the stage's package. This test
-recomputes that set from the source with `ast` and compares it with the stage's `src/` deps
+recomputes that set from the source (``fairvision.closure``, which also keys training checkpoints
+by the train stage's code) and compares it with the stage's `src/` deps
 in dvc.yaml, and checks each stage's command is its own module's.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 import yaml
+
+from fairvision.closure import closure
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
@@ -22,42 +24,9 @@ ENTRY = {stage: f"fairvision.commands.{stage}" for stage in STAGES}
 DATA_FILES = {"report": {"src/fairvision/report/templates"}}  # read at run time, not imported
 
 
-def module_file(name: str) -> Path | None:
-    path = SRC.joinpath(*name.split("."))
-    for candidate in (path / "__init__.py", path.with_suffix(".py")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported(path: Path) -> set[str]:
-    """The fairvision modules ``path`` imports (``from a import b`` counts ``a.b`` when b is a module)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fairvision"):
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names
-                      if module_file(f"{node.module}.{alias.name}")}
-        elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("fairvision")}
-    return found
-
-
-def closure(modules: set[str]) -> set[str]:
-    """Files of ``modules`` and of everything they import, transitively."""
-    seen, todo = set(), list(modules)
-    while todo:
-        name = todo.pop()
-        if name in seen or module_file(name) is None:
-            continue
-        seen.add(name)
-        todo.extend(imported(module_file(name)))
-    return {module_file(name).relative_to(ROOT).as_posix() for name in seen}
-
-
 def expected(stage: str) -> set[str]:
-    files = {"src/fairvision/__init__.py"} | closure({ENTRY[stage]})
+    files = {"src/fairvision/__init__.py"} | {path.relative_to(ROOT).as_posix() for path in
+                                              closure({ENTRY[stage]}, SRC / "fairvision")}
     return files | DATA_FILES.get(stage, set())
 
 

@@ -37,3 +37,15 @@ def test_dvc_lock_describes_the_code_and_params() -> None:
                     stale.append((stage, path, how))  # code or params; other stages' outputs may be absent here
             stale += [(stage, name, how) for name, how in change.get("changed params", {}).items()]
     assert not stale, f"dvc.lock is out of date (run `dvc repro` and commit dvc.lock): {stale}"
+
+
+def test_dvc_lock_holds_exactly_the_stages_of_dvc_yaml() -> None:
+    """DVC never prunes dvc.lock: a stage renamed or removed from dvc.yaml (the single-dataset `train@small_cnn` of
+    before the datasets matrix) stays recorded, describing outputs no stage makes any more."""
+    result = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, env=os.environ | {"DVC_NO_ANALYTICS": "1"})
+    assert result.returncode == 0, result.stderr
+    stages = set(result.stdout.split())
+    recorded = set(yaml.safe_load((ROOT / "dvc.lock").read_text(encoding="utf-8"))["stages"])
+    assert not recorded - stages, f"dvc.lock records stages dvc.yaml no longer has: {sorted(recorded - stages)}"
+    assert not stages - recorded, f"dvc.yaml stages never reproduced into dvc.lock: {sorted(stages - recorded)}"

@@ -8,6 +8,7 @@ shares (BatchNorm momentum, and fine-tuning for those wrapping a keras.applicati
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import socket
 from pathlib import Path
@@ -215,19 +216,44 @@ def _base_arguments(name: str, image_size: int, weights: Any, origin: str) -> di
 
 
 def _resolve_weights(name: str, weights: Any, origin: str) -> str | None:
-    """`none` -> None, `imagenet` -> "imagenet" once Keras can get ``origin``, a path -> that existing file."""
+    """`none` -> None, `imagenet` -> "imagenet" once Keras can get ``origin``, ``{file, sha256}`` -> that file,
+    once its bytes hash to ``sha256``.
+
+    A file comes with its hash because DVC cannot depend on a path that a param names: the hash is part of the
+    train stage's params (`backbones.<B>`), so a new file with its new hash reruns training, and a file that
+    changed under an unchanged hash is refused instead of training a model DVC would record as the old one's.
+    """
     if weights == "none":
         return None
     if weights == "imagenet":
         _require_imagenet_file(name, origin)
         return "imagenet"
-    if not isinstance(weights, str):
-        raise FairvisionError(f"params.yaml: `backbones.{name}.weights` must be none, imagenet or the path of a "
-                              f"weights file; received {weights!r}")
-    path = Path(weights).expanduser()
+    key = f"params.yaml: `backbones.{name}.weights`"
+    if isinstance(weights, str):
+        path = Path(weights).expanduser()
+        found = f"; {path}'s is {_sha256(path)}" if path.is_file() else ""
+        raise FairvisionError(f"{key}: a weights file is given with its hash, `{{file: {weights}, sha256: ...}}`, "
+                              f"so that DVC retrains when the file changes{found}")
+    if not isinstance(weights, dict) or set(weights) != {"file", "sha256"} or not all(
+            isinstance(value, str) for value in weights.values()):
+        raise FairvisionError(f"{key} must be none, imagenet or {{file: PATH, sha256: HEX}} (a weights file and its "
+                              f"SHA-256); received {weights!r}")
+    path = Path(weights["file"]).expanduser()
     if not path.is_file():
-        raise FairvisionError(f"params.yaml: `backbones.{name}.weights`: no weights file at {path}")
+        raise FairvisionError(f"{key}: no weights file at {path}")
+    actual = _sha256(path)
+    if actual != weights["sha256"].lower():
+        raise FairvisionError(f"{key}.sha256 is {weights['sha256']}, but {path}'s is {actual}: the file changed. Set "
+                              "the new hash if the new file is meant: DVC then retrains on it")
     return str(path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _require_imagenet_file(name: str, origin: str) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from fairvision.closure import code_digest
 from fairvision.data.manifest import class_labels
 from fairvision.data.shards import shard_paths
 from fairvision.errors import FairvisionError
@@ -39,6 +40,7 @@ from fairvision.progress import image_counter
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+CODE = "fairvision.commands.train"  # the train stage's command module: its closure is the stage's code
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,8 +92,7 @@ def train(
     chief = is_chief(strategy)
     state = None
     if checkpoint_dir is not None:
-        settings = {**{k: v for k, v in dataclasses.asdict(params).items() if k != "seeds"}, "seed": seed}
-        key = checkpoint.fingerprint(backbone, options, settings, labels, files=[manifest_path])
+        key = checkpoint_key(backbone, options, params, seed, labels, manifest_path)
         state = Checkpointing(Path(checkpoint_dir), key, write=chief)
     started = time.perf_counter()
     fitted = fit(model, train_data, val_data, epochs=params.epochs, learning_rate=params.learning_rate,
@@ -136,6 +137,16 @@ class Checkpointing:
     folder: Path
     key: str
     write: bool = True
+
+
+def checkpoint_key(backbone: str, options: dict[str, Any], params: Train, seed: int, labels: list[str],
+                   manifest_path: Path) -> str:
+    """What a checkpoint must have been saved for to be resumed: the backbone and its options, every training
+    setting, the seed, the labels, the manifest's bytes and the train stage's code (``code_digest``), so that
+    no run resumes state that other data, settings or code produced."""
+    settings = {**{k: v for k, v in dataclasses.asdict(params).items() if k != "seeds"}, "seed": seed}
+    return checkpoint.fingerprint(backbone, options, settings, labels, code_digest(CODE),
+                                  files=[manifest_path])
 
 
 def fit(
