@@ -74,7 +74,7 @@ from fairvision.audit.summary import distances_from_parity
 from fairvision.errors import FairvisionError
 from fairvision.groups import group_keys
 
-__all__ = ["CHANGES", "EXIT_STATUS", "RunCheck", "Change", "CheckResult", "Finding", "render",
+__all__ = ["CHANGES", "EXIT_STATUS", "RunCheck", "Change", "CheckResult", "Finding", "compare_paired", "render",
            "render_markdown", "render_text", "run_check"]
 
 Change = Literal["regression", "inconclusive", "ok", "not_judged"]
@@ -250,6 +250,20 @@ def _still_judged(finding: Finding, baseline: Fairness) -> Finding:
 
 
 # -- paired: a joint bootstrap of both models' predictions on the same images ---------------------------------
+
+def compare_paired(baseline: AuditFiles, current: AuditFiles, settings: CheckSettings) -> list[Finding]:
+    """Every comparison of two audits of the same test images, paired on their prediction tables: the check's
+    paired findings for any two models (the report compares a mitigated backbone with its plain one this way).
+
+    Raises:
+        FairvisionError: different evaluation sets, or a prediction table that is missing or does not pair.
+    """
+    require_same_evaluation_set(baseline, current)
+    missing = baseline.no_predictions or current.no_predictions
+    if missing:
+        raise FairvisionError(f"cannot pair {baseline.where} with {current.where}: {missing}")
+    return list(_paired(pair(baseline, current), baseline, current, settings))
+
 
 def _paired(paired: Paired, baseline: AuditFiles, current: AuditFiles, settings: CheckSettings) -> Iterable[Finding]:
     audit = current.fairness
