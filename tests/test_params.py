@@ -31,6 +31,7 @@ def test_repository_params_load() -> None:
     dataset = params.datasets["synthetic"]
     assert dataset.target == "gender" and dataset.protected == ("race", "age") and dataset.name == "synthetic"
     assert params.synth.bias is not None and params.synth.bias.attribute == "race"
+    assert params.prepare.max_image_bytes == 20 * 2**20  # sized for photos: a 24-megapixel JPEG is 5-15 MB
 
 
 def test_tolerance_overrides_apply_per_metric_kind(tmp_path: Path) -> None:
@@ -123,6 +124,10 @@ def test_bias_none_plants_nothing(tmp_path: Path) -> None:
      "`params.check.training_noise.error_rate_difference` must be a number in [0.0, 10.0]"),
     ({"check.training_noise": [0.1]}, "`params.check.training_noise` must be a mapping"),
     ({"prepare.max_reject_fraction": 1.5}, "`params.prepare.max_reject_fraction` must be a number in [0.0, 1.0]"),
+    ({"prepare.max_image_bytes": 0}, "`params.prepare.max_image_bytes` must be an integer in [1, 2147483647], got 0"),
+    ({"prepare.max_image_bytes": 2**31}, "`params.prepare.max_image_bytes` must be an integer in [1, 2147483647]"),
+    ({"prepare.max_image_bytes": "20 MiB"}, "`params.prepare.max_image_bytes` must be an integer in [1, 2147483647]"),
+    ({"prepare.max_image_bytes": ...}, "missing `params.prepare.max_image_bytes`"),
     ({"backbones": {"bad name!": {}}}, "backbone name `backbones.bad name!` must be an architecture's name"),
     ({"prepare": None}, "`params.prepare` must be a mapping"),
 ])

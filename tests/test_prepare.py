@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -14,6 +18,7 @@ import yaml
 from PIL import Image
 
 from conftest import encode_array, encode_image, png_header_only, valid_rows, write_fairface
+from fairvision.data.fairface import zip_name
 from fairvision.data.manifest import manifest_columns
 from fairvision.data.prepare import prepare
 from fairvision.data.shards import read_records, shard_paths, write_shards
@@ -26,12 +31,13 @@ DATASET = Dataset(name="t", format="fairface", path="", padding=0.25, target="ge
 
 
 def run_prepare(
-    root: Path, out: Path, val_fraction: float = 0.25, shard_size: int = 16, max_image_pixels: int = 40_000_000,
+    root: Path, out: Path, val_fraction: float = 0.25, shard_size: int = 16,
     max_reject_fraction: float = 1.0,  # these tests plant many bad rows on purpose
+    **limits: int,  # max_image_pixels, max_image_bytes: Prepare's defaults unless given
 ) -> None:
     dataset = Dataset(**{**DATASET.__dict__, "path": str(root)})
-    prepare(dataset, Prepare(val_fraction=val_fraction, shard_size=shard_size, max_image_pixels=max_image_pixels,
-                             max_reject_fraction=max_reject_fraction), out)
+    prepare(dataset, Prepare(val_fraction=val_fraction, shard_size=shard_size,
+                             max_reject_fraction=max_reject_fraction, **limits), out)
 
 
 def read_rejected(out: Path) -> list[dict[str, str]]:
@@ -367,3 +373,174 @@ def test_truncated_images_are_rejected_and_padding_picks_its_zip(tmp_path: Path)
     assert len(shard_images(out)) == 6
     with pytest.raises(FairvisionError, match="neither fairface-img-margin025-trainval.zip nor extracted"):
         run_prepare(root, tmp_path / "other")  # padding 0.25 wants the other zip
+
+
+# --- Files too large to hold: refused by the size they declare, before their bytes are read -------------------
+
+MiB = 2**20
+PREPARE_ALONE = """
+import json, logging, re, sys
+from pathlib import Path
+from fairvision.data.prepare import prepare
+from fairvision.errors import FairvisionError
+from fairvision.params import Dataset, Prepare
+logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
+fields = json.loads(sys.argv[1])
+try:
+    prepare(Dataset(**fields, padding=0.25, protected=()), Prepare(val_fraction=0.0, shard_size=16), Path(sys.argv[2]))
+except FairvisionError as error:
+    print(error)
+with open("/proc/self/status") as status:
+    print("peak", 1024 * int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read())[1]))
+"""
+
+
+def prepare_alone(folder: Path, **dataset: str) -> tuple[int, str]:
+    """`prepare` with the default limits (20 MiB) in a process of its own: its peak RSS in bytes, and what it printed.
+
+    The peak is the process's own high-water mark (VmHWM): its ru_maxrss would also count pytest's
+    RSS at the fork. The datasets below hold only the huge file, so `prepare` stops at "no usable
+    images" before it would import TensorFlow for the shards: the peak is that of reading.
+    """
+    result = subprocess.run([sys.executable, "-c", PREPARE_ALONE, json.dumps(dataset), str(folder / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    *log, last = result.stdout.splitlines()
+    assert result.returncode == 0 and last.startswith("peak "), result.stdout[-2000:]
+    return int(last.split()[1]), "\n".join(log)
+
+
+def test_a_zip_member_that_inflates_to_a_gigabyte_is_refused_unread(tmp_path: Path) -> None:
+    """FairFace's zip (4.7 MB) whose only member inflates to 1 GiB: its entry's declared size rejects it."""
+    root = write_fairface(tmp_path / "ff", {"train": [["train/1.png", "20-29", "Male", "White", "True"]]}, {})
+    with zipfile.ZipFile(root / zip_name(0.25), "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open("train/1.png", "w") as member:
+            for _ in range(1024):
+                member.write(bytes(MiB))
+    peak, log = prepare_alone(tmp_path, name="t", format="fairface", path=str(root), target="gender")
+    assert ("(train/1.png): rejected: inflated zip member is 1,073,741,824 bytes, above prepare.max_image_bytes "
+            "(20,971,520)") in log
+    assert "no usable images (1 rejected" in log
+    assert peak < 256 * MiB, peak  # a quarter of the payload: reading it would have taken all of it
+
+
+def test_a_two_gigabyte_file_in_an_image_folder_is_refused_unread(tmp_path: Path) -> None:
+    """A sparse 2 GiB file (no disk used) at <label>/<image>: its size from os.stat rejects it."""
+    (tmp_path / "images/cat").mkdir(parents=True)
+    with (tmp_path / "images/cat/huge.jpg").open("wb") as handle:
+        handle.truncate(2 * 1024 * MiB)
+    peak, log = prepare_alone(tmp_path, name="t", format="image_folder", path=str(tmp_path / "images"),
+                              target="label")
+    assert ("(cat/huge.jpg): rejected: image file is 2,147,483,648 bytes, above prepare.max_image_bytes "
+            "(20,971,520)") in log
+    assert peak < 256 * MiB, peak
+
+
+def grow_object(bucket: str, key: str, size: int) -> None:
+    """Make an object of the in-process moto server ``size`` bytes long without sending a byte of it.
+
+    Moto keeps each object in a SpooledTemporaryFile and answers HEAD and listings with its
+    ``contentsize``: rolled over to a real file and truncated up, the buffer becomes a sparse file
+    that a GET would really read. The ETag is computed first, from the small content, so no
+    request hashes the gigabyte, and the stored checksum is dropped, so a GET's is not checked
+    against the small content's.
+    """
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    stored = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key)
+    assert stored.etag
+    stored._value_buffer.rollover()
+    stored._value_buffer.truncate(size)
+    stored.contentsize = size
+    stored.checksum_algorithm = stored.checksum_value = None
+
+
+def test_a_gigabyte_object_on_s3_is_refused_by_its_size(tmp_path: Path, s3_server) -> None:
+    """Cloud Annotations in a bucket whose one image is a 1 GiB object: HEAD's size rejects it, no GET."""
+    annotations = {"version": "1.0", "type": "classification", "labels": ["cat"],
+                   "annotations": {"huge.jpg": [{"label": "cat"}]}}
+    bucket = s3_server.bucket({"_annotations.json": json.dumps(annotations).encode(), "huge.jpg": b"\xff\xd8"})
+    grow_object(bucket, "huge.jpg", 1024 * MiB)
+    assert s3_server.client().head_object(Bucket=bucket, Key="huge.jpg")["ContentLength"] == 1024 * MiB
+    peak, log = prepare_alone(tmp_path, name="t", format="cloud_annotations", path=f"s3://{bucket}", target="label")
+    assert ("(huge.jpg): rejected: image file is 1,073,741,824 bytes, above prepare.max_image_bytes "
+            "(20,971,520)") in log
+    assert peak < 256 * MiB, peak
+
+
+@pytest.mark.parametrize("as_zip", [True, False])
+def test_images_above_max_image_bytes_are_rejected_by_their_size(tmp_path: Path, as_zip: bool) -> None:
+    rows, images = valid_rows("train", 6)
+    noise = np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    images["train/60.png"] = big = encode_array(noise)  # incompressible: about 7 kB in the zip too
+    rows.append(["train/60.png", "20-29", "Male", "White", "True"])
+    root = write_fairface(tmp_path / "ff", {"train": rows}, images, as_zip=as_zip)
+    out = tmp_path / "prepared"
+    run_prepare(root, out, val_fraction=0.0, max_image_bytes=len(big) - 1)
+    what = "inflated zip member" if as_zip else "image file"
+    assert read_rejected(out) == [{"listed_in": "fairface_label_train.csv", "line": "8", "image": "train/60.png",
+                                   "reason": f"{what} is {len(big):,} bytes, above prepare.max_image_bytes "
+                                             f"({len(big) - 1:,})"}]
+    assert len(shard_images(out)) == 6
+    run_prepare(root, tmp_path / "at-the-limit", val_fraction=0.0, max_image_bytes=len(big))
+    assert shard_images(tmp_path / "at-the-limit")["train/60"] == big
+
+
+def declare_size(path: Path, key: str, size: int) -> None:
+    """Make the zip's central directory (where zipfile reads sizes) claim ``size`` bytes for ``key``."""
+    data = bytearray(path.read_bytes())
+    at = struct.unpack_from("<I", data, len(data) - 6)[0]  # the end record (no comment) says where the directory is
+    while True:
+        name_length, extra_length, comment_length = struct.unpack_from("<HHH", data, at + 28)
+        if data[at + 46:at + 46 + name_length] == key.encode():
+            struct.pack_into("<I", data, at + 24, size)
+            break
+        at += 46 + name_length + extra_length + comment_length
+    path.write_bytes(data)
+
+
+def test_zip_bombs_and_members_that_lie_about_their_size_are_rejected(tmp_path: Path) -> None:
+    rows, images = valid_rows("train", 6)
+    noise = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    images["train/61.png"] = encode_array(noise)  # its entry will say 100 bytes
+    rows += [[key, "20-29", "Male", "White", "True"] for key in ("train/60.bmp", "train/61.png")]
+    root = write_fairface(tmp_path / "ff", {"train": rows}, images)
+    with zipfile.ZipFile(root / zip_name(0.25), "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("train/60.bmp", bytes(2 * MiB))  # within max_image_bytes, but from 2 kB: a bomb's ratio
+    declare_size(root / zip_name(0.25), "train/61.png", 100)
+    out = tmp_path / "prepared"
+    run_prepare(root, out, val_fraction=0.0)
+    rejected = {r["image"]: r["reason"] for r in read_rejected(out)}
+    assert rejected["train/60.bmp"].startswith("zip member would inflate ")
+    assert "to 2,097,152 bytes), more than an image compresses (100 times)" in rejected["train/60.bmp"]
+    assert rejected["train/61.png"] == "corrupt zip member (Bad CRC-32 for file 'train/61.png')"
+    assert len(shard_images(out)) == 6
+
+
+LINE_BREAKING = {"a\u2028b": "U+2028", "c\x85d": "U+0085", "e\x1cf": "U+001C", "g\u2029h": "U+2029"}
+
+
+@pytest.mark.parametrize("source_format", ["image_folder", "cloud_annotations"])
+def test_labels_that_labels_txt_could_not_hold_are_rejected(tmp_path: Path, source_format: str) -> None:
+    """A folder name or an `_annotations.json` label with a line break would come back as two labels after training."""
+    root = tmp_path / "images"
+    labels = ["cat", "dog", *LINE_BREAKING]
+    keys = {f"{label}/{n}.jpg" if source_format == "image_folder" else f"{i}-{n}.jpg": label
+            for i, label in enumerate(labels) for n in range(6)}
+    for n, key in enumerate(keys):
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(encode_image((n * 7 % 256, n * 13 % 256, 90)))
+    if source_format == "cloud_annotations":
+        (root / "_annotations.json").write_text(json.dumps({
+            "version": "1.0", "type": "classification", "labels": labels,
+            "annotations": {key: [{"label": label}] for key, label in keys.items()}}), encoding="utf-8")
+    out = tmp_path / "prepared"
+    prepare(Dataset(name="t", format=source_format, path=str(root), padding=0.25, target="label", protected=()),
+            Prepare(val_fraction=0.0, shard_size=16, max_reject_fraction=1.0), out)
+    rejected = read_rejected(out)
+    assert {row["image"] for row in rejected} == {key for key, label in keys.items() if label in LINE_BREAKING}
+    for row in rejected:
+        label = keys[row["image"]]
+        assert row["reason"] == (f"label {label!r} contains {LINE_BREAKING[label]}, a line break or control "
+                                 "character (labels.txt holds one label per line)")
+    assert pd.read_json(out / "datasheet.json", typ="series")["labels"] == ["cat", "dog"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fairvision.data.storage import Root, open_root
+from fairvision.data.storage import Root, UnreadableFile, open_root
 from fairvision.errors import FairvisionError
 
 FILES = {
@@ -71,8 +72,6 @@ def test_list_read_exists_agree(make_location) -> None:
 
 
 def test_open_gives_a_seekable_file_for_zips(make_location) -> None:
-    import io
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("train/1.jpg", b"one")
@@ -81,6 +80,26 @@ def test_open_gives_a_seekable_file_for_zips(make_location) -> None:
     with root.open("fairface-img-margin025-trainval.zip") as handle, zipfile.ZipFile(handle) as archive:
         assert archive.namelist() == ["train/1.jpg", "val/1.jpg"]
         assert archive.read("val/1.jpg") == b"uno"
+
+
+def test_a_limited_read_refuses_a_larger_file_by_its_size(make_location) -> None:
+    root = open_root(make_location(FILES))
+    assert root.read("val/deep/er/3.jpg", max_bytes=7) == FILES["val/deep/er/3.jpg"]
+    with pytest.raises(UnreadableFile) as caught:
+        root.read("val/deep/er/3.jpg", max_bytes=6)
+    assert caught.value.reason == "image file is 7 bytes, above prepare.max_image_bytes (6)"
+
+
+def test_a_limited_read_stops_after_the_limit_when_the_size_lies() -> None:
+    """A file that grew after its size was read (or an archive entry that under-declares) is cut off, not read."""
+    from fairvision.data.storage import read_capped
+
+    handle = io.BytesIO(b"x" * 100)
+    with pytest.raises(UnreadableFile) as caught:
+        read_capped(handle, size=3, max_bytes=5, location="here", key="a.jpg", what="image file")
+    assert handle.tell() == 6  # the limit plus the one byte that shows it is passed
+    assert str(caught.value) == ("here: file 'a.jpg': image file holds more than its declared 3 bytes (stopped "
+                                 "reading past prepare.max_image_bytes, 5)")
 
 
 def test_missing_key_names_location_and_key(make_location) -> None:

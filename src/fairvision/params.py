@@ -92,12 +92,17 @@ SOURCE_FIELDS = ("format", "path", "padding", "attributes", "multi_label")
 
 LABEL_TARGET = "label"  # dataset.target for formats whose label is the annotation or folder, not an attribute
 
+# prepare.max_image_bytes's default, sized for photos (a 24-megapixel JPEG is 5-15 MB): `prepare` holds one image per
+# CPU in memory, so the limit, checked before any byte is read, is what bounds its memory.
+MAX_IMAGE_BYTES = 20 * 2**20
+
 
 @dataclasses.dataclass(frozen=True)
 class Prepare:
     val_fraction: float
     shard_size: int
     max_image_pixels: int = 40_000_000  # larger images are rejected, read from the header before decoding
+    max_image_bytes: int = MAX_IMAGE_BYTES  # larger image files are rejected, by the size they declare, unread
     max_reject_fraction: float = 0.01  # above this share of rejected rows, prepare fails instead of going on
     test_fraction: float = 0.2  # share carved out as test when the source has no test split of its own
 
@@ -317,6 +322,8 @@ def _bias(root: Section) -> Bias | None:
 # prepare.max_image_pixels: at most Pillow's own decompression-bomb threshold (PIL.Image.MAX_IMAGE_PIXELS),
 # so prepare's size check, not a Pillow warning, is what rejects every image Pillow would warn about.
 MAX_IMAGE_PIXELS_CEILING = 89_478_485
+# prepare.max_image_bytes: at most what one TFRecord example (a protobuf message, under 2 GiB) can carry.
+MAX_IMAGE_BYTES_CEILING = 2**31 - 1
 
 
 def _prepare(root: Section) -> Prepare:
@@ -324,8 +331,12 @@ def _prepare(root: Section) -> Prepare:
     pixels = root.integer("max_image_pixels")
     if pixels > MAX_IMAGE_PIXELS_CEILING:
         raise root._fail("max_image_pixels", f"an integer in [1, {MAX_IMAGE_PIXELS_CEILING}]", pixels)
+    image_bytes = root.raw("max_image_bytes")
+    if (isinstance(image_bytes, bool) or not isinstance(image_bytes, int)
+            or not 1 <= image_bytes <= MAX_IMAGE_BYTES_CEILING):
+        raise root._fail("max_image_bytes", f"an integer in [1, {MAX_IMAGE_BYTES_CEILING}]", image_bytes)
     return Prepare(val_fraction=val_fraction, shard_size=shard_size, max_image_pixels=pixels,
-                   max_reject_fraction=root.number("max_reject_fraction", 0.0, 1.0),
+                   max_image_bytes=image_bytes, max_reject_fraction=root.number("max_reject_fraction", 0.0, 1.0),
                    test_fraction=root.number("test_fraction", 0.05, 0.5))
 
 

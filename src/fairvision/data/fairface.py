@@ -16,6 +16,12 @@ An image's id is its key without the extension of its last part (``train/1.jpg``
 is a hash of the id, so changing ids would move images between splits). Two keys that
 differ only by extension (``train/1.jpg``, ``train/1.png``) therefore share an id: the
 first row wins and the second is rejected with a reason naming the first key.
+
+A zip member is judged by its entry before it is inflated: one that would inflate past
+`prepare.max_image_bytes`, or more than ``MAX_ZIP_RATIO`` times its compressed size (no image
+format compresses like that; a zip bomb does), is rejected unread, and no read inflates more
+than the limit, whatever the entry declares. A member zipfile cannot inflate (bad CRC,
+corrupt data, encrypted) is rejected with zipfile's reason.
 """
 
 from __future__ import annotations
@@ -23,13 +29,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import zipfile
+import zlib
 from pathlib import PurePosixPath
 from typing import Callable, Iterator
 
 from fairvision.data.source import Candidate, Source
-from fairvision.data.storage import Root, UnreadableFile
+from fairvision.data.storage import Root, UnreadableFile, read_capped
 from fairvision.errors import FairvisionError
 from fairvision.keys import key_problem
 from fairvision.params import ATTRIBUTE_VALUES
@@ -40,6 +48,14 @@ SERVICE_TEST_VALUES = ("True", "False")
 # FairFace ships train/ and val/; its val is the held-out test split, and our validation
 # split is carved from its train.
 FAIRFACE_SPLITS = {"train": "train", "val": "test"}
+# A member may inflate at most this many times its compressed size once it is over RATIO_FLOOR bytes. JPEG, PNG,
+# GIF and WEBP barely shrink in a zip, photos as BMP or TIFF a few times; deflate's ceiling (zeros) is about 1,030.
+# Small members are left alone: their headers and flat test images compress far more, and cost nothing to inflate.
+MAX_ZIP_RATIO = 100
+RATIO_FLOOR = 2**20
+# What zipfile raises for a member it cannot inflate (a bad CRC, corrupt deflate data, a truncated or encrypted
+# member, an unknown compression method); an S3 read error is an OSError and stays fatal.
+MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
 def zip_name(padding: float) -> str:
@@ -146,8 +162,8 @@ def fairface_source(root: Root, padding: float, target: str) -> Iterator[Source]
 
 
 @contextlib.contextmanager
-def _image_reader(root: Root, padding: float) -> Iterator[tuple[str, Callable[[str], bytes]]]:
-    """Read images by key from the padding's zip (without extracting it) or from extracted folders."""
+def _image_reader(root: Root, padding: float) -> Iterator[tuple[str, Callable[[str, int], bytes]]]:
+    """Read images by key, with a byte limit, from the padding's zip (without extracting it) or extracted folders."""
     archive = zip_name(padding)
     if root.exists(archive):
         with root.open(archive) as handle:
@@ -158,17 +174,30 @@ def _image_reader(root: Root, padding: float) -> Iterator[tuple[str, Callable[[s
             with bundle:
                 names = set(bundle.namelist())
                 location = f"{root.location}/{archive}"
-
-                def read_member(key: str) -> bytes:
-                    problem = file_problem(key)  # again here, so no caller can bypass the rule
-                    if problem is not None:
-                        raise UnreadableFile(location, key, problem)
-                    if key not in names:
-                        raise UnreadableFile(location, key, "does not exist")
-                    return bundle.read(key)
-
-                yield location, read_member
+                yield location, functools.partial(_read_member, bundle, names, location)
         return
     if not any(root.is_dir(folder) for folder in FAIRFACE_SPLITS):
         raise FairvisionError(f"{root.location}: neither {archive} nor extracted train/ and val/ folders found")
     yield root.location, root.read
+
+
+def _read_member(bundle: zipfile.ZipFile, names: set[str], location: str, key: str, max_bytes: int) -> bytes:
+    """One image of the zip, judged by its entry before it is inflated (see the module's docstring)."""
+    problem = file_problem(key)  # again here, so no caller can bypass the rule
+    if problem is not None:
+        raise UnreadableFile(location, key, problem)
+    if key not in names:
+        raise UnreadableFile(location, key, "does not exist")
+    entry = bundle.getinfo(key)
+    bomb = entry.file_size > MAX_ZIP_RATIO * entry.compress_size
+    if bomb and RATIO_FLOOR < entry.file_size <= max_bytes:  # above the limit, read_capped refuses it by its size
+        raise UnreadableFile(location, key, (
+            f"zip member would inflate {entry.file_size // max(entry.compress_size, 1):,} times "
+            f"({entry.compress_size:,} to {entry.file_size:,} bytes), more than an image compresses "
+            f"({MAX_ZIP_RATIO} times)"))
+    try:
+        with bundle.open(entry) as member:
+            return read_capped(member, size=entry.file_size, max_bytes=max_bytes, location=location, key=key,
+                               what="inflated zip member")
+    except MEMBER_ERRORS as error:
+        raise UnreadableFile(location, key, f"corrupt zip member ({error})") from None

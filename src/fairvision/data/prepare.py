@@ -1,8 +1,9 @@
 """Stage `prepare`: any source -> manifest.parquet, shards, datasheet.json, rejected.csv.
 
-Every example a source lists is validated (a valid row, a safe key, a readable image, within
-`prepare.max_image_pixels`, decodable, not a byte-for-byte copy of an example already
-accepted); one that fails is written to rejected.csv with its reason and counted in the
+Every example a source lists is validated (a valid row, a label that labels.txt can hold, a
+safe key, a readable image within `prepare.max_image_bytes` by the size it declares, within
+`prepare.max_image_pixels` by its header, decodable, not a byte-for-byte copy of an example
+already accepted); one that fails is written to rejected.csv with its reason and counted in the
 datasheet, so nothing disappears silently. The output folder is written whole or not at all.
 
 Two passes keep memory flat however large the dataset: the first validates each image and
@@ -35,12 +36,12 @@ from fairvision.data.fairface import image_id
 from fairvision.data.formats import open_source
 from fairvision.data.images import quiet_bomb_warnings, stored_image
 from fairvision.data.manifest import BOX, class_labels, manifest_columns
-from fairvision.data.shards import write_shards
+from fairvision.data.shards import label_problem, write_shards
 from fairvision.data.source import SPLITS, Box, Candidate, Rejection, Source
 from fairvision.data.storage import UnreadableFile
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, write_json
-from fairvision.params import Dataset, Prepare
+from fairvision.params import MAX_IMAGE_BYTES, Dataset, Prepare
 from fairvision.progress import progress
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Validation:
 def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path) -> None:
     """Validate the source and write manifest.parquet, shards/, datasheet.json, rejected.csv."""
     with open_source(dataset) as source:
-        checked = validate_source(source, options.max_image_pixels)
+        checked = validate_source(source, options.max_image_pixels, max_bytes=options.max_image_bytes)
         _check_reject_share(source.location, len(checked.rows), checked.rejected, options.max_reject_fraction)
         boxes = any(candidate.box is not None for candidate in source.candidates)
         manifest = pd.DataFrame(checked.rows, columns=manifest_columns(source.attributes, boxes))
@@ -104,19 +105,22 @@ def prepare(dataset: Dataset, options: Prepare, out_dir: str | Path) -> None:
             for split in SPLITS:
                 part = manifest[manifest["split"] == split]
                 records = stored_images(source, checked.accepted, part["id"].tolist(),
-                                        [label_index[x] for x in part["label"]])
+                                        [label_index[x] for x in part["label"]], max_bytes=options.max_image_bytes)
                 write_shards(tmp / "shards", split, records, options.shard_size, total=len(part))
     log.info("prepared %d images (%s), %d rejected, %d unlabelled -> %s", len(manifest),
              ", ".join(f"{k} {v}" for k, v in datasheet["n_images"].items()), len(checked.rejected),
              source.unlabelled, out_dir)
 
 
-def validate_source(source: Source, max_pixels: int, workers: int | None = None) -> Validation:
+def validate_source(source: Source, max_pixels: int, workers: int | None = None, *,
+                    max_bytes: int = MAX_IMAGE_BYTES) -> Validation:
     """Pass 1: check every candidate; no image bytes outlive their candidate, so memory grows with rows only.
 
     Reading, hashing and decoding run on ``workers`` threads (default: one per CPU; Pillow,
-    zlib and hashlib release the GIL while they work); the checks that depend on earlier
-    candidates (duplicates) run in order here, so the result does not depend on the threads.
+    zlib and hashlib release the GIL while they work), each image read only when the size it
+    declares is at most ``max_bytes``, so the image bytes held at once stay below ``workers``
+    times that; the checks that depend on earlier candidates (duplicates) run in order here, so
+    the result does not depend on the threads.
     """
     rows: list[dict] = []
     accepted: dict[str, Accepted] = {}
@@ -125,11 +129,12 @@ def validate_source(source: Source, max_pixels: int, workers: int | None = None)
     source_hash = hashlib.sha256()
     for name in sorted(source.metadata):
         source_hash.update(f"{name}\0{len(source.metadata[name])}\0".encode() + source.metadata[name])
-    look = functools.partial(inspect_all, read=source.read, max_pixels=max_pixels)
-    chunks = [source.candidates[start:start + CHUNK] for start in range(0, len(source.candidates), CHUNK)]
+    candidates = _with_label_problems(source.candidates)
+    look = functools.partial(inspect_all, read=source.read, max_pixels=max_pixels, max_bytes=max_bytes)
+    chunks = [candidates[start:start + CHUNK] for start in range(0, len(candidates), CHUNK)]
     with quiet_bomb_warnings(), ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        found = zip(source.candidates, itertools.chain.from_iterable(pool.map(look, chunks)))
-        for candidate, seen in progress(found, "validate", total=len(source.candidates)):
+        found = zip(candidates, itertools.chain.from_iterable(pool.map(look, chunks)))
+        for candidate, seen in progress(found, "validate", total=len(candidates)):
             problem = _problem(candidate, seen, accepted, first_with_bytes)
             if problem is not None:
                 rejected.append(Rejection(candidate.listed_in, candidate.line, candidate.image, problem))
@@ -148,6 +153,15 @@ def validate_source(source: Source, max_pixels: int, workers: int | None = None)
     return Validation(rows, accepted, rejected, source_hash.hexdigest())
 
 
+def _with_label_problems(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates, with a problem for each whose label labels.txt could not hold: a line break in a folder
+    name or an `_annotations.json` label would come back as two labels after training."""
+    problems = {label: label_problem(label) for label in {candidate.label for candidate in candidates}}
+    return [candidate if candidate.problem is not None or problems[candidate.label] is None
+            else dataclasses.replace(candidate, problem=f"label {candidate.label!r} {problems[candidate.label]}")
+            for candidate in candidates]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Inspection:
     """What reading and decoding one candidate's image found, independent of every other candidate."""
@@ -158,16 +172,17 @@ class Inspection:
     stored_sha256: str | None = None
 
 
-def inspect_all(candidates: Sequence[Candidate], read: Callable[[str], bytes], max_pixels: int) -> list[Inspection]:
-    return [inspect(candidate, read, max_pixels) for candidate in candidates]
+def inspect_all(candidates: Sequence[Candidate], read: Callable[[str, int], bytes], max_pixels: int,
+                max_bytes: int) -> list[Inspection]:
+    return [inspect(candidate, read, max_pixels, max_bytes) for candidate in candidates]
 
 
-def inspect(candidate: Candidate, read: Callable[[str], bytes], max_pixels: int) -> Inspection:
-    """Read, hash and decode one candidate's image (a known problem skips the work)."""
+def inspect(candidate: Candidate, read: Callable[[str, int], bytes], max_pixels: int, max_bytes: int) -> Inspection:
+    """Read (within ``max_bytes``), hash and decode one candidate's image (a known problem skips the work)."""
     if candidate.problem is not None:
         return Inspection()
     try:
-        data = read(candidate.image)
+        data = read(candidate.image, max_bytes)
     except UnreadableFile as unreadable:
         return Inspection(unreadable=unreadable.reason)
     source_sha = hashlib.sha256(data).hexdigest()
@@ -197,16 +212,17 @@ def _problem(
 
 
 def stored_images(
-    source: Source, accepted: dict[str, Accepted], ids: list[str], labels: list[int]
+    source: Source, accepted: dict[str, Accepted], ids: list[str], labels: list[int], *, max_bytes: int
 ) -> Iterator[tuple[str, bytes, int]]:
-    """Pass 2: re-read each image, reproduce its stored bytes and check them against the manifest."""
+    """Pass 2: re-read each image (within pass 1's ``max_bytes``), reproduce its stored bytes and check them
+    against the manifest."""
     for record_id, label in zip(ids, labels):
         entry = accepted[record_id]
         try:
-            data = source.read(entry.key)
+            data = source.read(entry.key, max_bytes)
         except UnreadableFile as unreadable:
-            raise FairvisionError(f"{source.location}: {entry.key} vanished while preparing ({unreadable.reason})") \
-                from None
+            raise FairvisionError(f"{source.location}: {entry.key} vanished or changed while preparing "
+                                  f"({unreadable.reason}); run `prepare` again") from None
         if entry.reencode:
             _, data = stored_image(data, max_pixels=None, box=entry.box)
         if data is None or hashlib.sha256(data).hexdigest() != entry.sha256:

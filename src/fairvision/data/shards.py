@@ -3,16 +3,42 @@
 Images are stored as the encoded bytes found in the source (JPEG/PNG), so the decode
 that training and serving share (models.input.decode_image) sees exactly what a
 client would send.
+
+A record's label is an index into the class names, which the trained model keeps in
+labels.txt, one per line; :func:`label_problem` is the one rule for what a class name may
+hold, applied by `prepare` to every label a source gives and by ``models.export`` when it
+writes and reads labels.txt. It lives here because this is the data module that `prepare`
+and every model stage already import.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
 from pathlib import Path
 from typing import Iterable, Sized
 
 SHARD_PATTERN = "{split}-{index:05d}-of-{count:05d}.tfrecord"
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: every character at which
+# str.splitlines splits (\n \r \v \f \x1c-\x1e \x85 \u2028 \u2029) is one of them.
+_LINE_BREAK_OR_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def label_problem(label: str) -> str | None:
+    """Why ``label`` cannot be a class name, or None.
+
+    labels.txt holds one label per line, read back split at line feeds only: a line break or any
+    other control character in a label (possible in a folder name or a Cloud Annotations label)
+    would read back as two labels, or as one that differs, and shift every later class name.
+    """
+    if not label:
+        return "is empty"
+    found = _LINE_BREAK_OR_CONTROL.search(label)
+    if found is None:
+        return None
+    return (f"contains U+{ord(found.group()):04X}, a line break or control character "
+            "(labels.txt holds one label per line)")
 
 
 def shard_paths(shards_dir: str | Path, split: str) -> list[Path]:

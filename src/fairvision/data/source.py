@@ -49,9 +49,11 @@ class Rejection:
 class Source:
     """A dataset opened for `prepare`: what it lists and how to read an image by key.
 
-    ``read`` raises :class:`fairvision.data.storage.UnreadableFile` for an image that cannot
-    be read; ``metadata`` holds the bytes of the files that list the examples (CSVs,
-    ``_annotations.json``), hashed into the datasheet's ``source_sha256``.
+    ``read(key, max_bytes)`` raises :class:`fairvision.data.storage.UnreadableFile` for an
+    image that cannot be read, and for one larger than ``max_bytes``, judged by the size it
+    declares before any byte is read (``storage.read_capped``); ``metadata`` holds the bytes
+    of the files that list the examples (CSVs, ``_annotations.json``), hashed into the
+    datasheet's ``source_sha256``.
     """
 
     location: str
@@ -61,4 +63,4 @@ class Source:
     rejected: tuple[Rejection, ...]
     unlabelled: int
     metadata: Mapping[str, bytes]
-    read: Callable[[str], bytes]
+    read: Callable[[str, int], bytes]

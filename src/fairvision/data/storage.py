@@ -21,6 +21,10 @@ Rules that hold for both kinds of root:
 * **Failures are FairvisionErrors** naming the location (missing folder, bucket or prefix,
   access denied, unreachable endpoint, missing credentials), never a raw botocore traceback:
   the original exception is deliberately not chained, since its text can carry request URLs.
+* **Images are read with a byte limit** (`prepare.max_image_bytes`): a file, or an S3 object,
+  whose size (``os.fstat``, or HEAD's Content-Length, which s3fs reads on opening) is above it
+  is refused before a byte of it is read, and no read goes past the limit, so one file cannot
+  exhaust memory (`prepare` reads one image per CPU at a time).
 
 Listing a local root does not descend into symlinked folders (they could form cycles);
 reading a key through one that stays inside the root works.
@@ -38,7 +42,7 @@ from urllib.parse import urlsplit
 from fairvision.errors import FairvisionError
 from fairvision.keys import key_problem
 
-__all__ = ["Root", "UnreadableFile", "open_root", "check_key"]
+__all__ = ["Root", "UnreadableFile", "open_root", "check_key", "read_capped"]
 
 S3_SCHEME = "s3://"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -55,6 +59,26 @@ class UnreadableFile(FairvisionError):
     def __init__(self, location: str, key: str, reason: str):
         super().__init__(f"{location}: file {key!r}: {reason}")
         self.reason = reason
+
+
+def read_capped(handle: IO[bytes], *, size: int, max_bytes: int, location: str, key: str, what: str) -> bytes:
+    """The bytes of ``handle``, whose ``size`` was declared before reading, if they are at most ``max_bytes``.
+
+    A declared size above the limit refuses the file without reading it; otherwise at most
+    ``max_bytes + 1`` bytes are read, so a size that lies (a file that grew, an archive entry
+    that under-declares) costs no more memory than the limit either. ``what`` names the thing
+    read in the reason ("image file", "inflated zip member").
+
+    Raises:
+        UnreadableFile: naming ``key`` and its size against `prepare.max_image_bytes`.
+    """
+    if size > max_bytes:
+        raise UnreadableFile(location, key, f"{what} is {size:,} bytes, above prepare.max_image_bytes ({max_bytes:,})")
+    data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UnreadableFile(location, key, f"{what} holds more than its declared {size:,} bytes (stopped reading "
+                                            f"past prepare.max_image_bytes, {max_bytes:,})")
+    return data
 
 
 def check_key(key: str) -> str:
@@ -122,10 +146,18 @@ class Root:
         with self._s3_errors(key):
             return bool(self._fs.isdir(path))
 
-    def read(self, key: str) -> bytes:
-        """The whole content of ``key``; a missing key is a FairvisionError naming it."""
+    def read(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The whole content of ``key``; a missing key is a FairvisionError naming it.
+
+        With ``max_bytes`` (images), a larger file is an :class:`UnreadableFile`, refused by
+        its size before any byte of it is read (see :func:`read_capped`).
+        """
         with self.open(key) as handle:
-            return handle.read()
+            if max_bytes is None:
+                return handle.read()
+            size = handle.size if self._fs is not None else os.fstat(handle.fileno()).st_size
+            return read_capped(handle, size=size, max_bytes=max_bytes, location=self.location, key=key,
+                               what="image file")
 
     @contextlib.contextmanager
     def open(self, key: str) -> Iterator[IO[bytes]]:

@@ -26,7 +26,7 @@ import tensorflow_datasets as tfds
 from fairvision.data.fairface import LABEL_CSVS, fairface_source, zip_name
 from fairvision.data.prepare import stored_images, validate_source
 from fairvision.data.storage import open_root
-from fairvision.params import ATTRIBUTE_VALUES
+from fairvision.params import ATTRIBUTE_VALUES, MAX_IMAGE_BYTES
 
 PADDINGS = {"padding025": 0.25, "padding125": 1.25}
 MAX_IMAGE_PIXELS = 40_000_000  # prepare's default (params.yaml `prepare.max_image_pixels`)
@@ -65,9 +65,10 @@ class Fairface(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, location: str, split: str) -> Iterator[tuple[str, dict]]:
         padding = PADDINGS[self.builder_config.name]
         with fairface_source(open_root(location), padding, target="gender") as source:
-            checked = validate_source(source, MAX_IMAGE_PIXELS)
+            checked = validate_source(source, MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES)
             rows = [row for row in checked.rows if row["split"] == split]
-            images = stored_images(source, checked.accepted, [row["id"] for row in rows], [0] * len(rows))
+            images = stored_images(source, checked.accepted, [row["id"] for row in rows], [0] * len(rows),
+                                   max_bytes=MAX_IMAGE_BYTES)
             for row, (record_id, data, _) in zip(rows, images):
                 yield record_id, {"id": record_id, "image": data,
                                   **{attribute: row[attribute] for attribute in ATTRIBUTE_VALUES}}

@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras.src.export import saved_model_export_archive as export_archive
 from tensorflow.core.protobuf import fingerprint_pb2
 
+from fairvision.data.shards import label_problem
 from fairvision.errors import FairvisionError
 from fairvision.models.endpoints import explanation_endpoints
 from fairvision.models.input import decode_batch
@@ -29,16 +30,31 @@ FINGERPRINT_FILE = "fingerprint.pb"
 
 
 def write_labels(model_dir: Path, labels: Sequence[str]) -> None:
-    """One label per line, exactly as in the data: labels may contain spaces ("East Asian", "more than 70")."""
-    broken = [label for label in labels if "\n" in label or "\r" in label]
-    if broken:
-        raise FairvisionError(f"labels cannot contain line breaks: {broken}")
-    (model_dir / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+    """One label per line, exactly as in the data: labels may contain spaces ("East Asian", "more than 70").
+
+    A label that ``label_problem`` refuses (a line break or control character) is an error naming it, as it
+    could not be read back as one label; `prepare` rejects such labels first, so training never meets one.
+    """
+    path = model_dir / LABELS_FILE
+    for label in labels:
+        problem = label_problem(label)
+        if problem is not None:
+            raise FairvisionError(f"{path}: label {label!r} {problem}")
+    path.write_text("".join(f"{label}\n" for label in labels), encoding="utf-8", newline="\n")
 
 
 def read_labels(model_dir: Path) -> list[str]:
-    """The labels written by ``write_labels``, line by line (never split on spaces)."""
-    return (model_dir / LABELS_FILE).read_text(encoding="utf-8").splitlines()
+    """The labels written by ``write_labels``: its lines, split at line feeds only (never at spaces, nor at the
+    other characters str.splitlines splits at); a line ``label_problem`` refuses is an error naming it."""
+    path = model_dir / LABELS_FILE
+    lines = path.read_bytes().decode("utf-8").split("\n")  # read_text would turn a lone "\r" into a line feed
+    if lines[-1] == "":
+        lines.pop()  # the last line's line feed
+    for number, label in enumerate(lines, start=1):
+        problem = label_problem(label)
+        if problem is not None:
+            raise FairvisionError(f"{path} line {number}: label {label!r} {problem}")
+    return lines
 
 
 def export_classifier(model: keras.Model, labels: Sequence[str], image_size: int, path: Path) -> None:
