@@ -7,13 +7,17 @@ kind of bad input must be a 4xx naming what was wrong, never a 5xx, and leave th
 from __future__ import annotations
 
 import base64
+import io
+import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
+from PIL import Image
 
-from conftest import SERVE_LABELS, encode_array, encode_image, png_header_only
+from conftest import SERVE_IMAGE_SIZE, SERVE_LABELS, encode_array, encode_image, png_header_only
 from serving import MODEL_NAME
 
 JSON = {"Content-Type": "application/json"}
@@ -142,11 +146,46 @@ def test_v2_infer_answers_as_the_signature(served, images, direct) -> None:
     assert [output["name"] for output in only_classes["outputs"]] == ["classes"]
 
 
+# KServe 0.21.0's Python client, as a scratch venv (python3.11 -m venv; pip install kserve==0.21.0: it needs
+# pandas<3, so it cannot join this project's environment) made it from conftest's encode_image((200, 120, 40), "PNG",
+# size=16), written to /tmp/kserve-image.png:
+#     image = base64.b64encode(open("/tmp/kserve-image.png", "rb").read()).decode("ascii")
+#     infer_input = InferInput(name="image_bytes", shape=[1], datatype="BYTES", data=[image])
+#     request = InferRequest(model_name="small_cnn", infer_inputs=[infer_input], request_id="kserve-0.21.0")
+#     body, json_length = request.to_rest()  # json_length None: JSON, not the binary extension
+#     open("kserve-0.21.0-infer-request.json", "wb").write(orjson.dumps(body))
+# orjson.dumps(body) with Content-Type application/json is what InferenceRESTClient.infer posts to
+# /v2/models/small_cnn/infer. to_rest() puts model_name in the body, which the V2 protocol itself does not.
+KSERVE_REQUEST = Path(__file__).parent / "fixtures" / "kserve-0.21.0-infer-request.json"
+
+
+def test_v2_infer_answers_kserves_own_python_client(served, direct) -> None:
+    body = KSERVE_REQUEST.read_bytes()
+    assert json.loads(body)["model_name"] == MODEL_NAME
+    response = requests.post(f"{served.url}{V2}/infer", data=body, headers=JSON, timeout=30)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["id"], answer["model_name"]) == ("kserve-0.21.0", MODEL_NAME)
+    image = encode_image((200, 120, 40), "PNG", size=16)
+    assert json.loads(body)["inputs"][0]["data"] == [b64(image)]
+    np.testing.assert_allclose(np.array(answer["outputs"][0]["data"], dtype=np.float32), direct([image])[0],
+                               rtol=1e-5, atol=1e-6)
+
+
 # --- Bad input: a 4xx with a clear error, never a 5xx -----------------------------------------------------------
 
 GOOD = encode_image((200, 120, 40))
 _NOISE = encode_array(np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8), "JPEG")
 TRUNCATED_JPEG = _NOISE[:len(_NOISE) // 2]  # a valid header (it passes the checks); the data stops half-way
+PHOTO_PIXELS = 4096 * 4096  # the default --max-image-pixels for this 16-px model: the floor for photos
+
+
+def animated_gif(frames: int, side: int) -> bytes:
+    """A GIF of ``frames`` distinct flat frames (TensorFlow decodes all of them, keeping the first)."""
+    images = [Image.new("P", (side, side), index) for index in range(frames)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, "GIF", save_all=True, append_images=images[1:])
+    return buffer.getvalue()
 
 
 def v1_rows(*images: bytes) -> dict:
@@ -181,6 +220,17 @@ BAD_REQUESTS = [  # (path, JSON body, status, words the error must contain)
     (f"{V1}:predict", v1_rows(png_header_only(10_000, 10_000)), 400,
      "10000x10000 = 100,000,000 pixels, above this server's limit (fairvision serve --max-image-pixels)"),
     (f"{V1}:predict", v1_rows(png_header_only(30_000, 30_000)), 400, "too large to decode safely"),
+    (f"{V1}:predict", v1_rows(png_header_only(4097, 4096)), 400,  # the default limit follows the model (not 40 MP)
+     f"4097x4096 = 16,781,312 pixels, above this server's limit (fairvision serve --max-image-pixels) "
+     f"({PHOTO_PIXELS:,})"),
+    (f"{V2}/infer", v2_tensor(data=[b64(animated_gif(17, 1000))]), 400,
+     f"inputs[0].data[0]: image is a GIF of 17 frames of 1000x1000 = 17,000,000 pixels decoded, above this "
+     f"server's limit (fairvision serve --max-image-pixels) ({PHOTO_PIXELS:,})"),
+    (f"{V1}:predict", v1_rows(*[GOOD] * 65), 413, "instances holds 65 images; this server takes at most 64 per "
+     "request (fairvision serve --max-images-per-request): send them in several requests"),
+    (f"{V1}:predict", {"inputs": {"image_bytes": [{"b64": "not base64!"}] * 65}}, 413,  # counted before decoding
+     "inputs.image_bytes holds 65 images"),
+    (f"{V2}/infer", v2_tensor(shape=[65], data=[b64(GOOD)] * 65), 413, "inputs[0].data holds 65 images"),
     (f"{V1}:predict", v1_rows(GOOD, GOOD, TRUNCATED_JPEG), 400, "instances[2]: TensorFlow cannot decode the image"),
     (f"{V1}:predict", {"inputs": {"pixels": [{"b64": b64(GOOD)}]}}, 400, "inputs has unknown field(s) ['pixels']"),
     (f"{V1}:predict", {"inputs": [{"b64": b64(GOOD)}, {"b64": "%%%"}]}, 400, "inputs[1].b64 is not valid base64"),
@@ -198,6 +248,8 @@ BAD_REQUESTS = [  # (path, JSON body, status, words the error must contain)
     (f"{V2}/infer", v2_tensor(data=[b64(b"GIF89a not really")]), 400, "inputs[0].data[0]: cannot decode image"),
     (f"{V2}/infer", v2_tensor(data=[b64(TRUNCATED_JPEG)]), 400, "inputs[0].data[0]: TensorFlow cannot decode"),
     (f"{V2}/infer", {**v2_tensor(), "outputs": [{"name": "logits"}]}, 400, "'logits' is not an output of this model"),
+    (f"{V2}/infer", {**v2_tensor(), "model_name": "other"}, 400,
+     f"the body's model_name 'other' does not match the model in the URL, '{MODEL_NAME}' ({V2}/infer)"),
     ("/v2/models/other/infer", v2_tensor(), 404, "'other' is not served here"),
 ]
 
@@ -256,6 +308,29 @@ def test_the_server_is_healthy_after_bad_input(served) -> None:
 
 # --- The command line ------------------------------------------------------------------------------------------
 
+def test_the_default_pixel_limit_follows_the_models_input(serve_model_dir) -> None:
+    from fairvision.params import MAX_IMAGE_PIXELS_CEILING
+    from fairvision.serve.model import load_model
+    from fairvision.serve.options import default_max_pixels
+
+    assert load_model(serve_model_dir).input_size == SERVE_IMAGE_SIZE
+    assert [default_max_pixels(side) for side in (16, 64, 256, 300, 512, 1024)] == [
+        PHOTO_PIXELS, PHOTO_PIXELS, PHOTO_PIXELS, 256 * 300**2, 256 * 512**2, MAX_IMAGE_PIXELS_CEILING]
+
+
+def test_serve_help_documents_the_limits(capsys) -> None:
+    from fairvision.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("--max-image-pixels PIXELS", "at least 16,777,216 = 4096 x 4096", "--max-images-per-request N",
+                  "answered 413 (default: 64)", "--max-queued-images N", "answered 503 with Retry-After (default: 128",
+                  "--limit-concurrency N", "3.1 GiB at the defaults"):
+        assert words in text, words
+
+
 def test_serve_errors_name_the_folder_or_flag(tmp_path, capsys, serve_model_dir) -> None:
     from fairvision.cli import main
 
@@ -263,6 +338,11 @@ def test_serve_errors_name_the_folder_or_flag(tmp_path, capsys, serve_model_dir)
     assert f"{tmp_path / 'missing'}: not a model folder (no saved_model.pb)" in capsys.readouterr().err
     assert main(["serve", str(serve_model_dir), "--max-batch-size", "0"]) == 1
     assert "--max-batch-size must be at least 1; got 0" in capsys.readouterr().err
+    assert main(["serve", str(serve_model_dir), "--max-images-per-request", "16", "--max-queued-images", "8"]) == 1
+    assert ("--max-queued-images must be at least --max-images-per-request (16): a request's images are queued "
+            "whole; got 8") in capsys.readouterr().err
+    assert main(["serve", str(serve_model_dir), "--limit-concurrency", "1"]) == 1
+    assert "--limit-concurrency must be at least 2; got 1" in capsys.readouterr().err
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from fairvision.serve import kserve, tfserving
+from fairvision.serve import kserve, offload, tfserving
 from fairvision.serve.batcher import MicroBatcher
 from fairvision.serve.body import RequestError
 from fairvision.serve.metrics import Metrics, RequestMetrics
@@ -27,11 +27,15 @@ ENDPOINTS = ("/v1/models/<name>[/versions/<v>][/metadata | :predict], "
 
 
 def create_app(model: ServedModel, options: ServeOptions) -> Starlette:
-    """An app serving ``model`` as ``options.name``; its batcher runs while the app's lifespan does."""
+    """An app serving ``model`` as ``options.name``; its batcher and parsing threads live while its lifespan does."""
     metrics = Metrics()
+    options = options.for_model(model.input_size)
     batcher = MicroBatcher(model.predict, max_batch_size=options.max_batch_size,
+                           max_batch_pixels=options.batch_pixels(model.input_size),
+                           max_queued_images=options.max_queued_images, inline_pixels=model.input_size ** 2,
                            timeout_s=options.batch_timeout_ms / 1000, observe=metrics.observe_batch)
-    service = Service(model, options, batcher)
+    pool = offload.executor()
+    service = Service(model, options, batcher, pool)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -40,6 +44,7 @@ def create_app(model: ServedModel, options: ServeOptions) -> Starlette:
             yield
         finally:
             await batcher.stop()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     return Starlette(
         routes=[*tfserving.routes(service), *kserve.routes(service), Route("/metrics", metrics.endpoint)],
@@ -51,7 +56,7 @@ def create_app(model: ServedModel, options: ServeOptions) -> Starlette:
 
 async def _client_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestError)
-    return JSONResponse({"error": error.message}, status_code=error.status)
+    return JSONResponse({"error": error.message}, status_code=error.status, headers=error.headers)
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from starlette.requests import Request
+
+from fairvision.serve.offload import INLINE_BYTES, off_loop
 
 JSON_HINT = "send Content-Type: application/json (curl: -H 'Content-Type: application/json')"
 
 
 class RequestError(Exception):
-    """A client's mistake, answered with ``status`` and ``{"error": message}``; 5xx is kept for bugs."""
+    """A client's mistake (or, 503, a busy server), answered with ``status``, ``{"error": message}`` and
+    ``headers``; other 5xx are kept for bugs."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.headers = message, status, headers
 
 
-async def json_body(request: Request, max_bytes: int) -> Any:
-    """The parsed JSON body; 415 for another content type, 413 past ``max_bytes`` (read no further), 400 if
-    malformed."""
+async def json_body(request: Request, max_bytes: int, pool: concurrent.futures.Executor) -> Any:
+    """The parsed JSON body (a large one parsed in ``pool``); 415 for another content type, 413 past ``max_bytes``
+    (read no further), 400 if malformed."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise RequestError(f"unsupported content type {media_type or '(none)'}: {JSON_HINT}", 415)
@@ -34,6 +38,10 @@ async def json_body(request: Request, max_bytes: int) -> Any:
         body += chunk
         if len(body) > max_bytes:
             raise too_large
+    return await off_loop(pool, lambda: _parsed(body), inline=len(body) <= INLINE_BYTES)
+
+
+def _parsed(body: bytearray) -> Any:
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as error:  # RecursionError: nesting deeper than Python's stack

@@ -1,7 +1,9 @@
 """KServe's V2 inference protocol (the Open Inference Protocol), REST/JSON.
 
 Health, server and model metadata, readiness, and `infer` with one BYTES input whose data
-are base64-encoded images (KServe's convention for images in V2 JSON).
+are base64-encoded images (KServe's convention for images in V2 JSON). KServe's own Python
+client (``InferRequest.to_rest()``) also names the model in the body (``model_name``), which
+must then be the URL's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fairvision import __version__
-from fairvision.serve.body import RequestError, describe, json_body, object_with
+from fairvision.serve.body import RequestError, describe, object_with
 from fairvision.serve.model import PLATFORM, TensorInfo
 from fairvision.serve.service import Service
 from fairvision.serve.tensors import flat_values
@@ -53,15 +55,20 @@ def routes(service: Service) -> list[Route]:
 
     async def infer(request: Request) -> JSONResponse:
         checked(request)
-        body = object_with(await json_body(request, service.options.max_body_bytes), "the body",
-                           {"id", "parameters", "inputs", "outputs"}, {"inputs"}, example)
+        body = object_with(await service.body(request), "the body",
+                           {"id", "model_name", "parameters", "inputs", "outputs"}, {"inputs"}, example)
+        url_name = request.path_params["name"]
+        if "model_name" in body and body["model_name"] != url_name:  # KServe's client names the model in both
+            raise RequestError(f"the body's model_name {body['model_name']!r} does not match the model in the URL, "
+                               f"{url_name!r} ({request.url.path})")
         if "id" in body and not isinstance(body["id"], str):
             raise RequestError(f"id must be a string; got {describe(body['id'])}")
         if not isinstance(body.get("parameters", {}), dict):
             raise RequestError(f"parameters must be an object; got {describe(body['parameters'])}")
         wanted = _requested_outputs(body.get("outputs"), [o.name for o in model.outputs])
         data = _image_data(body["inputs"], model.input.name, example)
-        images = [service.image(value, f"inputs[0].data[{i}]") for i, value in enumerate(data)]
+        service.check_count(len(data), "inputs[0].data")
+        images = await service.images([(value, f"inputs[0].data[{i}]") for i, value in enumerate(data)])
         outputs = await service.classify(images, "inputs[0].data")
         return JSONResponse({
             "model_name": service.options.name, "model_version": service.version,

@@ -15,7 +15,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from fairvision.errors import FairvisionError
-from fairvision.models.export import LABELS_FILE, SIGNATURE, load_classifier, read_labels
+from fairvision.models.endpoints import PROBABILITIES
+from fairvision.models.export import LABELS_FILE, SIGNATURE, read_labels
 from fairvision.serve.options import require_model_folder
 
 OUTPUTS = ("probabilities", "classes")  # what export_classifier's signature returns, in response order
@@ -41,6 +42,7 @@ class ServedModel:
 
     path: Path
     labels: tuple[str, ...]
+    input_size: int  # the model's input is input_size x input_size pixels: every image is resized to it
     input: TensorInfo
     outputs: tuple[TensorInfo, ...]  # in OUTPUTS order
     signature_def: dict[str, Any]  # the SignatureDef as TensorFlow Serving writes it in /metadata
@@ -69,18 +71,20 @@ def load_model(path: str | Path) -> ServedModel:
         raise FairvisionError(f"{path}: signature {SIGNATURE!r} takes {inputs} and returns {outputs}; fairvision serve "
                               f"serves one string input of encoded images and outputs {list(OUTPUTS)}, "
                               "as `fairvision train` exports them")
+    import tensorflow as tf
+
     try:
-        call = load_classifier(path)
+        loaded = tf.saved_model.load(str(path))
     except Exception as error:  # TensorFlow raises many kinds for a damaged SavedModel
         raise FairvisionError(f"{path}: cannot load the SavedModel ({_reason(str(error))})") from None
     from google.protobuf import json_format
 
     model = ServedModel(
-        path=path, labels=tuple(read_labels(path)), input=inputs[0],
+        path=path, labels=tuple(read_labels(path)), input_size=_input_size(loaded, path), input=inputs[0],
         outputs=tuple(next(o for o in outputs if o.name == name) for name in OUTPUTS),
         signature_def=json_format.MessageToDict(signature, preserving_proto_field_name=True,
                                                 always_print_fields_with_no_presence=True),
-        call=call,
+        call=loaded.signatures[SIGNATURE],
     )
     _check_classes(model)
     return model
@@ -100,6 +104,15 @@ def _signature_def(path: Path):
         if SIGNATURE in graph.signature_def:
             return graph.signature_def[SIGNATURE]
     raise FairvisionError(f"{path}: the SavedModel has no {SIGNATURE!r} signature (it has {sorted(signatures)})")
+
+
+def _input_size(loaded: Any, path: Path) -> int:
+    """The side of the model's square input, from its pixels endpoint (as `fairvision explain` reads it): the
+    serving signature takes encoded bytes of any size and hides it."""
+    if not hasattr(loaded, PROBABILITIES):
+        raise FairvisionError(f"{path}: exported without the `{PROBABILITIES}` endpoint (by an older fairvision), "
+                              "so its input size is unknown; export it again with `fairvision train`")
+    return int(getattr(loaded, PROBABILITIES).concrete_functions[0].structured_input_signature[0][0].shape[1])
 
 
 def _tensors(infos) -> list[TensorInfo]:

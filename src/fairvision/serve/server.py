@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import warnings
@@ -31,9 +32,17 @@ def serve(model_dir: str | Path, options: ServeOptions, *, host: str = "127.0.0.
     log.info("serving %s version %d (%s) on http://%s:%d  (TF Serving REST: /v1/models/%s, KServe V2: /v2/models/%s, "
              "metrics: /metrics)", options.name, options.version, model.path, url_host, bound_port,
              options.name, options.name)
+    log.info("limits: images up to %s pixels (--max-image-pixels), %d per request, %d queued, %d connections or "
+             "requests in progress; memory beyond the loaded model stays within about %d MiB (README: Serving)",
+             f"{options.image_pixels(model.input_size):,}", options.max_images_per_request, options.max_queued_images,
+             options.limit_concurrency, options.memory_bound(model.input_size) // 2**20)
     # No access log and no client addresses anywhere, so X-Forwarded-For is not parsed (proxy_headers=False).
+    # limit_concurrency: past it uvicorn answers 503 before reading a request, which bounds the bodies in memory.
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", server_header=False,
-                            proxy_headers=False)
+                            proxy_headers=False, limit_concurrency=options.limit_concurrency)
+    # TensorFlow and the model are ~400,000 Python objects that live as long as the server; left to the collector,
+    # each full collection walks them all, stopping every thread (the event loop's too) for ~300 ms under load.
+    gc.freeze()
     uvicorn.Server(config).run(sockets=[listener])
 
 

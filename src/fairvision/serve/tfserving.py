@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fairvision.models.export import SIGNATURE
-from fairvision.serve.body import RequestError, describe, json_body, object_with
+from fairvision.serve.body import RequestError, describe, object_with
 from fairvision.serve.service import Service
 from fairvision.serve.tensors import nested_values
 
@@ -47,7 +47,7 @@ def routes(service: Service) -> list[Route]:
 
     async def predict(request: Request) -> JSONResponse:
         served_version(request)
-        body = object_with(await json_body(request, service.options.max_body_bytes), "the body",
+        body = object_with(await service.body(request), "the body",
                            {"signature_name", "instances", "inputs"}, set(), '{"instances": [' + B64 + "]}")
         signature = body.get("signature_name", SIGNATURE) or SIGNATURE  # TF Serving reads "" as the default
         if signature != SIGNATURE:
@@ -57,8 +57,10 @@ def routes(service: Service) -> list[Route]:
                                'and "inputs" (columnar format: {"inputs": [' + B64 + ", ...]})")
         input_name = service.model.input.name
         if "instances" in body:
-            images = [service.image(*_b64(value, f"instances[{i}]", input_name))
-                      for i, value in enumerate(_listed(body["instances"], "instances"))]
+            instances = _listed(body["instances"], "instances")
+            service.check_count(len(instances), "instances")
+            images = await service.images([_b64(value, f"instances[{i}]", input_name)
+                                           for i, value in enumerate(instances)])
             outputs = await service.classify(images, "instances")
             values = {name: nested_values(array) for name, array in outputs.items()}
             return JSONResponse({"predictions": [{name: rows[i] for name, rows in values.items()}
@@ -68,8 +70,9 @@ def routes(service: Service) -> list[Route]:
         if isinstance(columns, dict) and "b64" not in columns:
             object_with(columns, "inputs", {input_name}, {input_name}, '{"' + input_name + '": [' + B64 + "]}")
             columns, where = columns[input_name], f"inputs.{input_name}"
-        images = [service.image(*_b64(value, f"{where}[{i}]"))
-                  for i, value in enumerate(_listed(columns, where))]
+        column = _listed(columns, where)
+        service.check_count(len(column), where)
+        images = await service.images([_b64(value, f"{where}[{i}]") for i, value in enumerate(column)])
         outputs = await service.classify(images, where)
         return JSONResponse({"outputs": {name: nested_values(array) for name, array in outputs.items()}})
 
