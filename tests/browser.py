@@ -1,30 +1,27 @@
-"""Headless Chromium driven over the DevTools protocol, for tests that need a browser's view of a page.
+"""Headless Chromium driven by Playwright, for tests that need a browser's view of a page.
 
-A page's HTML text cannot say whether a browser decodes its inlined pictures, fetches anything or
-lays out its charts; the DevTools protocol can, without changing the page. It travels over
-``--remote-debugging-pipe`` (file descriptors 3 and 4, NUL-terminated JSON): no port, no extra
-package. Debian's ``chromium`` is the browser; ``.ci/run`` installs it where it is missing.
+A page's HTML text cannot say whether a browser decodes its inlined pictures, fetches anything, obeys
+its Content-Security-Policy or lays it out within the screen; a browser can, without changing the
+page. Playwright drives Debian's ``chromium`` (Playwright's own browser builds are a download, which
+this project never makes); ``.ci/run`` installs it where it is missing. Names resolve nowhere, so a
+page that tried to fetch would fail loudly rather than reach a network.
 """
 
 from __future__ import annotations
 
-import base64
-import fcntl
 import functools
-import json
-import os
-import select
 import shutil
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from playwright.sync_api import ConsoleMessage, Dialog, Request, sync_playwright
+
 CHROMIUM_MISSING = ("headless Chromium not found (`chromium` or `chromium-browser` on PATH): install Debian's "
                     "`chromium` (`apt-get install --no-install-recommends chromium`), as .ci/run does on CI")
-TIMEOUT_S = 30.0  # for any one reply or event, and for the browser to exit
+TIMEOUT_MS = 30_000  # for a page to load, and for any one step on it
+HEIGHT = 900  # the viewport's height in CSS pixels, at every width
 
 
 @functools.cache
@@ -35,8 +32,9 @@ def chromium() -> str | None:
 
 @dataclass(frozen=True)
 class PageView:
-    """What the browser saw of one page: every URL it requested, its console errors, facts read off the
-    rendered DOM and a screenshot (PNG) of the first screenful."""
+    """What the browser saw of one page at one width: every URL it requested (data: URIs are not requests),
+    its console errors (a Content-Security-Policy violation among them), uncaught exceptions and dialogs,
+    facts read off the rendered DOM, and a screenshot (PNG) of one screenful."""
 
     requests: list[str]
     errors: list[str]
@@ -45,39 +43,30 @@ class PageView:
 
 
 class Browser:
-    """One headless Chromium (a fresh profile in ``profile``, names resolving nowhere) with one tab."""
+    """One headless Chromium with one tab; each ``view`` sets the tab's width and media, then loads a page."""
 
-    def __init__(self, profile: Path) -> None:
+    def __init__(self) -> None:
         binary = chromium()
         if binary is None:
             raise RuntimeError(CHROMIUM_MISSING)
-        commands_in, self._commands = os.pipe()
-        self._replies, replies_out = os.pipe()
-        # Chromium reads commands on fd 3 and writes replies on fd 4; bash maps the pipe ends there. Copies
-        # numbered 10 and up cannot be clobbered by that mapping (and dash, the usual sh, stops at fd 9).
-        child = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (commands_in, replies_out)]
-        self._log = profile / "chromium.log"
-        with self._log.open("wb") as log:  # stderr to a file: a pipe nobody drains would stall the browser
-            self._process = subprocess.Popen(
-                ["bash", "-c", f'exec "$0" "$@" 3<&{child[0]} 4>&{child[1]}', binary,
-                 "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-                 f"--user-data-dir={profile / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
-                 "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1280,900"],
-                pass_fds=child, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        for fd in (commands_in, replies_out, *child):
-            os.close(fd)
-        self._next_id = 0
-        self._buffer = b""
-        self._events: list[dict[str, Any]] = []
+        self._playwright = sync_playwright().start()
         try:
-            target = self._send("Target.createTarget", url="about:blank")["targetId"]
-            self._session = self._send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-            for domain in ("Page", "Network", "Log", "Runtime"):  # their events: requests, console errors, load
-                self._send(f"{domain}.enable", session=self._session)
+            self._browser = self._playwright.chromium.launch(
+                executable_path=binary, timeout=TIMEOUT_MS,
+                args=["--host-resolver-rules=MAP * ~NOTFOUND", "--disable-background-networking",
+                      "--disable-component-update", "--no-first-run", "--no-default-browser-check"])
+            self._page = self._browser.new_page()
         except BaseException:
-            self.close()
+            self._playwright.stop()
             raise
+        self._page.set_default_timeout(TIMEOUT_MS)
+        self._requests: list[str] = []
+        self._errors: list[str] = []
+        self._page.on("request", lambda request: self._requests.append(request.url))
+        self._page.on("requestfailed", lambda request: self._errors.append(f"failed: {_failure(request)}"))
+        self._page.on("console", self._console)
+        self._page.on("pageerror", lambda error: self._errors.append(f"uncaught: {error}"))
+        self._page.on("dialog", self._dialog)
 
     def __enter__(self) -> Browser:
         return self
@@ -85,63 +74,38 @@ class Browser:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def view(self, url: str, facts: str) -> PageView:
-        """Load ``url``, wait for its load event, then evaluate the JavaScript expression ``facts`` on it."""
-        self._events.clear()
-        self._send("Page.navigate", session=self._session, url=url)
-        self._wait_for("Page.loadEventFired")
-        result = self._send("Runtime.evaluate", session=self._session, expression=facts, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"evaluating the facts on {url}: {result['exceptionDetails']}")
-        screenshot = self._send("Page.captureScreenshot", session=self._session, format="png")["data"]
-        events = self._events
-        return PageView(
-            requests=[e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"],
-            errors=[e["params"]["entry"]["text"] for e in events
-                    if e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
-            + [e["params"]["exceptionDetails"]["text"] for e in events if e["method"] == "Runtime.exceptionThrown"],
-            facts=result["result"]["value"],
-            screenshot=base64.b64decode(screenshot),
-        )
+    def view(self, page_path: Path, facts: str, *, width: int, media: str = "screen",
+             at: str | None = None) -> PageView:
+        """Load the file ``page_path`` in a ``width`` × HEIGHT viewport and ``media`` ("screen" or "print"), wait for
+        its load event, then evaluate the JavaScript expression ``facts`` on it; the screenshot is of the first
+        screenful, or of the one that shows the first element matching the CSS selector ``at``."""
+        self._requests.clear()
+        self._errors.clear()
+        self._page.set_viewport_size({"width": width, "height": HEIGHT})
+        self._page.emulate_media(media=media)
+        self._page.goto(page_path.as_uri(), wait_until="load")
+        read = self._page.evaluate(facts)
+        if at is not None:
+            self._page.locator(at).first.scroll_into_view_if_needed()
+        return PageView(requests=list(self._requests), errors=list(self._errors), facts=read,
+                        screenshot=self._page.screenshot())
 
     def close(self) -> None:
-        """Ask the browser to exit; kill it if it will not. Its profile folder is the caller's to remove."""
+        """Close the browser and stop Playwright's driver."""
         try:
-            self._send("Browser.close")
-            self._process.wait(timeout=TIMEOUT_S)
-        except (OSError, RuntimeError, subprocess.TimeoutExpired):
-            self._process.kill()
-            self._process.wait(timeout=TIMEOUT_S)
+            self._browser.close()
         finally:
-            os.close(self._commands)
-            os.close(self._replies)
+            self._playwright.stop()
 
-    def _send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
-        """One command; its result. Events arriving meanwhile are kept for ``view``."""
-        self._next_id += 1
-        message = {"id": self._next_id, "method": method, "params": params}
-        message |= {"sessionId": session} if session else {}
-        os.write(self._commands, json.dumps(message).encode() + b"\0")
-        while True:
-            reply = self._receive()
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
-            self._events.append(reply)
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self._errors.append(message.text)
 
-    def _wait_for(self, event: str) -> None:
-        while not any(e.get("method") == event for e in self._events):
-            self._events.append(self._receive())
+    def _dialog(self, dialog: Dialog) -> None:
+        """A script that ran would show itself so (alert): recorded as an error, then dismissed."""
+        self._errors.append(f"{dialog.type} dialog: {dialog.message}")
+        dialog.dismiss()
 
-    def _receive(self) -> dict[str, Any]:
-        deadline = time.monotonic() + TIMEOUT_S
-        while b"\0" not in self._buffer:
-            ready, _, _ = select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))
-            chunk = os.read(self._replies, 1 << 16) if ready else b""
-            if not chunk:
-                log = self._log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"Chromium {'timed out' if not ready else 'exited'}; its log ends:\n{log}")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
+
+def _failure(request: Request) -> str:
+    return f"{request.url} ({request.failure})"

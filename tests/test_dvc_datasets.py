@@ -61,7 +61,8 @@ def test_each_dataset_gets_its_own_report(project: Project) -> None:
     for dataset, own, other in (("synthetic", "Latino_Hispanic", "lighting"),
                                 ("shapes", "lighting", "Latino_Hispanic")):
         folder = project.path / "reports" / dataset
-        assert {p.name for p in folder.iterdir()} == {"index.html", "small_cnn.html", "small_cnn.card.json"}
+        assert {p.name for p in folder.iterdir()} == {"index.html", "small_cnn.html", "small_cnn.card.json",
+                                                      "badge.svg", "small_cnn.badge.svg"}
         page = (folder / "small_cnn.html").read_text(encoding="utf-8")
         assert own in page and other not in page
         assert json.loads((folder / "small_cnn.card.json").read_text("utf-8"))["evaluation_data"]["dataset"] == dataset

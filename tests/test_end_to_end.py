@@ -79,7 +79,8 @@ def test_audit_fails_the_planted_group(pipeline: Path) -> None:
 
 def test_report_shows_the_planted_group_failing(pipeline: Path) -> None:
     reports = pipeline / "reports/synthetic"
-    assert {p.name for p in reports.iterdir()} == {"index.html", "small_cnn.html", "small_cnn.card.json"}
+    assert {p.name for p in reports.iterdir()} == {"index.html", "small_cnn.html", "small_cnn.card.json", "badge.svg",
+                                                   "small_cnn.badge.svg"}
     page = (reports / "small_cnn.html").read_text()
     reference = fairness(pipeline)["partitions"]["race"]["reference"]
 

@@ -111,5 +111,5 @@ def test_the_report_inlines_what_the_stage_wrote(project: Path, monkeypatch) -> 
     cells = [cell for part in section["attributes"].values() for row in part["groups"].values()
              for cell in row.values() if cell is not None]
     page = Path("reports/synthetic/small_cnn.html").read_text(encoding="utf-8")
-    assert cells and page.count('<img class="map" src="data:image/png;base64,') == len(cells)
+    assert cells and page.count('<img class="map" src="data:image/') == len(cells)  # a JPEG where lighter
     assert section["trust"] in page

@@ -12,6 +12,7 @@ from markupsafe import escape
 
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.errors import FairvisionError
+from fairvision.report.badge import SVG_NAMESPACE
 from fairvision.report.render import render_reports
 
 BACKBONES = ("small_cnn", "mobilenet_v2")
@@ -159,7 +160,7 @@ def _datasheet() -> dict[str, Any]:
 
 def write_inputs(root: Path) -> dict[str, Path]:
     """audits/<B>/fairness.json (one seed, 0), models/<B>/seed-0/train.json, training/<B>/seed-0/history.csv,
-    timings/<B>/seed-0.json, datasheet.json; only small_cnn fails race."""
+    timings/<B>/seed-0.json, datasheet.json, manifest.parquet; only small_cnn fails race."""
     audits, models, training, timings = root / "audits", root / "models", root / "training", root / "timings"
     for backbone in BACKBONES:
         for folder in (audits / backbone, models / backbone / "seed-0", training / backbone / "seed-0",
@@ -174,8 +175,10 @@ def write_inputs(root: Path) -> dict[str, Path]:
             "epoch,loss,accuracy,val_loss,val_accuracy\n1,0.6,0.7,0.62,0.69\n2,0.3,0.88,,0.86\n")
     datasheet = root / "datasheet.json"
     datasheet.write_text(json.dumps(_datasheet()))
+    manifest = root / "manifest.parquet"
+    manifest.write_bytes(b"the prepared manifest's bytes: only hashed by the report")
     return {"audits_dir": audits, "models_dir": models, "training_dir": training, "timings_dir": timings,
-            "datasheet_path": datasheet, "out_dir": root / "reports"}
+            "datasheet_path": datasheet, "manifest_path": manifest, "out_dir": root / "reports"}
 
 
 @pytest.fixture
@@ -216,7 +219,8 @@ def _edit(inputs: dict[str, Path], backbone: str, change: Any) -> Path:
 
 
 def test_writes_index_page_and_card_per_backbone(reports: Path) -> None:
-    expected = {"index.html"} | {f"{b}.html" for b in BACKBONES} | {f"{b}.card.json" for b in BACKBONES}
+    expected = ({"index.html", "badge.svg"} | {f"{b}.html" for b in BACKBONES} | {f"{b}.card.json" for b in BACKBONES}
+                | {f"{b}.badge.svg" for b in BACKBONES})
     assert {p.name for p in reports.iterdir()} == expected
 
 
@@ -334,16 +338,53 @@ def test_per_label_performance_is_on_the_page_the_card_and_the_index(reports: Pa
     assert per_label["Male"]["precision"] == {"value": None, "ci": [None, None]}
 
 
+def _small_groups(html: str, partition: str) -> str:
+    """The cell listing a partition's small test groups in the data warnings' table."""
+    table = re.search(r'<h3 id="data-warnings">Data warnings</h3>.*?<table class="grid small-groups">.*?</table>',
+                      html, re.S)
+    assert table, "no table of small groups"
+    row = re.search(rf'<tr data-partition="{re.escape(str(escape(partition)))}"><th scope="row">[^<]*</th>'
+                    r"<td>([^<]*)</td></tr>", table.group(0))
+    assert row, f"no row for {partition!r}"
+    return row.group(1)
+
+
 def test_small_test_groups_and_skipped_images_are_on_every_page(reports: Path) -> None:
-    """The audit's groups under min_group_size (race's third group: 12 test images, 30 needed) are listed."""
+    """The audit's groups under min_group_size (race's third group: 12 test images, 30 needed) are listed: in the
+    card as the audit's sentences and as a table, on the pages as one compact table (a row per partition)."""
     card = json.loads((reports / "small_cnn.card.json").read_text())
-    assert {key: card["evaluation_data"][key] for key in ("rejected", "unlabelled", "warnings")} == {
-        "rejected": 4, "unlabelled": 7, "warnings": [WARNING]}
+    assert {key: card["evaluation_data"][key] for key in ("rejected", "unlabelled", "warnings", "small_groups")} == {
+        "rejected": 4, "unlabelled": 7, "warnings": [WARNING],
+        "small_groups": {"min_group_size": 30, "groups": {"race": {MALICIOUS: 12}}}}
     for html in (_page(reports), (reports / "index.html").read_text()):
-        warnings = re.search(r'<h3 id="data-warnings">Data warnings</h3>\s*<ul class="warnings">.*?</ul>',
-                             html, re.S)
-        assert warnings and f"<li>{escape(WARNING)}</li>" in warnings.group(0)
+        assert _small_groups(html, "race") == f"{escape(MALICIOUS)} (12)"
+        assert "fewer than 30 images" in html and 'data-partition="age"' not in html
         assert "4 images rejected by validation; 7 unlabelled images in the source skipped." in html
+        assert "<li>test group" not in html  # the table replaced the list of sentences
+
+
+def test_the_small_groups_table_names_the_warnings_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """card.py's small_groups and the audit's warnings apply one rule: the same groups, with the same n, a group
+    of the training split absent from the test split (0 images) included."""
+    import numpy as np
+
+    from fairvision.audit.simulate import simulate_predictions
+
+    sizes = {"White": 300, "Black": 40, "Indian": 25}
+    predictions = simulate_predictions(sizes, dict.fromkeys(sizes, 0.1), seed=3)
+    predictions["age"] = np.random.default_rng(0).choice(["20-29", "30-39"], len(predictions), p=[0.8, 0.2])
+    absent = predictions.head(3).assign(race=MALICIOUS)
+    inputs = _real_audit(tmp_path, predictions, _datasheet(), ("race", "age"), monkeypatch, train_only=absent,
+                         intersections=(("race", "age"),), min_group_size=45)
+    render_reports(BACKBONES, **inputs)
+    data = json.loads((inputs["out_dir"] / "small_cnn.card.json").read_text())["evaluation_data"]
+    rows = [(partition, group, n) for partition, groups in data["small_groups"]["groups"].items()
+            for group, n in groups.items()]
+    assert len(rows) == len(data["warnings"]) > 3
+    for (partition, group, n), warning in zip(rows, data["warnings"]):
+        named = " × ".join(f"{a} = {v}" for a, v in zip(partition.split(" × "), group.split(" × ")))
+        assert warning.startswith(f"test group {named} has {n} images, fewer than audit.min_group_size (45)")
+    assert ("race", MALICIOUS, 0) in rows  # in the training split only
 
 
 def test_an_older_datasheet_without_unlabelled_still_renders(inputs: dict[str, Path]) -> None:
@@ -382,7 +423,7 @@ def test_group_names_are_escaped(reports: Path) -> None:
 
 def test_output_has_no_external_url(reports: Path) -> None:
     for path in reports.iterdir():
-        text = path.read_text()
+        text = path.read_text().replace(f'xmlns="{SVG_NAMESPACE}"', "")  # a badge's namespace names, never fetches
         assert "http://" not in text and "https://" not in text, path.name
 
 
@@ -485,11 +526,12 @@ def test_backbone_names_must_be_distinct_file_names(inputs: dict[str, Path], bac
 
 
 def _real_audit(root: Path, predictions: Any, datasheet: dict[str, Any], protected: tuple[str, ...],
-                monkeypatch: pytest.MonkeyPatch, **params: Any) -> dict[str, Path]:
+                monkeypatch: pytest.MonkeyPatch, *, train_only: Any = None, **params: Any) -> dict[str, Path]:
     """The report's inputs with small_cnn's fairness.json written by the real audit stage (mobilenet_v2 hand-made).
 
     ``predictions``: one table (seed 0), or training seed -> table, audited as one procedure; the
-    first seed's must be 0, whose training record ``write_inputs`` writes.
+    first seed's must be 0, whose training record ``write_inputs`` writes. The manifest's training
+    split is the first table, plus ``train_only``'s rows (e.g. a group the test split lacks).
     """
     from fairvision.audit import stage
     from fairvision.params import Audit, Bootstrap, Dataset, Tolerance
@@ -501,7 +543,12 @@ def _real_audit(root: Path, predictions: Any, datasheet: dict[str, Any], protect
     paths = {seed: root / f"predictions-seed-{seed}.parquet" for seed in tables}
     for seed, table in tables.items():
         table.to_parquet(paths[seed])
-    next(iter(tables.values())).assign(split="train").to_parquet(prepared / "manifest.parquet")
+    train = next(iter(tables.values()))
+    if train_only is not None:
+        import pandas as pd
+
+        train = pd.concat([train, train_only], ignore_index=True)
+    train.assign(split="train").to_parquet(prepared / "manifest.parquet")
     (prepared / "datasheet.json").write_text(json.dumps(datasheet))
     settings = dict(favorable_label="auto", min_group_size=30, min_events=5,
                     bootstrap=Bootstrap(resamples=50, seed=0, level=0.95), multiple_comparisons="simultaneous",
@@ -590,12 +637,18 @@ def test_without_protected_attributes_the_pages_say_why_and_show_per_label(
         assert "<script>" not in html and "Data warnings" in html
 
 
+def render_markup_pages(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The report of a custom attribute (`skin_tone`) whose group and one label are markup, audited for real
+    (min_group_size 41: both groups are small); its folder. tests/test_report_browser.py opens the same pages."""
+    predictions, datasheet = _pets(skin_tone=True)
+    inputs = _real_audit(root, predictions, datasheet, ("skin_tone",), monkeypatch, min_group_size=41)
+    render_reports(BACKBONES, **inputs)
+    return inputs["out_dir"]
+
+
 def test_a_custom_attribute_and_markup_in_labels_and_groups_reach_the_page_as_text(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    predictions, datasheet = _pets(skin_tone=True)
-    inputs = _real_audit(tmp_path, predictions, datasheet, ("skin_tone",), monkeypatch, min_group_size=41)
-    render_reports(BACKBONES, **inputs)
-    out = inputs["out_dir"]
+    out = render_markup_pages(tmp_path, monkeypatch)
     page, index = _page(out), (out / "index.html").read_text()
     card = json.loads((out / "small_cnn.card.json").read_text())
     assert card["verdict"]["group_fairness"] == {"measured": True, "reason": None}
@@ -605,7 +658,9 @@ def test_a_custom_attribute_and_markup_in_labels_and_groups_reach_the_page_as_te
         assert str(escape(SCRIPT_LABEL)) in html and str(escape(MARKUP_GROUP)) in html
     warning = (f"test group skin_tone = {MARKUP_GROUP} has 40 images, fewer than audit.min_group_size (41): "
                "its metrics are reported but never judged")  # the audit's, after the markup passed through it
-    assert f"<li>{escape(warning)}</li>" in page and f"<li>{escape(warning)}</li>" in index
+    assert warning in card["evaluation_data"]["warnings"]
+    for html in (page, index):
+        assert _small_groups(html, "skin_tone") == f"{escape(MARKUP_GROUP)} (40), dark (40)"
     assert 'class="badge not_measured"' not in page
 
 
@@ -618,3 +673,136 @@ def test_report_does_not_import_aif360_or_tensorflow() -> None:
             "heavy = [m for m in ('aif360', 'tensorflow', 'keras') if m in sys.modules]; assert not heavy, heavy")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# --- Page weight, layout and safety (issue 22): the browser's view is tests/test_report_browser.py ---------------
+
+POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+PAGE_LIMIT = 800_000  # bytes: a model card of the demo's shape (63 race × age groups, three explainers)
+
+
+def test_every_page_carries_its_content_security_policy_and_no_script(reports: Path) -> None:
+    """Nothing to fetch and nothing to run: a browser refuses any other source, and an injection could not run."""
+    for page in reports.glob("*.html"):
+        html = page.read_text()
+        head = html[:html.index("<style>")]
+        assert f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">' in head, page.name
+        assert "<script" not in html.lower() and " on" not in re.sub(r'"[^"]*"|>[^<]*<', "", html), page.name
+
+
+def _heat_map(rng: Any) -> Any:
+    """A 64 px picture like an explainer's mean map: a heat scale of three blobs, half over a plain face."""
+    import numpy as np
+    from matplotlib import colormaps
+
+    grid = np.mgrid[0:64, 0:64] / 64.0
+    face = 0.35 + 0.4 * (((grid[0] - 0.45) / 0.35) ** 2 + ((grid[1] - 0.5) / 0.25) ** 2 < 1)
+    heat = sum(np.exp(-((grid[0] - y) ** 2 + (grid[1] - x) ** 2) / 0.02) for y, x in rng.random((3, 2)))
+    pixels = 0.5 * colormaps["inferno"](heat / heat.max())[..., :3] + 0.5 * face[..., np.newaxis]
+    return (pixels * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def demo_shaped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report folder of a real audit shaped like the demo's (simulate.demo_population: 7 races × 9 ages, their
+    63 intersections, two outcomes) and small_cnn's explanations of its 16 groups under three explainers."""
+    import numpy as np
+    from PIL import Image
+
+    from fairvision.audit.simulate import AGES, RACES, Truth, demo_population
+    from test_report_explanations import EXPLAINED, explanations
+
+    population = demo_population(Truth(0.5, 0.85, 0.15), {"Latino_Hispanic": Truth(0.5, 0.5, 0.3),
+                                                          "Indian": Truth(0.5, 0.97, 0.01)})
+    with pytest.MonkeyPatch.context() as monkeypatch:  # "none": the demo's simultaneous intervals take seconds more
+        inputs = _real_audit(tmp_path_factory.mktemp("demo-shaped"), population.draw(0), _datasheet(),
+                             ("race", "age"), monkeypatch, train_only=population.train(),
+                             intersections=(("race", "age"),), min_group_size=50, multiple_comparisons="none")
+    record, folder = explanations(), inputs["audits_dir"] / EXPLAINED / "explanations"
+    rng = np.random.default_rng(0)
+    methods = {}
+    for method in ("gradcam", "integrated_gradients", "lime"):
+        attributes = {}
+        for attribute, groups, reference in (("race", RACES, "White"), ("age", AGES, "20-29")):
+            entries = {}
+            for group in groups:
+                name = f"{method}/{attribute}/{group.replace(' ', '_')}"
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(_heat_map(rng)).save(folder / f"{name}.mean.png")
+                Image.new("RGB", (8, 8)).save(folder / f"{name}.overlays.png")
+                disparity = None if group == reference else {"value": 0.3, "ci": [0.2, 0.4], "p_value": 0.02,
+                                                            "differs": True}
+                entries[group] = {"n": 8, "n_correct": 7, "n_incorrect": 1, "disparity": disparity,
+                                  "pictures": {"mean": f"{name}.mean.png", "overlays": f"{name}.overlays.png"}}
+            attributes[attribute] = {"reference": reference, "reference_explained": True, "groups": entries}
+        methods[method] = {"images": 128, "attributes": attributes,
+                           "faithfulness": record["methods"]["gradcam"]["faithfulness"]}
+    record |= {"methods": methods, "attributes": {"race": {"reference": "White"}, "age": {"reference": "20-29"}}}
+    record["params"]["methods"] = list(methods)
+    (folder / "explanations.json").write_text(json.dumps(record))
+    render_reports(BACKBONES, **inputs)
+    return inputs["out_dir"]
+
+
+def test_stock_verdict_sentences_are_left_out_and_the_audits_own_words_kept(demo_shaped: Path) -> None:
+    """A judged cell's tooltip only where it says what the cell, its column and the Metrics table do not."""
+    page = _page(demo_shaped)
+    card = json.loads((demo_shaped / "small_cnn.card.json").read_text())
+    explanations = [result["explanation"] for partition in card["quantitative_analyses"]["partitions"].values()
+                    for outcome in partition["outcomes"].values() for group in outcome["groups"].values()
+                    for against in ("vs_reference", "vs_rest") if group[against] is not None
+                    for result in group[against].values()]
+    own = [text for text in explanations if text.startswith(("Not judged", "Not certified"))]
+    tooltips = re.findall(r'<td class="num v-\w+" title="([^"]*)">', page)
+    assert own and len(explanations) > 50 * len(own)  # Not certified (few events) among many stock sentences
+    assert {str(escape(text)) for text in own} <= set(tooltips)
+    assert len(tooltips) - len(own) < len(explanations) // 20  # stock sentences kept only where rounding differs
+
+
+def test_a_page_of_the_demos_shape_weighs_under_the_limit(demo_shaped: Path) -> None:
+    page = _page(demo_shaped)
+    assert page.count("<img ") == 48 and page.count("data:image/jpeg;base64,") == 48
+    assert page.count(' data-group="') == 7 + 9 + 63  # every group of every headline table is on it
+    assert len(page.encode()) <= PAGE_LIMIT, len(page.encode())
+
+
+def test_charts_grow_taller_never_wider_with_more_groups() -> None:
+    """One horizontal bar per group: an intersection of 30 groups is as wide as a partition of 3."""
+    from fairvision.report.plots import accuracy_chart
+
+    def chart(groups: int) -> str:
+        rows = {f"group {i:02}": {"n": 40, "status": {"reference": "pass"}, "rates": {"accuracy": _estimate(0.8)}}
+                for i in range(groups)}
+        return accuracy_chart(rows, 0.8, f"chart-{groups}")
+
+    few, many = (re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', chart(n)).groups() for n in (3, 30))
+    assert float(few[0]) == float(many[0]) and float(many[1]) > 3 * float(few[1]) > 300
+    svg = chart(30)
+    assert "group 29" in svg and "80.0% (n=40)" in svg
+    assert not re.search(r"\d\.\d{3}", re.sub(r">[^<]*<", "><", svg))  # coordinates to 0.01 pt, text aside
+    assert "<g/>" not in svg and not re.search(r"<g>(<path[^>]*/>|<text[^>]*>[^<]*</text>)</g>", svg)
+    assert "rotate(-0 " not in svg
+
+
+def test_mean_maps_are_inlined_as_jpeg_when_lighter_and_stay_close() -> None:
+    """A map is sent as a JPEG a few levels from its PNG; a picture the JPEG would not shrink stays as it was."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from fairvision.report.plots import data_uri
+
+    smooth = _heat_map(np.random.default_rng(1))
+    buffer = io.BytesIO()
+    Image.fromarray(smooth).save(buffer, format="PNG")
+    uri = data_uri(buffer.getvalue())
+    assert uri.startswith("data:image/jpeg;base64,") and len(uri) < len(buffer.getvalue())
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"), dtype=int)
+    error = np.abs(decoded - smooth)
+    assert decoded.shape == smooth.shape and error.mean() < 2 and error.max() <= 20  # of 255, at an edge
+    assert uri == data_uri(buffer.getvalue())  # the same picture, the same bytes
+    flat = io.BytesIO()
+    Image.new("RGB", (8, 8), (3, 128, 252)).save(flat, format="PNG")
+    assert data_uri(flat.getvalue()) == "data:image/png;base64," + base64.b64encode(flat.getvalue()).decode()

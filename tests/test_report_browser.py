@@ -1,81 +1,164 @@
-"""The report pages as a reader's browser shows them: headless Chromium on the pages test_report_explanations renders.
+"""The report pages as a reader's browser shows them: headless Chromium (tests/browser.py) at 1280 and 390 px.
 
 test_report and test_report_explanations read the HTML text; these check what only a browser knows:
-that a page fetches nothing and logs no error (it is one self-contained file), that every inlined mean
-map decodes and is shown, that every section heading and chart is laid out, that a group name full of
-markup stays text, and that the index is painted, its verdict badges in their colours. One browser
-serves every page; without Chromium the module is skipped, naming how to install it.
+that a page fetches nothing and logs no error (it is one self-contained file, and its
+Content-Security-Policy refuses nothing it needs), that nothing is wider than a desktop or a phone
+screen (wide tables scroll in their own box, charts fit), that the verdict, its tables and every
+chart are laid out, that every inlined mean map decodes, that group names and labels full of markup
+stay text (no element injected, no script run), that the index is painted with its verdict badges,
+and that an A4 print fits the page with badges in black on white. One browser serves every page.
+
+Screenshots of each page at each width (and printed) are kept as artifacts: under
+``$FAIRVISION_ARTIFACTS/report-browser/`` when that is set, else in pytest's temporary folder
+(``report-browser0/``, of which pytest keeps the last three runs), named ``<folder>.<page>.<width>.png``.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from browser import CHROMIUM_MISSING, Browser, PageView, chromium
-from fairvision.report.render import BADGES
-from test_report import BACKBONES, MALICIOUS, TITLES
+from fairvision.report.badge import BADGES
+from test_report import BACKBONES, MALICIOUS, MARKUP_GROUP, SCRIPT_LABEL, TITLES, render_markup_pages
 from test_report_explanations import EXPLAINED, MAP_SIZE, rendered  # noqa: F401 (a fixture, used by name)
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason=CHROMIUM_MISSING)
 
-# Read off each page once it has loaded: only what is rendered (headings with a box, text a reader can see).
+WIDTHS = (1280, 390)  # a desktop and a phone, in CSS pixels
+A4_WIDTH = 703  # CSS pixels inside an A4 page's 12 mm margins (186 mm at 96 px per inch), as base.html.j2's @page
+# Read off each page once it has loaded: only what is rendered (boxes with a size, text a reader can see).
 FACTS = """({
+  overflow: document.scrollingElement.scrollWidth - innerWidth,
   headings: [...document.querySelectorAll("h1, h2")].filter(h => h.getClientRects().length).map(h => h.innerText),
+  verdict: [...document.querySelectorAll("section.banner[class*='verdict-'] > strong .badge")].map(b => b.innerText),
+  headline: [...document.querySelectorAll("tr[data-group]")].filter(r => r.getClientRects().length).length,
   images: [...document.images].map(i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth,
                                           height: i.naturalHeight, shown: i.getBoundingClientRect().width})),
-  charts: [...document.querySelectorAll("svg")].map(s => s.getBoundingClientRect().height),
+  charts: [...document.querySelectorAll("figure svg")].map(s => {
+    const box = s.getBoundingClientRect(); return {left: box.left, right: box.right, height: box.height}; }),
   scripts: document.scripts.length,
+  markup: document.querySelectorAll("b, i").length,
   text: document.body.innerText,
+  badge: (b => b && {colour: getComputedStyle(b).color, background: getComputedStyle(b).backgroundColor,
+                     border: getComputedStyle(b).borderTopStyle})(document.querySelector(".badge.fail")),
 })"""
 
 
+def _artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: $FAIRVISION_ARTIFACTS/report-browser, else a folder pytest keeps."""
+    root = os.environ.get("FAIRVISION_ARTIFACTS")
+    if root is None:
+        return tmp_path_factory.mktemp("report-browser")
+    folder = Path(root) / "report-browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="module")
-def views(rendered: tuple[Path, dict[str, bytes]], tmp_path_factory: pytest.TempPathFactory) -> dict[str, PageView]:
-    """Every page of the report as one browser saw it, by file name."""
-    with Browser(tmp_path_factory.mktemp("chromium")) as browser:
-        return {page.name: browser.view(page.as_uri(), FACTS) for page in sorted(rendered[0].glob("*.html"))}
+def markup(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """test_report's pages of a custom attribute whose group and a label are markup, audited for real."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return render_markup_pages(tmp_path_factory.mktemp("markup"), monkeypatch)
 
 
-def test_pages_fetch_nothing_and_log_no_error(rendered: tuple[Path, dict[str, bytes]],
-                                             views: dict[str, PageView]) -> None:
-    assert set(views) == {"index.html"} | {f"{backbone}.html" for backbone in BACKBONES}
-    for name, view in views.items():
-        assert [url for url in view.requests if not url.startswith("data:")] == [(rendered[0] / name).as_uri()]
-        assert view.errors == [], name
+@pytest.fixture(scope="module")
+def pages(rendered: tuple[Path, dict[str, bytes]], markup: Path) -> dict[str, Path]:
+    """Every page under test by a short name, "<folder>/<file>": the comparison page (index.html) and the model
+    cards of the explained report, and the markup report's. A page of another kind (the published site's trend
+    page) joins by adding its path here; the checks below apply to every page named."""
+    folders = {"explained": rendered[0], "markup": markup}
+    return {f"{name}/{page.name}": page for name, folder in folders.items() for page in sorted(folder.glob("*.html"))}
 
 
-def test_every_mean_map_decodes_and_is_shown(views: dict[str, PageView]) -> None:
-    images = views[f"{EXPLAINED}.html"].facts["images"]
-    assert len(images) == 9  # as test_mean_maps_are_inlined_as_data_uris counts them
-    for image in images:
-        assert image["complete"] and (image["width"], image["height"]) == (MAP_SIZE, MAP_SIZE), image["alt"]
-        assert image["shown"] > MAP_SIZE, image["alt"]  # drawn enlarged, as the stylesheet asks
-    assert views["mobilenet_v2.html"].facts["images"] == []
+@pytest.fixture(scope="module")
+def views(pages: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int | str], PageView]:
+    """Every page at every width, and printed on A4, as one browser saw it, by (name, width or "print"); each
+    screenshot saved (a model card's at its first partition: chart and headline table, the rest at the top)."""
+    artifacts = _artifacts(tmp_path_factory)
+    seen: dict[tuple[str, int | str], PageView] = {}
+    with Browser() as browser:
+        for name, path in pages.items():
+            at = None if path.name == "index.html" else "h3[id^='partition-']"
+            for width in WIDTHS:
+                seen[name, width] = browser.view(path, FACTS, width=width, at=at)
+            seen[name, "print"] = browser.view(path, FACTS, width=A4_WIDTH, media="print", at=at)
+    for (name, width), view in seen.items():
+        (artifacts / f"{name.replace('/', '.')}.{width}.png").write_bytes(view.screenshot)
+    return seen
 
 
-def test_every_section_heading_and_chart_is_laid_out(views: dict[str, PageView]) -> None:
+def test_pages_fetch_nothing_and_log_no_error(pages: dict[str, Path],
+                                             views: dict[tuple[str, int | str], PageView]) -> None:
+    assert set(pages) >= {"explained/index.html", "markup/index.html"} | {
+        f"{folder}/{backbone}.html" for folder in ("explained", "markup") for backbone in BACKBONES}
+    for (name, width), view in views.items():
+        assert view.requests == [pages[name].as_uri()], (name, width)
+        assert view.errors == [], (name, width)  # a refusal by the page's Content-Security-Policy included
+
+
+def test_nothing_is_wider_than_the_screen(views: dict[tuple[str, int | str], PageView]) -> None:
+    """No sideways scrolling of the page itself, on a desktop, a phone or A4; charts fit within the screen."""
+    for (name, width), view in views.items():
+        assert view.facts["overflow"] <= 0, (name, width)
+        screen = A4_WIDTH if width == "print" else width
+        for chart in view.facts["charts"]:
+            assert 0 <= chart["left"] and chart["right"] <= screen, (name, width, chart)
+
+
+def test_the_verdict_its_tables_and_every_chart_are_laid_out(views: dict[tuple[str, int | str], PageView]) -> None:
+    for width in (*WIDTHS, "print"):
+        for backbone, verdict in zip(BACKBONES, ("FAIL", "inconclusive")):  # as test_report's inputs make them
+            facts = views[f"explained/{backbone}.html", width].facts
+            assert facts["headings"] == [f"Model card: {backbone}", *TITLES]
+            assert facts["verdict"] == [verdict]
+            assert facts["headline"] == 5  # race's three groups and age's two, in the headline tables
+            assert len(facts["charts"]) == 3 and all(chart["height"] > 100 for chart in facts["charts"])
+        assert views["explained/index.html", width].facts["headings"] == [
+            "Fairness audit: synthetic, gender classifiers", "Backbones side by side", "Per-label performance",
+            "Accuracy per group", "Dataset"]
+        assert views["explained/index.html", width].facts["headline"] == 5
+
+
+def test_every_mean_map_decodes_and_is_shown(views: dict[tuple[str, int | str], PageView]) -> None:
+    for width in WIDTHS:
+        images = views[f"explained/{EXPLAINED}.html", width].facts["images"]
+        assert len(images) == 9  # as test_mean_maps_are_inlined_as_data_uris counts them
+        for image in images:
+            assert image["complete"] and (image["width"], image["height"]) == (MAP_SIZE, MAP_SIZE), image["alt"]
+            assert image["shown"] > MAP_SIZE, image["alt"]  # drawn enlarged, as the stylesheet asks
+        assert views["explained/mobilenet_v2.html", width].facts["images"] == []
+
+
+def test_group_names_and_labels_with_markup_are_shown_as_text(views: dict[tuple[str, int | str], PageView]) -> None:
+    """The markup-in-labels test of test_report, in the browser: the text is shown as written, no element was
+    made of it (no script, no <b> or <i>) and nothing ran (no dialog, no error)."""
+    for (name, width), view in views.items():
+        facts = view.facts
+        assert facts["scripts"] == 0 and facts["markup"] == 0 and view.errors == [], (name, width)
+        texts = (SCRIPT_LABEL, MARKUP_GROUP) if name.startswith("markup/") else (MALICIOUS,)
+        for text in texts:
+            assert text in facts["text"], (name, width, text)
+
+
+def test_index_is_painted_with_its_verdict_badges(views: dict[tuple[str, int | str], PageView]) -> None:
+    for width in WIDTHS:
+        screenshot = Image.open(io.BytesIO(views["explained/index.html", width].screenshot)).convert("RGB")
+        colours = {colour: count for count, colour in screenshot.getcolors(screenshot.width * screenshot.height)}
+        assert len(colours) > 50, "a blank or flat page"
+        for status in ("fail", "inconclusive"):  # small_cnn's and mobilenet_v2's overall verdicts, near the top
+            badge = Image.new("RGB", (1, 1), BADGES[status][0]).getpixel((0, 0))
+            assert colours.get(badge, 0) > 100, f"no {status} badge painted at {width} px"
+
+
+def test_printed_badges_are_words_in_black_on_white(views: dict[tuple[str, int | str], PageView]) -> None:
+    """A printer drops backgrounds and may have no colour: printed, a badge is its word in black in a box."""
     for backbone in BACKBONES:
-        facts = views[f"{backbone}.html"].facts
-        assert facts["headings"] == [f"Model card: {backbone}", *TITLES]
-        assert len(facts["charts"]) == 3 and all(height > 100 for height in facts["charts"]), facts["charts"]
-    assert views["index.html"].facts["headings"] == [
-        "Fairness audit: synthetic, gender classifiers", "Backbones side by side", "Per-label performance",
-        "Accuracy per group", "Dataset"]
-
-
-def test_group_names_with_markup_are_shown_as_text(views: dict[str, PageView]) -> None:
-    for name, view in views.items():
-        assert MALICIOUS in view.facts["text"] and view.facts["scripts"] == 0, name
-
-
-def test_index_is_painted_with_its_verdict_badges(views: dict[str, PageView]) -> None:
-    screenshot = Image.open(io.BytesIO(views["index.html"].screenshot)).convert("RGB")
-    colours = {colour: count for count, colour in screenshot.getcolors(screenshot.width * screenshot.height)}
-    assert len(colours) > 50, "a blank or flat page"
-    for status in ("fail", "inconclusive"):  # small_cnn's and mobilenet_v2's overall verdicts, near the top
-        badge = Image.new("RGB", (1, 1), BADGES[status][0]).getpixel((0, 0))
-        assert colours.get(badge, 0) > 100, f"no {status} badge painted"
+        screen = views[f"explained/{backbone}.html", WIDTHS[0]].facts["badge"]
+        printed = views[f"explained/{backbone}.html", "print"].facts["badge"]
+        assert screen["colour"] == "rgb(255, 255, 255)" and screen["border"] == "none"
+        assert printed == {"colour": "rgb(0, 0, 0)", "background": "rgb(255, 255, 255)", "border": "solid"}

@@ -14,8 +14,8 @@ from typing import Sequence
 
 from fairvision import __version__
 from fairvision.command import Parser, execute
-from fairvision.commands import (audit, check, evaluate, explain, k8s, pipeline, prepare, publish_model, report, serve,
-                                 synth, train)
+from fairvision.commands import (audit, check, evaluate, explain, k8s, pipeline, prepare, publish, publish_model,
+                                 report, serve, synth, train)
 
 DESCRIPTION = """\
 Reproducible fairness audits of image classifiers.
@@ -31,18 +31,20 @@ dataset D in `datasets`; with one dataset, --dataset may be left out.
   audit B     -> audits/<D>/<B>/fairness.json   AIF360 metrics per group, bootstrap intervals, verdicts (all seeds)
                  audits/<D>/<B>/headline.json, groups/<D>/<B>/   `dvc exp show` metrics; per-group bars
   explain B   -> audits/<D>/<B>/explanations/   Grad-CAM, integrated gradients, LIME per group; disparity, faithfulness
-  report      -> reports/<D>/               index.html, <B>.html, <B>.card.json
+  report      -> reports/<D>/               index.html, <B>.html, <B>.card.json, badge.svg, <B>.badge.svg
 
-After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed, and
+After the pipeline, `fairvision check --baseline REV` fails CI when fairness regressed, `fairvision publish DEST`
+adds the reports as a run to a static site with history and trend pages (a folder or s3://bucket/prefix), and
 `fairvision serve models/<D>/<B>/seed-<S>` serves a trained model over TF Serving's and KServe's REST protocols;
 `fairvision publish-model B` puts it where TF Serving and KServe load it (the next numbered version).
 `fairvision pipeline compile` writes the same stages as a Kubeflow pipeline (k8s/pipeline.yaml); `fairvision
 pipeline run --local` runs that pipeline here, and `fairvision k8s` writes the training jobs and KServe
 InferenceServices beside it (k8s/*.yaml). Every knob lives in params.yaml (see its comments)."""
 
-# In the order `fairvision --help` lists them: the pipeline's stages, then the gate, the server and Kubeflow.
+# In the order `fairvision --help` lists them: the pipeline's stages, then the gate, the site, the server and Kubeflow.
 COMMANDS = (synth.COMMAND, prepare.COMMAND, train.COMMAND, evaluate.COMMAND, audit.COMMAND, explain.COMMAND,
-            report.COMMAND, check.COMMAND, serve.COMMAND, publish_model.COMMAND, pipeline.COMMAND, k8s.COMMAND)
+            report.COMMAND, check.COMMAND, publish.COMMAND, serve.COMMAND, publish_model.COMMAND, pipeline.COMMAND,
+            k8s.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,16 +23,17 @@ def run(params: Params, args: argparse.Namespace) -> None:
     out = args.out or layout.report_dir(name)
     render_reports(list(params.backbones), layout.AUDITS_DIR / name, layout.MODELS_DIR / name,
                    layout.TRAINING_DIR / name, layout.TIMINGS_DIR / name,
-                   layout.prepared_dir(name) / "datasheet.json", out)
+                   layout.prepared_dir(name) / "datasheet.json", layout.prepared_dir(name) / "manifest.parquet", out)
     logging.getLogger("fairvision").info("report: %s", os.path.join(out, "index.html"))
 
 
 COMMAND = Command(
     "report", "render the HTML fairness report cards",
     "Render dataset D's report: reports/<D>/index.html (all backbones side by side),\n"
-    "reports/<D>/<B>.html (a model card per backbone) and reports/<D>/<B>.card.json from\n"
-    "the audits, training summaries and the datasheet. Self-contained HTML: no network\n"
-    "fetches.",
+    "reports/<D>/<B>.html (a model card per backbone), reports/<D>/<B>.card.json (the card\n"
+    "as JSON, with the SHA-256 of the prepared manifest and of the model folder) and status\n"
+    "badges (reports/<D>/badge.svg, reports/<D>/<B>.badge.svg) from the audits, training\n"
+    "summaries and the datasheet. Self-contained HTML: no network fetches.",
     add_arguments, run)
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from fairvision.audit.coverage import small_group_warnings
+from fairvision.audit.headline import headline as headline_numbers
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.audit.partitions import natural_order
 from fairvision.audit.performance import SCORES
@@ -61,18 +62,24 @@ NOT_MEASURED = "not_measured"
 NOT_MEASURED_MEANING = "no group fairness was measured (see why on the model card): not a pass"
 
 
-def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, Any]) -> dict[str, Any]:
-    """The card's sections plus ``verdict`` (overall verdict, failing groups), in a fixed key order."""
+def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, Any], *, manifest_sha256: str,
+               model_sha256: str) -> dict[str, Any]:
+    """The card's sections plus ``verdict`` (overall verdict, failing groups), in a fixed key order.
+
+    ``manifest_sha256`` (the prepared dataset's manifest) and ``model_sha256`` (the served model's folder,
+    ``fairvision.digest.folder_sha256``) name the exact data and model the card describes.
+    """
     fairness, train = inputs.fairness, inputs.train
     return {
-        "model_details": _model_details(backbone, fairness, train),
+        "model_details": _model_details(backbone, fairness, train) | {"sha256": model_sha256},
         "seeds": _seeds(fairness.seeds),
         "intended_use": _intended_use(fairness),
         "factors": _factors(fairness),
         "metrics": _metrics(fairness),
-        "evaluation_data": _data_section(datasheet, "test") | {"n_evaluated": fairness.n}
-                           | _data_quality(datasheet, fairness),
-        "training_data": _data_section(datasheet, "train") | {"n_train": train["n_train"], "n_val": train["n_val"]},
+        "evaluation_data": (_data_section(datasheet, "test", manifest_sha256) | {"n_evaluated": fairness.n}
+                            | _data_quality(datasheet, fairness)),
+        "training_data": (_data_section(datasheet, "train", manifest_sha256)
+                          | {"n_train": train["n_train"], "n_val": train["n_val"]}),
         "quantitative_analyses": _quantitative_analyses(fairness),
         "explanations": explanations_section(backbone, fairness.dataset, inputs.explanations),
         "ethical_considerations": _ethical_considerations(fairness),
@@ -109,6 +116,7 @@ def _verdict(fairness: Fairness) -> dict[str, Any]:
     headline = fairness.headline.name
     return {
         "overall": NOT_MEASURED if fairness.verdict is None else fairness.verdict,
+        "comparisons": headline_numbers(fairness)["comparisons"],  # group comparisons by status, as in headline.json
         "reason": fairness.verdict_reason,
         "group_fairness": {"measured": fairness.group_fairness.measured, "reason": fairness.group_fairness.reason},
         "headline_outcome": headline,
@@ -327,12 +335,13 @@ def _metrics(fairness: Fairness) -> dict[str, Any]:
     }
 
 
-def _data_section(datasheet: Mapping[str, Any], split: str) -> dict[str, Any]:
+def _data_section(datasheet: Mapping[str, Any], split: str, manifest_sha256: str) -> dict[str, Any]:
     return {
         "dataset": datasheet["dataset"],
         "format": datasheet["format"],
         "source": datasheet["source"],
         "source_sha256": datasheet["source_sha256"],
+        "manifest_sha256": manifest_sha256,
         "split": split,
         "n_images": datasheet["n_images"].get(split),
         "label_balance": label_balance(datasheet, split),
@@ -343,7 +352,21 @@ def _data_section(datasheet: Mapping[str, Any], split: str) -> dict[str, Any]:
 def _data_quality(datasheet: Mapping[str, Any], fairness: Fairness) -> dict[str, Any]:
     """What prepare skipped (rejected, unlabelled images) and the test groups the audit found too small to judge."""
     return {"rejected": datasheet["rejected"], "unlabelled": datasheet["unlabelled"],
-            "warnings": small_group_warnings(fairness)}
+            "warnings": small_group_warnings(fairness), "small_groups": _small_groups(fairness)}
+
+
+def _small_groups(fairness: Fairness) -> dict[str, Any]:
+    """The warnings' groups as one table for the page: partition -> group -> test images (0 where a train group is
+    absent from the test split), beside the threshold; tests/test_report.py keeps it equal to the warnings."""
+    threshold = fairness.settings.min_group_size
+    groups: dict[str, dict[str, int]] = {}
+    for name, partition in fairness.partitions.items():
+        sizes = next(iter(partition.outcomes.values())).groups
+        for group in partition.groups:
+            n = sizes[group].n if group in sizes else 0
+            if n < threshold:
+                groups.setdefault(name, {})[group] = n
+    return {"min_group_size": threshold, "groups": groups}
 
 
 def _ethical_considerations(fairness: Fairness) -> list[str]:

@@ -1,12 +1,15 @@
-"""Charts as inline SVG strings, so a report page is one self-contained, diffable file.
+"""Charts as inline SVG strings, and pictures as data: URIs, so a report page is one self-contained file.
 
 Figures are built with matplotlib's object API (no pyplot), which never selects a GUI
 backend nor keeps global figure state. SVG ids are hashed with a per-chart salt: they
-are stable across runs and still unique when several charts share one HTML page.
+are stable across runs and still unique when several charts share one HTML page. The
+SVG is trimmed after matplotlib writes it (coordinates to 0.01 pt, no indentation): a
+page holds several charts, and their weight is what a reader downloads.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import math
@@ -19,73 +22,86 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
 from fairvision.audit.vocabulary import STATUSES
 from fairvision.report.fmt import NOT_AVAILABLE, pct
 
-# status -> (colour, hatch, label); the same palette and words as the page's badges.
+# status -> (colour, hatch, label); the same palette and words as the page's badges. Fail and insufficient data
+# are hatched too, so a greyscale print still tells them from the reference and the other bars.
 STATUS_STYLE = {
     "reference": ("#2f5d8a", "", "reference"),
     "pass": ("#4f9d69", "", "pass"),
-    "fail": ("#c62828", "", "FAIL"),
+    "fail": ("#c62828", "xx", "FAIL"),
     "inconclusive": ("#d08c00", "", "inconclusive"),
     "insufficient_data": ("#8c959f", "///", "insufficient data"),
 }
 assert tuple(STATUS_STYLE) == STATUSES, "one style per status of the audit's vocabulary"
-WIDE = 12  # beyond this many groups (an intersection), bars narrow and labels turn vertical
+CHART_WIDTH = 3.2  # inches, labels aside: with them about 480 px, so a phone (390 px) shrinks it by a quarter
+ROW = 0.24  # inches per group: one bar per row, so any number of groups keeps the chart this narrow
 _NO_METADATA = dict.fromkeys(("Creator", "Date", "Format", "Type"), None)  # no version, date or URL in the SVG
 # Namespace declarations are URLs; an SVG inlined in HTML5 needs none of them, nor the XML prolog.
 _XML_NAMESPACES = (' xmlns="http://www.w3.org/2000/svg"', ' xmlns:xlink="http://www.w3.org/1999/xlink"')
 # matplotlib numbers its groups per figure (figure_1, axes_1, ...): never referenced, but they would repeat
 # across the charts of one page. The ids that are referenced (clip paths, markers, hatches) are salted hashes.
 _COUNTER_ID = re.compile(r' id="[A-Za-z0-9.]+_[0-9]+"')
+# Attributes holding coordinates, whose six decimals are rounded to two (a hundredth of a point).
+_GEOMETRY = re.compile(r' (d|x|y|width|height|viewBox|transform)="([^"]*)"')
+_DECIMAL = re.compile(r"-?\d+\.\d+")
+# What draws nothing: an empty group, a rotation by 0 (matplotlib writes one on every label).
+_NOTHING = re.compile(r'<g/>| transform="rotate\(-?0 [^)"]*\)"')
+# A group without attributes around one element (matplotlib nests every artist so): the element alone draws the same.
+_BARE_GROUP = re.compile(r"<g>(<(?:path|use|rect)\b[^>]*/>|<text\b[^>]*>[^<]*</text>)</g>")
+JPEG_QUALITY = 90  # with no chroma subsampling: a mean map's pixels move by a few levels of 255 at most
 
 
 def accuracy_chart(groups: Mapping[str, Mapping[str, Any]], overall_accuracy: float | None, chart_id: str) -> str:
-    """Bars of per-group accuracy with its interval, coloured by status vs the reference (see STATUS_STYLE).
+    """Horizontal bars of per-group accuracy with its interval, coloured by status vs the reference (STATUS_STYLE).
 
-    ``groups`` are the card's rows of one table (``n``, ``status``, ``rates``); overall accuracy
-    is a dashed line. The interval whiskers show which gaps the data can and cannot resolve.
+    ``groups`` are the card's rows of one table (``n``, ``status``, ``rates``), one row each, top
+    to bottom in the table's order, so an intersection of many groups grows taller, never wider
+    than a phone; overall accuracy is a dashed line, the reference group's bar is outlined. The
+    interval whiskers show which gaps the data can and cannot resolve; each accuracy and n is
+    written beside its row.
     """
-    wide = len(groups) > WIDE
     with _style(chart_id):
-        figure = Figure(figsize=(max(4.5, (0.32 if wide else 1.2) * len(groups) + 1.5), 4.2 if wide else 3.2))
+        figure = Figure(figsize=(CHART_WIDTH, 1.0 + ROW * len(groups)))
         axes = figure.add_subplot()
-        for x, row in enumerate(groups.values()):
-            _bar(axes, x, row, annotate=not wide)
-        labels = [_tick_label(name, row, wrap=not wide) for name, row in groups.items()]
-        axes.set_xticks(range(len(groups)), labels, rotation=90 if wide else 0, fontsize=7 if wide else None)
+        for y, row in enumerate(groups.values()):
+            _bar(axes, y, row)
+        axes.set_yticks(range(len(groups)), list(groups), fontsize=8)
+        axes.tick_params(axis="y", length=0)
+        axes.set_ylim(len(groups) - 0.5, -0.5)  # the first group on top, as in the table
         statuses = {row["status"]["reference"] for row in groups.values()}
         handles = [Patch(facecolor=colour, hatch=hatch, edgecolor="#666666", label=label)
                    for status, (colour, hatch, label) in STATUS_STYLE.items() if status in statuses]
         if overall_accuracy is not None:
-            axes.axhline(overall_accuracy, color="#222222", linestyle="--", linewidth=1)
+            axes.axvline(overall_accuracy, color="#222222", linestyle="--", linewidth=1)
             handles.append(Line2D([], [], color="#222222", linestyle="--", label=f"overall {pct(overall_accuracy)}"))
-        axes.set_ylim(0, 1.1)
-        axes.set_ylabel("accuracy")
-        _tidy(axes)
-        axes.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),
-                    frameon=False, fontsize=8)
+        axes.set_xlim(0, 1)
+        axes.set_xlabel("accuracy")
+        _tidy(axes, "x")
+        axes.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, frameon=False, fontsize=8)
         return _svg(figure)
 
 
-def _bar(axes: Axes, x: int, row: Mapping[str, Any], *, annotate: bool) -> None:
-    """One group's bar, outlined when it is the reference, with its interval as a whisker."""
+def _bar(axes: Axes, y: int, row: Mapping[str, Any]) -> None:
+    """One group's bar, outlined when it is the reference, its interval as a whisker, its value and n to the right
+    (beside the bars rather than in the label, which keeps the chart narrow)."""
     status = row["status"]["reference"]
     colour, hatch, _ = STATUS_STYLE[status]
     estimate = row["rates"]["accuracy"]
     accuracy = 0.0 if estimate["value"] is None else estimate["value"]
     reference = status == "reference"
-    axes.bar(x, accuracy, color=colour, hatch=hatch, edgecolor="#222222" if reference else "#666666",
-             linewidth=1.6 if reference else 0.6)
+    axes.barh(y, accuracy, height=0.7, color=colour, hatch=hatch, edgecolor="#222222" if reference else "#666666",
+              linewidth=1.6 if reference else 0.6)
     low, high = estimate["ci"]
     if estimate["value"] is not None and low is not None and high is not None:
-        axes.errorbar(x, accuracy, yerr=[[accuracy - low], [high - accuracy]], color="#222222", linewidth=0.8,
+        axes.errorbar(accuracy, y, xerr=[[accuracy - low], [high - accuracy]], color="#222222", linewidth=0.8,
                       capsize=2)
-    if annotate:
-        axes.annotate(pct(estimate["value"]), (x, accuracy), xytext=(6, 2), textcoords="offset points",
-                      ha="left", va="bottom", fontsize=8,
-                      bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
+    n = NOT_AVAILABLE if row["n"] is None else row["n"]
+    axes.annotate(f"{pct(estimate['value'])} (n={n})", (1, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                  textcoords="offset points", ha="left", va="center", fontsize=8)
 
 
 def training_chart(history: Sequence[Mapping[str, float | None]], chart_id: str) -> str:
@@ -100,38 +116,37 @@ def training_chart(history: Sequence[Mapping[str, float | None]], chart_id: str)
             axes.set_xlabel("epoch")
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
             axes.set_ylabel(metric)
-            _tidy(axes)
+            _tidy(axes, "y")
             axes.legend(frameon=False, fontsize=8)
         return _svg(figure)
 
 
-def _tick_label(name: str, row: Mapping[str, Any], *, wrap: bool) -> str:
-    note = "\n(reference)" if row["status"]["reference"] == "reference" else ""
-    n = NOT_AVAILABLE if row["n"] is None else row["n"]
-    return f"{_wrap(name)}\nn={n}{note}" if wrap else f"{name} (n={n})"
+def data_uri(png: bytes) -> str:
+    """A PNG picture as a data: URI for the page: as a JPEG (JPEG_QUALITY) where that is lighter, else the PNG.
+
+    A mean map is a smooth heat scale over a face: as a JPEG it weighs about a third of its PNG, and
+    its pixels move less than in a 256-colour PNG (a few levels against up to 25). Pillow's encoder has
+    no randomness, so the same map gives the same bytes; a tiny or flat picture stays a PNG.
+    """
+    with Image.open(io.BytesIO(png)) as image:
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=True)
+    kind, data = min(("jpeg", buffer.getvalue()), ("png", png), key=lambda picture: len(picture[1]))
+    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _wrap(name: str, width: int = 12) -> str:
-    """Break a group name at spaces and after underscores (Latino_Hispanic) so neighbouring labels never overlap."""
-    lines, line = [], ""
-    for token in re.findall(r"[^ _]+[ _]?|[ _]", name):
-        if line and len(line + token.rstrip()) > width:
-            lines.append(line.rstrip())
-            line = ""
-        line += token
-    return "\n".join([*lines, line.rstrip()])
-
-
-def _tidy(axes: Axes) -> None:
+def _tidy(axes: Axes, grid: str) -> None:
     axes.spines[["top", "right"]].set_visible(False)
-    axes.grid(axis="y", color="#dddddd", linewidth=0.6)
+    axes.grid(axis=grid, color="#dddddd", linewidth=0.6)
     axes.set_axisbelow(True)
 
 
 @contextlib.contextmanager
 def _style(chart_id: str) -> Iterator[None]:
-    """Scoped rcParams: text stays text (small, searchable), ids are salted by chart, nothing leaks globally."""
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"fairvision:{chart_id}", "font.size": 9}):
+    """Scoped rcParams: text stays text (small, searchable) in the font matplotlib measured it with, ids are
+    salted by chart, nothing leaks globally."""
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"fairvision:{chart_id}", "font.size": 9,
+                                "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]}):
         yield
 
 
@@ -142,4 +157,19 @@ def _svg(figure: Figure) -> str:
     svg = svg[svg.index("<svg"):]
     for declaration in _XML_NAMESPACES:
         svg = svg.replace(declaration, "", 1)
-    return _COUNTER_ID.sub("", svg)
+    svg = _GEOMETRY.sub(lambda m: f' {m.group(1)}="{_round(m.group(2))}"', _COUNTER_ID.sub("", svg))
+    svg = _NOTHING.sub("", re.sub(r">\s+<", "><", svg))
+    while True:  # inside out: a group left holding one element after its own inner group went is bare in turn
+        svg, unwrapped = _BARE_GROUP.subn(r"\1", svg)
+        if not unwrapped:
+            return svg
+
+
+def _round(value: str) -> str:
+    """Coordinates to two decimals, path commands on one line: '12.345678 \\nL -0.001' -> '12.35 L 0'."""
+    return " ".join(_DECIMAL.sub(lambda m: _two_decimals(m.group()), value).split())
+
+
+def _two_decimals(number: str) -> str:
+    text = f"{float(number):.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text

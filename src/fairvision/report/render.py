@@ -8,9 +8,9 @@ SVG charts, mean maps as base64 data URIs), so a page is one file that fetches n
 
 from __future__ import annotations
 
-import base64
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -19,19 +19,22 @@ from markupsafe import Markup
 
 import fairvision
 from fairvision.audit.measures import COMPARISONS, RATES
+from fairvision.audit.verdicts import Band, verdict
 from fairvision.audit.vocabulary import AGAINST, STATUSES
+from fairvision.digest import file_sha256, folder_sha256
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path, write_json, write_text
+from fairvision.layout import seed_name
 from fairvision.report import fmt
+from fairvision.report.badge import BADGES, backbone_badge, overall_badge
 from fairvision.report.card import NOT_MEASURED, NOT_MEASURED_MEANING, STATUS_MEANING, model_card
 from fairvision.report.inputs import BackboneInputs, read_backbone, read_datasheet
 from fairvision.report.overview import accuracy_grid, dataset_counts
-from fairvision.report.plots import STATUS_STYLE, WIDE, accuracy_chart, training_chart
+from fairvision.report.plots import accuracy_chart, data_uri, training_chart
 
 INDEX = "index"
-# Badges: each audit status in its chart colour and word, and grey for an overall verdict never measured.
-BADGES = {status: (colour, text) for status, (colour, _, text) in STATUS_STYLE.items()} | {
-    NOT_MEASURED: ("#57606a", "not measured")}
+# Numbers in a verdict's sentence: the cell beside it shows them, rounded its own way, so they are not compared.
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def render_reports(
@@ -41,14 +44,21 @@ def render_reports(
     training_dir: str | os.PathLike[str],
     timings_dir: str | os.PathLike[str],
     datasheet_path: str | os.PathLike[str],
+    manifest_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
 ) -> None:
-    """Write out_dir/index.html, out_dir/<B>.html and out_dir/<B>.card.json for each backbone B."""
+    """Write out_dir/index.html and badge.svg, and out_dir/<B>.html, <B>.card.json and <B>.badge.svg for each
+    backbone B. Each card names the prepared dataset by ``manifest_path``'s SHA-256 and the model it describes
+    (the first seed's, the one served) by its folder's."""
     _check_backbones(backbones)
     datasheet = read_datasheet(datasheet_path)
     inputs = {backbone: read_backbone(backbone, audits_dir, models_dir, training_dir, timings_dir)
               for backbone in backbones}
-    cards = {backbone: model_card(backbone, inputs[backbone], datasheet) for backbone in backbones}
+    manifest_sha256 = file_sha256(manifest_path)
+    cards = {backbone: model_card(backbone, inputs[backbone], datasheet, manifest_sha256=manifest_sha256,
+                                  model_sha256=folder_sha256(Path(models_dir) / backbone / seed_name(
+                                      inputs[backbone].fairness.seeds.values[0])))
+             for backbone in backbones}
     environment = _environment()
     pages = {
         f"{backbone}.html": environment.get_template("backbone.html.j2").render(
@@ -59,13 +69,15 @@ def render_reports(
     }
     pages[f"{INDEX}.html"] = environment.get_template("index.html.j2").render(
         cards=cards, grid=accuracy_grid(cards), datasheet=datasheet, dataset_counts=dataset_counts(datasheet),
-        data_warnings=list(dict.fromkeys(w for card in cards.values() for w in card["evaluation_data"]["warnings"])),
+        small_groups=_distinct([card["evaluation_data"]["small_groups"] for card in cards.values()]),
     )
     with atomic_path(out_dir, directory=True) as tmp:
         for name, html in pages.items():
             write_text(tmp / name, html)
         for backbone, card in cards.items():
             write_json(tmp / f"{backbone}.card.json", card)
+            write_text(tmp / f"{backbone}.badge.svg", backbone_badge(backbone, card))
+        write_text(tmp / "badge.svg", overall_badge(cards))
 
 
 def _check_backbones(backbones: Sequence[str]) -> None:
@@ -94,8 +106,31 @@ def _charts(backbone: str, card: Mapping[str, Any], inputs: BackboneInputs) -> d
 
 
 def _data_uris(pictures: Mapping[str, bytes]) -> dict[str, str]:
-    """Each PNG as a data URI, by its name in explanations.json: the page embeds it rather than linking it."""
-    return {name: "data:image/png;base64," + base64.b64encode(png).decode("ascii") for name, png in pictures.items()}
+    """Each picture as a data URI, by its name in explanations.json: the page embeds it rather than linking it."""
+    return {name: data_uri(png) for name, png in pictures.items()}
+
+
+def _distinct(tables: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Each table once, first seen first: backbones audited alike share one small-groups table on the index."""
+    return [table for i, table in enumerate(tables) if table not in tables[:i]]
+
+
+def _restated(result: Mapping[str, Any], metric: str, definitions: Sequence[Mapping[str, Any]],
+              table: Mapping[str, Any], against: str) -> bool:
+    """Whether a judged comparison's explanation is the audit's stock sentence for its verdict.
+
+    Its cell (value, interval, badge), column (metric), table (level) and the Metrics section
+    (tolerance) say the same, so the page leaves that tooltip out: one per cell weighed a fifth
+    of a page. An undefined value, or a verdict the audit explained in its own words (not
+    judged, not certified), keeps its tooltip.
+    """
+    value, (low, high) = result["value"], result["ci"]
+    if value is None or low is None or high is None or result["undefined"]:
+        return False
+    tolerance = next(definition["tolerance"] for definition in definitions if definition["name"] == metric)
+    stock, sentence = verdict(metric, value, low, high, Band(*tolerance), table["interval_level"][against],
+                              at_ceiling=table["at_ceiling"][against])
+    return stock == result["verdict"] and _NUMBER.sub("#", sentence) == _NUMBER.sub("#", result["explanation"])
 
 
 @functools.cache
@@ -109,6 +144,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    environment.tests.update(restated=_restated)
     environment.filters.update(pct=fmt.pct, level=fmt.level, num=fmt.num, count=fmt.count, plain=fmt.plain, sig=fmt.sig,
                                interval=fmt.interval, band=fmt.band)
     # The CSS badges take the charts' colours and words, so a status looks the same in a table and in a chart.
@@ -121,6 +157,5 @@ def _environment() -> jinja2.Environment:
         rate_titles={name: rate.title for name, rate in RATES.items()},
         comparisons=COMPARISONS,
         against_all=AGAINST,
-        wide_chart=WIDE,
     )
     return environment
