@@ -158,7 +158,7 @@ def png_header_only(width: int, height: int) -> bytes:
 # Modules that took 30 s or more of a `make test` run (`pytest --durations=0`, summed per module), longest first.
 # Started first, they leave the short modules to fill in at the end, so both workers finish together. A stale
 # entry costs only balance, never a result.
-SLOW_MODULES = ("test_library_backbones", "test_resume", "test_end_to_end", "test_dvc_exactness",
+SLOW_MODULES = ("test_library_backbones", "test_resume", "test_faults", "test_end_to_end", "test_dvc_exactness",
                 "test_dvc_experiments", "test_dvc_remote", "test_reproducibility", "test_distributed",
                 "test_validation", "test_reweighing", "test_pipeline", "test_elyra")
 

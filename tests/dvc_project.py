@@ -49,18 +49,22 @@ def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 class Project:
     path: Path
 
-    def run(self, *command: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-        """Run a command in the project with the venv first on PATH (the stages call `fairvision`)."""
+    def run(self, *command: str, check: bool = True, timeout: int = 900,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a command in the project with the venv first on PATH (the stages call `fairvision`); ``env`` adds to
+        the environment."""
+        added = env or {}
         env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                             "DVC_NO_ANALYTICS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "GIT_AUTHOR_NAME": "t",
-                            "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+                            "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"} | added
         result = subprocess.run(command, cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout)
         if check:
             assert result.returncode == 0, f"{command}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
         return result
 
-    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run(sys.executable, "-m", "dvc", *args, check=check)
+    def dvc(self, *args: str, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "dvc", *args, check=check, env=env)
 
     def params(self) -> dict[str, Any]:
         return yaml.safe_load((self.path / "params.yaml").read_text(encoding="utf-8"))
@@ -96,7 +100,9 @@ def make_project(path: Path, changes: dict[str, Any] | None = None) -> Project:
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(ROOT / name, path / name)
     shutil.copytree(ROOT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    (path / ".gitignore").write_text("__pycache__/\n*.egg-info/\n")
+    # as the project's own .gitignore: what a killed stage leaves (temporaries, fairvision.files.TEMP_SUFFIX, and
+    # training checkpoints to resume from) is never committed
+    (path / ".gitignore").write_text("__pycache__/\n*.egg-info/\n*.fairvision-tmp\n/.fairvision/\n")
     project = Project(path)
     project.write_params(merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")), TINY),
                                changes or {}))

@@ -106,7 +106,8 @@ def test_each_variant_is_compared_with_its_plain_backbone_on_the_failing_groups(
     monkeypatch.chdir(project)
     failing = {"race": {"Latino_Hispanic": {"Female": ["reference"]}}}
     cards = {name: card(0.8, {}, failing=failing) for name in ("cnn", "cnn+fixed", "cnn+same", "cnn+worse", "vit")}
-    found = {m.variant: m for m in mitigations("sim", cards, CheckSettings.from_params(load_params("params.yaml")))}
+    found = {m.variant: m for m in mitigations(project / "audits" / "sim", cards,
+                                               CheckSettings.from_params(load_params("params.yaml")))}
     assert set(found) == {"cnn+fixed", "cnn+same", "cnn+worse"} and all(m.arch == "cnn" for m in found.values())
 
     def effect(variant: str) -> Effect:
@@ -125,5 +126,5 @@ def test_nothing_failing_on_either_side_compares_nothing(project: Path, monkeypa
 
     monkeypatch.chdir(project)
     cards = {name: card(0.8, {}) for name in ("cnn", "cnn+fixed")}
-    (mitigation,) = mitigations("sim", cards, CheckSettings.from_params(load_params("params.yaml")))
+    (mitigation,) = mitigations(project / "audits" / "sim", cards, CheckSettings.from_params(load_params("params.yaml")))
     assert mitigation.effects == ()

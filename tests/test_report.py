@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
+from fairvision.audit.gate import CheckSettings
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.errors import FairvisionError
+from fairvision.params import load_params
 from fairvision.report.badge import SVG_NAMESPACE
 from fairvision.report.render import render_reports
 
@@ -158,7 +160,7 @@ def _datasheet() -> dict[str, Any]:
     }
 
 
-def write_inputs(root: Path) -> dict[str, Path]:
+def write_inputs(root: Path) -> dict[str, Any]:
     """audits/<B>/fairness.json (one seed, 0), models/<B>/seed-0/train.json, training/<B>/seed-0/history.csv,
     timings/<B>/seed-0.json, datasheet.json, manifest.parquet; only small_cnn fails race."""
     audits, models, training, timings = root / "audits", root / "models", root / "training", root / "timings"
@@ -178,7 +180,8 @@ def write_inputs(root: Path) -> dict[str, Path]:
     manifest = root / "manifest.parquet"
     manifest.write_bytes(b"the prepared manifest's bytes: only hashed by the report")
     return {"audits_dir": audits, "models_dir": models, "training_dir": training, "timings_dir": timings,
-            "datasheet_path": datasheet, "manifest_path": manifest, "out_dir": root / "reports"}
+            "datasheet_path": datasheet, "manifest_path": manifest, "out_dir": root / "reports",
+            "settings": CheckSettings.from_params(load_params(Path(__file__).resolve().parents[1] / "params.yaml"))}
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
-from fairvision.errors import FairvisionError
+from fairvision.errors import FairvisionError, causes, is_no_space
 from fairvision.params import Dataset, Params, load_params
 
 Run = Callable[[Any, argparse.Namespace], "int | None"]
@@ -95,7 +95,23 @@ def execute(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) 
     except KeyboardInterrupt:
         print("fairvision: interrupted; no partial output was kept", file=sys.stderr)
         return 130
+    except Exception as error:
+        if not is_no_space(error):
+            raise  # a bug: its traceback is what a report needs
+        print(f"fairvision: error: {_no_space_message(error)}", file=sys.stderr)
+        return command.error_status
     return status or 0
+
+
+def _no_space_message(error: BaseException) -> str:
+    """A full disk met outside ``files.atomic_path`` (a cache, a checkpoint, a library's own file), in one line.
+
+    An OSError in the chain names its file; TensorFlow's and Arrow's messages hold the path and the C library's text.
+    """
+    for cause in causes(error):
+        if isinstance(cause, OSError) and cause.filename is not None:
+            return f"{cause.filename}: no space left on device: free some space on its filesystem and run again"
+    return f"no space left on device ({' '.join(str(error).split())}): free some space and run again"
 
 
 def dataset_named(params: Params, name: str | None) -> Dataset:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any, Mapping, Sequence
 
-from fairvision.audit.baseline import current_audit
+from fairvision.audit.baseline import baseline_audit
 from fairvision.audit.check import compare_paired
 from fairvision.audit.gate import CheckSettings
 from fairvision.audit.measures import COMPARISONS
@@ -84,8 +85,10 @@ def front(cards: Mapping[str, Mapping[str, Any]]) -> dict[str, list[Point]]:
     return planes
 
 
-def mitigations(dataset: str, cards: Mapping[str, Mapping[str, Any]], settings: CheckSettings) -> list[Mitigation]:
-    """Each `<arch>+<variant>` backbone beside its `<arch>`, both audited on ``dataset``: the paired effects."""
+def mitigations(audits_dir: str | os.PathLike[str], cards: Mapping[str, Mapping[str, Any]],
+                settings: CheckSettings) -> list[Mitigation]:
+    """Each `<arch>+<variant>` backbone beside its `<arch>`, both audited in ``audits_dir`` (<B>/fairness.json and
+    its predictions): the paired effects."""
     found = []
     for variant, card in cards.items():
         arch = variant.split(VARIANT, 1)[0]
@@ -94,7 +97,7 @@ def mitigations(dataset: str, cards: Mapping[str, Mapping[str, Any]], settings: 
         headline = card["verdict"]["headline_outcome"]
         metrics = set(card["quantitative_analyses"]["key_metrics"])
         failing = _failing(cards[arch], headline) | _failing(card, headline)
-        findings = compare_paired(current_audit(f"{dataset}/{arch}"), current_audit(f"{dataset}/{variant}"),
+        findings = compare_paired(baseline_audit(str(audits_dir), arch), baseline_audit(str(audits_dir), variant),
                                   settings) if failing else []
         effects = tuple(Effect(f.partition, f.group, f.metric, f.delta, f.low, f.high) for f in findings
                         if f.outcome == headline and f.metric in metrics and (f.partition, f.group) in failing

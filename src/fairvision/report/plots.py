@@ -121,6 +121,31 @@ def training_chart(history: Sequence[Mapping[str, float | None]], chart_id: str)
         return _svg(figure)
 
 
+def front_chart(points: Sequence[Any], metric: str, chart_id: str) -> str:
+    """Overall accuracy against the worst group's distance from parity, one point per backbone with both intervals;
+    the Pareto front joined and its points filled (``comparison.Point``)."""
+    with _style(chart_id):
+        figure = Figure(figsize=(CHART_WIDTH + 0.6, 2.6))
+        axes = figure.subplots()
+        finite = [p for p in points if math.isfinite(p.gap)]
+        for point in finite:
+            high = point.gap_ci[1] if math.isfinite(point.gap_ci[1]) else point.gap
+            axes.errorbar(point.gap, point.accuracy, xerr=[[point.gap - point.gap_ci[0]], [high - point.gap]],
+                          yerr=[[point.accuracy - point.accuracy_ci[0]], [point.accuracy_ci[1] - point.accuracy]],
+                          fmt="o" if point.on_front else "o", mfc="#222222" if point.on_front else "white",
+                          mec="#222222", color="#888888", linewidth=0.8, capsize=2, markersize=5)
+            axes.annotate(point.backbone, (point.gap, point.accuracy), xytext=(5, 4), textcoords="offset points",
+                          fontsize=8)
+        on_front = sorted((p for p in finite if p.on_front), key=lambda p: p.gap)
+        if len(on_front) > 1:
+            axes.plot([p.gap for p in on_front], [p.accuracy for p in on_front], color="#222222", linewidth=0.8,
+                      linestyle="--")
+        axes.set_xlabel(f"worst group's distance from parity ({metric})")
+        axes.set_ylabel("overall accuracy")
+        _tidy(axes, "both")
+        return _svg(figure)
+
+
 def data_uri(png: bytes) -> str:
     """A PNG picture as a data: URI for the page: as a JPEG (JPEG_QUALITY) where that is lighter, else the PNG.
 

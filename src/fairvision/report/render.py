@@ -18,6 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 import fairvision
+from fairvision.audit.gate import CheckSettings
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.audit.verdicts import Band, verdict
 from fairvision.audit.vocabulary import AGAINST, STATUSES
@@ -28,9 +29,11 @@ from fairvision.layout import seed_name
 from fairvision.report import fmt
 from fairvision.report.badge import BADGES, backbone_badge, overall_badge
 from fairvision.report.card import NOT_MEASURED, NOT_MEASURED_MEANING, STATUS_MEANING, model_card
+from fairvision.report.comparison import front, mitigations
+from fairvision.report.findings import Finding, findings
 from fairvision.report.inputs import BackboneInputs, read_backbone, read_datasheet
 from fairvision.report.overview import accuracy_grid, dataset_counts
-from fairvision.report.plots import accuracy_chart, data_uri, training_chart
+from fairvision.report.plots import accuracy_chart, data_uri, front_chart, training_chart
 
 INDEX = "index"
 # Numbers in a verdict's sentence: the cell beside it shows them, rounded its own way, so they are not compared.
@@ -46,10 +49,12 @@ def render_reports(
     datasheet_path: str | os.PathLike[str],
     manifest_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
+    settings: CheckSettings,
 ) -> None:
     """Write out_dir/index.html and badge.svg, and out_dir/<B>.html, <B>.card.json and <B>.badge.svg for each
     backbone B. Each card names the prepared dataset by ``manifest_path``'s SHA-256 and the model it describes
-    (the first seed's, the one served) by its folder's."""
+    (the first seed's, the one served) by its folder's. ``settings``: how the index compares a mitigated backbone
+    with its plain one (the gate's paired bootstrap, ``comparison.mitigations``)."""
     _check_backbones(backbones)
     datasheet = read_datasheet(datasheet_path)
     inputs = {backbone: read_backbone(backbone, audits_dir, models_dir, training_dir, timings_dir)
@@ -63,13 +68,17 @@ def render_reports(
     pages = {
         f"{backbone}.html": environment.get_template("backbone.html.j2").render(
             card=cards[backbone], charts=_charts(backbone, cards[backbone], inputs[backbone]),
-            maps=_data_uris(inputs[backbone].mean_maps),
+            maps=_data_uris(inputs[backbone].mean_maps), findings=_findings(cards[backbone]),
         )
         for backbone in backbones
     }
     pages[f"{INDEX}.html"] = environment.get_template("index.html.j2").render(
         cards=cards, grid=accuracy_grid(cards), datasheet=datasheet, dataset_counts=dataset_counts(datasheet),
         small_groups=_distinct([card["evaluation_data"]["small_groups"] for card in cards.values()]),
+        findings={backbone: _findings(card) for backbone, card in cards.items()},
+        fronts={metric: (points, Markup(front_chart(points, metric, f"front:{metric}")))
+                for metric, points in front(cards).items()},
+        mitigations=mitigations(audits_dir, cards, settings),
     )
     with atomic_path(out_dir, directory=True) as tmp:
         for name, html in pages.items():
@@ -103,6 +112,10 @@ def _charts(backbone: str, card: Mapping[str, Any], inputs: BackboneInputs) -> d
             for name, analysis in analyses["partitions"].items()
         },
     }
+
+
+def _findings(card: Mapping[str, Any]) -> list[Finding]:
+    return findings(card["verdict"], card["quantitative_analyses"]["partitions"])
 
 
 def _data_uris(pictures: Mapping[str, bytes]) -> dict[str, str]:
