@@ -341,3 +341,56 @@ def test_the_test_command_rule_rejects_a_workflow_without_it() -> None:
     workflow = copy.deepcopy(load())
     del workflow["jobs"]["tests"]
     assert runs_command(workflow, readme_test_command()) == []
+
+
+# --- the publishing workflow: credentials only for the default branch's own code -------------------------------
+
+PUBLISH = WORKFLOWS / "publish.yml"
+DEFAULT_BRANCH = "main"
+
+
+def publish_problems(workflow: dict[str, Any]) -> list[str]:
+    """publish.yml runs project code with credentials (`dvc pull`, `fairvision publish`), which is safe only where
+    that code is the default branch's: it must run on pushes to that branch alone, keep secrets in steps (not at
+    workflow or job level), and publish one run at a time (history.json is read, changed and written back)."""
+    problems = []
+    triggers = workflow.get(True, workflow.get("on"))  # YAML 1.1 reads the key `on` as true
+    if not isinstance(triggers, dict) or set(triggers) != {"push"}:
+        problems.append(f"it runs on {triggers!r}: only `push` to {DEFAULT_BRANCH} runs reviewed code")
+    elif (triggers["push"] or {}).get("branches") != [DEFAULT_BRANCH] or set(triggers["push"]) != {"branches"}:
+        problems.append(f"it runs on pushes to {triggers['push']!r}, not to {DEFAULT_BRANCH} alone")
+    if uses_secrets({key: value for key, value in workflow.items() if key != "jobs"}):
+        problems.append("the workflow level references secrets")
+    for job_id, job in workflow["jobs"].items():
+        if uses_secrets({key: value for key, value in job.items() if key != "steps"}):
+            problems.append(f"job {job_id} references secrets outside its steps")
+    concurrency = workflow.get("concurrency") or {}
+    if not concurrency.get("group") or concurrency.get("cancel-in-progress") is not False:
+        problems.append("no concurrency group that lets a running publish finish")
+    return problems
+
+
+def test_publishing_runs_only_the_default_branchs_code_one_run_at_a_time() -> None:
+    assert publish_problems(load(PUBLISH)) == []
+
+
+def test_publishing_goes_to_s3_or_to_an_artifact() -> None:
+    steps = load(PUBLISH)["jobs"]["publish"]["steps"]
+    publishing = [step for step in steps if "fairvision publish" in str(step.get("run", ""))]
+    assert sorted(step["if"] for step in publishing) == ["vars.FAIRNESS_SITE != ''", "vars.FAIRNESS_SITE == ''"]
+    (upload,) = [step for step in steps if str(step.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert upload["if"] == "vars.FAIRNESS_SITE == ''" and upload["with"]["path"] == "${{ runner.temp }}/site"
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda w: w.update({True: {"push": {"branches": ["main"]}, "pull_request": None}}),
+    lambda w: w.update({True: {"push": {"branches": ["*"]}}}),
+    lambda w: w.update({True: {"pull_request_target": None}}),
+    lambda w: w["jobs"]["publish"].update({"env": {"KEY": "${{ secrets.SITE_AWS_ACCESS_KEY_ID }}"}}),
+    lambda w: w.update({"env": {"KEY": "${{ secrets.AWS_ACCESS_KEY_ID }}"}}),
+    lambda w: w["concurrency"].update({"cancel-in-progress": True}),
+], ids=["pull-request", "any-branch", "pull-request-target", "job-secret", "workflow-secret", "cancelled"])
+def test_publish_rules_reject_a_broken_copy(mutate) -> None:
+    workflow = copy.deepcopy(load(PUBLISH))
+    mutate(workflow)
+    assert publish_problems(workflow) != []
