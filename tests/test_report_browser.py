@@ -16,7 +16,9 @@ Screenshots of each page at each width (and printed) are kept as artifacts: unde
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -67,12 +69,34 @@ def markup(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pages(rendered: tuple[Path, dict[str, bytes]], markup: Path) -> dict[str, Path]:
+def published(rendered: tuple[Path, dict[str, bytes]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The explained report published twice, from two commits, to a site folder (`fairvision publish`): its index
+    and a trend page with two points per chart."""
+    from test_publish import DATASET, NOW, Repo
+
+    cards = {page.name.removesuffix(".card.json"): json.loads(page.read_text(encoding="utf-8"))
+             for page in rendered[0].glob("*.card.json")}
+    repo = Repo(tmp_path_factory.mktemp("published") / "project", cards)
+    site = repo.path.parent / "site"
+    shutil.copytree(rendered[0], repo.reports, dirs_exist_ok=True)
+    repo.publish(str(site), now=NOW)
+    repo.commit("second", "2026-11-20T10:00:00Z")
+    repo.publish(str(site), now=NOW)
+    assert len(json.loads((site / "history.json").read_text())["runs"]) == 2
+    return site
+
+
+@pytest.fixture(scope="module")
+def pages(rendered: tuple[Path, dict[str, bytes]], markup: Path, published: Path) -> dict[str, Path]:
     """Every page under test by a short name, "<folder>/<file>": the comparison page (index.html) and the model
-    cards of the explained report, and the markup report's. A page of another kind (the published site's trend
-    page) joins by adding its path here; the checks below apply to every page named."""
+    cards of the explained report, the markup report's, and the published site's index and trend pages; the
+    checks below apply to every page named."""
     folders = {"explained": rendered[0], "markup": markup}
-    return {f"{name}/{page.name}": page for name, folder in folders.items() for page in sorted(folder.glob("*.html"))}
+    named = {f"{name}/{page.name}": page for name, folder in folders.items() for page in sorted(folder.glob("*.html"))}
+    trends = sorted((published / "trends").rglob("*.html"))
+    assert trends, "the published site has no trend page"
+    return named | {"site/index.html": published / "index.html",
+                    **{f"site/trends.{page.parent.name}.{page.name}": page for page in trends}}
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +107,7 @@ def views(pages: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> d
     seen: dict[tuple[str, int | str], PageView] = {}
     with Browser() as browser:
         for name, path in pages.items():
-            at = None if path.name == "index.html" else "h3[id^='partition-']"
+            at = None if path.name == "index.html" or name.startswith("site/") else "h3[id^='partition-']"
             for width in WIDTHS:
                 seen[name, width] = browser.view(path, FACTS, width=width, at=at)
             seen[name, "print"] = browser.view(path, FACTS, width=A4_WIDTH, media="print", at=at)
@@ -96,8 +120,13 @@ def test_pages_fetch_nothing_and_log_no_error(pages: dict[str, Path],
                                              views: dict[tuple[str, int | str], PageView]) -> None:
     assert set(pages) >= {"explained/index.html", "markup/index.html"} | {
         f"{folder}/{backbone}.html" for folder in ("explained", "markup") for backbone in BACKBONES}
+    site = pages["site/index.html"].parent.as_uri() + "/"
     for (name, width), view in views.items():
-        assert view.requests == [pages[name].as_uri()], (name, width)
+        if name.startswith("site/"):  # a published site links its own files (badges, cards): nothing beyond them
+            assert view.requests[0] == pages[name].as_uri() and all(
+                request.startswith(site) for request in view.requests), (name, width, view.requests)
+        else:  # a report page is self-contained
+            assert view.requests == [pages[name].as_uri()], (name, width)
         assert view.errors == [], (name, width)  # a refusal by the page's Content-Security-Policy included
 
 
@@ -119,8 +148,8 @@ def test_the_verdict_its_tables_and_every_chart_are_laid_out(views: dict[tuple[s
             assert facts["headline"] == 5  # race's three groups and age's two, in the headline tables
             assert len(facts["charts"]) == 3 and all(chart["height"] > 100 for chart in facts["charts"])
         assert views["explained/index.html", width].facts["headings"] == [
-            "Fairness audit: synthetic, gender classifiers", "Backbones side by side", "Per-label performance",
-            "Accuracy per group", "Dataset"]
+            "Fairness audit: synthetic, gender classifiers", "Backbones side by side", "Accuracy against fairness",
+            "Per-label performance", "Accuracy per group", "Dataset"]
         assert views["explained/index.html", width].facts["headline"] == 5
 
 
@@ -140,7 +169,8 @@ def test_group_names_and_labels_with_markup_are_shown_as_text(views: dict[tuple[
     for (name, width), view in views.items():
         facts = view.facts
         assert facts["scripts"] == 0 and facts["markup"] == 0 and view.errors == [], (name, width)
-        texts = (SCRIPT_LABEL, MARKUP_GROUP) if name.startswith("markup/") else (MALICIOUS,)
+        texts = (SCRIPT_LABEL, MARKUP_GROUP) if name.startswith("markup/") else \
+            (MALICIOUS,) if name.startswith("explained/") else ()  # the site's pages show no group
         for text in texts:
             assert text in facts["text"], (name, width, text)
 
@@ -153,6 +183,17 @@ def test_index_is_painted_with_its_verdict_badges(views: dict[tuple[str, int | s
         for status in ("fail", "inconclusive"):  # small_cnn's and mobilenet_v2's overall verdicts, near the top
             badge = Image.new("RGB", (1, 1), BADGES[status][0]).getpixel((0, 0))
             assert colours.get(badge, 0) > 100, f"no {status} badge painted at {width} px"
+
+
+def test_the_published_index_and_trend_pages_show_both_runs(views: dict[tuple[str, int | str], PageView]) -> None:
+    """The site `fairvision publish` made from two commits: the index lists two runs, each trend page draws
+    its charts within the screen."""
+    trend_pages = [name for name, _ in views if name.startswith("site/trends.")]
+    assert trend_pages
+    for width in (*WIDTHS, "print"):
+        assert views["site/index.html", width].facts["text"].count("synthetic") >= 2
+        for name in trend_pages:
+            assert views[name, width].facts["charts"], (name, width)
 
 
 def test_printed_badges_are_words_in_black_on_white(views: dict[tuple[str, int | str], PageView]) -> None:
