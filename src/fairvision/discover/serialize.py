@@ -1,0 +1,53 @@
+"""A discovery as JSON (cohorts.json): one long table of candidates, the selected ones with interval and verdict.
+
+One row per (cohort, gap) tested on the confirm half, in the order the explore half ranked
+them, so a reader sees what was tested and not only what was found (the denominator of the
+false discovery rate). Numbers are rounded as every fairvision JSON is (``statistics.number``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairvision.discover.confirm import Finding
+from fairvision.discover.engine import Discovery
+from fairvision.statistics import number
+
+
+def to_json(found: Discovery) -> dict[str, Any]:
+    """The whole run: how it searched, how it selected, and every candidate's row."""
+    s = found.settings
+    selection = found.confirmation.selection
+    return {
+        "attributes": list(found.attributes),
+        "favorable_label": found.favorable,
+        "split": {"seed": s.seed, "explore_rows": found.explore_rows, "confirm_rows": found.confirm_rows},
+        "search": {"max_order": s.max_order, "cohorts_considered": found.search.cohorts_considered,
+                   "eligible": found.search.eligible, "max_candidates": s.max_candidates,
+                   "min_cohort_size": found.search.min_sizes,
+                   "overall_rate": {m: number(r) for m, r in found.search.overall_rates.items()},
+                   "mdss": {"subsets": s.mdss_subsets, "iterations": s.mdss_iterations, "penalty": s.mdss_penalty}},
+        "selection": {"procedure": s.procedure, "fdr": s.fdr, "false_alarm": s.false_alarm,
+                      "gate_open": selection.gate_open, "threshold": number(selection.threshold),
+                      "candidates": len(found.findings), "selected": selection.count,
+                      "interval_level": number(found.confirmation.level), "false_coverage_rate": number(1 - s.level)},
+        "cohorts": [_row(f) for f in found.findings],
+    }
+
+
+def _row(f: Finding) -> dict[str, Any]:
+    c = f.candidate
+    row: dict[str, Any] = {
+        "cohort": c.cohort.name, "conditions": {a: list(v) for a, v in c.cohort.conditions},
+        "order": c.cohort.order, "source": c.source, "metric": c.metric, "explore_z": number(c.explore_z),
+        "n": f.total, "events": f.events, "rest_n": f.rest_total, "rest_events": f.rest_events,
+        "rate": number(f.rate), "rest_rate": number(f.rest_rate), "value": number(f.gap),
+        "p_value": number(f.p_value), "selected": f.selected,
+    }
+    if f.selected:
+        row.update({"level": number(f.level), "low": number(f.low), "high": number(f.high), "verdict": f.verdict,
+                    "explanation": f.explanation, "minimum_detectable_gap": number(f.minimum_detectable_gap),
+                    "lineage": "own" if f.lineage is None or f.lineage.own else "inherited",
+                    "inherited_from": f.lineage.inherited_from.name if f.lineage and f.lineage.inherited_from else None,
+                    "parents": {p.name: number(v) for p, v in f.lineage.parents.items()} if f.lineage else {}})
+    return row
