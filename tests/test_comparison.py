@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from fairvision.audit.gate import CheckSettings
-from fairvision.report.comparison import Effect, front, mitigations, wilson
+from fairvision.report.comparison import Effect, effect_settings, front, mitigations, wilson
 
 ROOT = Path(__file__).resolve().parents[1]
 RACES = ("White", "Black", "Latino_Hispanic", "East Asian")
@@ -107,7 +106,7 @@ def test_each_variant_is_compared_with_its_plain_backbone_on_the_failing_groups(
     failing = {"race": {"Latino_Hispanic": {"Female": ["reference"]}}}
     cards = {name: card(0.8, {}, failing=failing) for name in ("cnn", "cnn+fixed", "cnn+same", "cnn+worse", "vit")}
     found = {m.variant: m for m in mitigations(project / "audits" / "sim", cards,
-                                               CheckSettings.from_params(load_params("params.yaml")))}
+                                               effect_settings(load_params("params.yaml").audit))}
     assert set(found) == {"cnn+fixed", "cnn+same", "cnn+worse"} and all(m.arch == "cnn" for m in found.values())
 
     def effect(variant: str) -> Effect:
@@ -126,5 +125,5 @@ def test_nothing_failing_on_either_side_compares_nothing(project: Path, monkeypa
 
     monkeypatch.chdir(project)
     cards = {name: card(0.8, {}) for name in ("cnn", "cnn+fixed")}
-    (mitigation,) = mitigations(project / "audits" / "sim", cards, CheckSettings.from_params(load_params("params.yaml")))
+    (mitigation,) = mitigations(project / "audits" / "sim", cards, effect_settings(load_params("params.yaml").audit))
     assert mitigation.effects == ()

@@ -51,7 +51,8 @@ KNOBS = {
     "a dataset's reference group": (set_key(f"{DATASET}.reference.race", "White"), {AUDIT}),
     "a dataset's source": (set_key(f"{DATASET}.source.padding", 1.25), {PREPARE}),
     "audit tolerance": (set_key("audit.tolerance.difference", 0.05), {AUDIT}),
-    "audit.min_group_size": (set_key("audit.min_group_size", 7), {AUDIT}),
+    # the report compares a mitigated backbone with its plain one with the audit's group size and bootstrap
+    "audit.min_group_size": (set_key("audit.min_group_size", 7), {AUDIT, REPORT}),
     "a check-only setting": (set_key("check.difference_margin", 0.01), set()),
     "a Kubernetes manifest setting": (set_key("kubernetes.train.workers", 4), set()),
     "an explain setting": (set_key("explain.lime.samples", 30), {EXPLAIN}),
@@ -79,7 +80,7 @@ def test_one_knob_changes_exactly_its_stages(project: Project, knob: str) -> Non
 
 @pytest.mark.parametrize(("edited", "expected"), [
     ("src/fairvision/report/templates/base.html.j2", {REPORT}),
-    ("src/fairvision/audit/headline.py", {AUDIT}),
+    ("src/fairvision/audit/headline.py", {AUDIT, REPORT}),  # the cards' verdict counts and badges use it too
     ("src/fairvision/models/predict.py", {EVALUATE}),
     ("src/fairvision/data/images.py", {PREPARE}),
     ("src/fairvision/explain/aggregate.py", {EXPLAIN}),

@@ -127,7 +127,8 @@ def test_local_folder_remote_works_the_same(project: Project, tmp_path: Path) ->
     params = copy.params()
     params["audit"]["bootstrap"]["resamples"] += 10
     copy.write_params(params)
-    assert copy.changed_stages() == {"audit@synthetic-small_cnn"}
+    # the report too: it compares a mitigated backbone with its plain one with the audit's bootstrap
+    assert copy.changed_stages() == {"audit@synthetic-small_cnn", "report@synthetic"}
     ran = set(re.findall(r"Running stage '([^']+)'", copy.dvc("repro").stdout))
     assert "audit@synthetic-small_cnn" in ran
     # explain reads only the reference groups (references.json), which the resamples do not move

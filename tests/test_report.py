@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from fairvision.audit.gate import CheckSettings
 from fairvision.audit.measures import COMPARISONS, RATES
 from fairvision.errors import FairvisionError
 from fairvision.params import load_params
 from fairvision.report.badge import SVG_NAMESPACE
+from fairvision.report.comparison import effect_settings
 from fairvision.report.render import render_reports
 
 BACKBONES = ("small_cnn", "mobilenet_v2")
@@ -181,7 +181,7 @@ def write_inputs(root: Path) -> dict[str, Any]:
     manifest.write_bytes(b"the prepared manifest's bytes: only hashed by the report")
     return {"audits_dir": audits, "models_dir": models, "training_dir": training, "timings_dir": timings,
             "datasheet_path": datasheet, "manifest_path": manifest, "out_dir": root / "reports",
-            "settings": CheckSettings.from_params(load_params(Path(__file__).resolve().parents[1] / "params.yaml"))}
+            "settings": effect_settings(load_params(Path(__file__).resolve().parents[1] / "params.yaml").audit)}
 
 
 @pytest.fixture

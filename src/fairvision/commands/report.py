@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(params: Params, args: argparse.Namespace) -> None:
-    from fairvision.audit.gate import CheckSettings
+    from fairvision.report.comparison import effect_settings
     from fairvision.report.render import render_reports
 
     name = dataset_named(params, args.dataset).name
@@ -25,7 +25,7 @@ def run(params: Params, args: argparse.Namespace) -> None:
     render_reports(list(params.backbones), layout.AUDITS_DIR / name, layout.MODELS_DIR / name,
                    layout.TRAINING_DIR / name, layout.TIMINGS_DIR / name,
                    layout.prepared_dir(name) / "datasheet.json", layout.prepared_dir(name) / "manifest.parquet", out,
-                   CheckSettings.from_params(params))
+                   effect_settings(params.audit))
     logging.getLogger("fairvision").info("report: %s", os.path.join(out, "index.html"))
 
 

@@ -23,6 +23,7 @@ from fairvision.audit.baseline import baseline_audit
 from fairvision.audit.check import compare_paired
 from fairvision.audit.gate import CheckSettings
 from fairvision.audit.measures import COMPARISONS
+from fairvision.params import Audit
 
 Z95 = 1.959964  # the Wilson interval's normal quantile: a 95 % interval for overall accuracy
 VARIANT = "+"  # `<arch>+<variant>` (backbones.py)
@@ -83,6 +84,15 @@ def front(cards: Mapping[str, Mapping[str, Any]]) -> dict[str, list[Point]]:
         planes[metric] = [dataclasses.replace(p, on_front=not any(_dominates(q, p) for q in points))
                           for p in points]
     return planes
+
+
+def effect_settings(audit: Audit) -> CheckSettings:
+    """The paired comparison's settings from params.yaml `audit` alone: its bootstrap, group size and family-wise
+    method. The gate's margins and training-noise allowances judge a change, which an effect is not, so the
+    report depends on no `check` key."""
+    return CheckSettings(difference_margin=0.0, ratio_margin=0.0, min_group_size=audit.min_group_size,
+                         resamples=audit.bootstrap.resamples, seed=audit.bootstrap.seed, level=audit.bootstrap.level,
+                         multiple_comparisons=audit.multiple_comparisons)  # type: ignore[arg-type]  # validated
 
 
 def mitigations(audits_dir: str | os.PathLike[str], cards: Mapping[str, Mapping[str, Any]],
