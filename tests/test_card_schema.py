@@ -1,7 +1,8 @@
 """The card's JSON Schema (src/fairvision/report/card.schema.json) describes every card the report writes.
 
 Each card the report tests render is validated: test_report's hand-made audits (one failing
-backbone, one inconclusive; with test_report_explanations' explanations for one of them), the
+backbone, one inconclusive; with test_report_explanations' explanations and test_report_cohorts'
+discovery for one of them, and a fair model's discovery, nothing selected), the
 real audit stage's output with an intersection and with no protected attribute at all, three
 seeds audited as one procedure, and the cards of the project's own reports/ where a `dvc repro`
 left some. The schema must also refuse what is not a card, or the tests above would prove nothing.
@@ -17,6 +18,7 @@ from typing import Any
 import jsonschema
 import pytest
 from test_report import BACKBONES, MALICIOUS, _datasheet, _pets, _real_audit, write_inputs
+from test_report_cohorts import PLANT, write_cohorts
 from test_report_explanations import explanations, write_explanations
 from test_report_seeds import _seed_tables
 
@@ -43,8 +45,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cards = {}
     explained = write_inputs(tmp_path_factory.mktemp("explained"))
     write_explanations(explained["audits_dir"], explanations())
+    write_cohorts(explained["audits_dir"], PLANT)
     render_reports(BACKBONES, **explained)
     cards["hand-made, explained"] = _cards(explained["out_dir"])
+    fair = write_inputs(tmp_path_factory.mktemp("fair"))
+    write_cohorts(fair["audits_dir"], None, seed=7900)
+    render_reports(BACKBONES, **fair)
+    cards["hand-made, a fair model's discovery"] = _cards(fair["out_dir"])
     with pytest.MonkeyPatch.context() as monkeypatch:
         import numpy as np
 
@@ -78,10 +85,20 @@ def test_every_rendered_card_is_valid(rendered: dict[str, Any]) -> None:
         assert set(cards) == {f"{backbone}.card.json" for backbone in BACKBONES}, scenario
         for name, card in cards.items():
             assert _errors(card) == [], f"{scenario}: {name}"
-            seen.add((card["verdict"]["overall"], card["explanations"]["explained"], card["seeds"]["measured"]))
+            seen.add((card["verdict"]["overall"], card["explanations"]["explained"], card["seeds"]["measured"],
+                      _cohorts_shape(card["cohorts"])))
     # the scenarios reach every shape the schema has alternatives for
-    assert {overall for overall, _, _ in seen} == {"fail", "inconclusive", "not_measured"}
-    assert {explained for _, explained, _ in seen} == {True, False} and {m for _, _, m in seen} == {True, False}
+    assert {overall for overall, _, _, _ in seen} == {"fail", "inconclusive", "not_measured"}
+    assert {explained for _, explained, _, _ in seen} == {True, False} and {m for _, _, m, _ in seen} == {True, False}
+    assert {shape for _, _, _, shape in seen} == {"not run", "nothing selected", "own and inherited findings"}
+
+
+def _cohorts_shape(section: dict[str, Any]) -> str:
+    if not section["run"]:
+        return "not run"
+    if not section["findings"]:
+        return "nothing selected"
+    return "own and inherited findings" if any(f["inherited"] for f in section["findings"]) else "own findings"
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[path.relative_to(ROOT).as_posix() for path in COMMITTED])
@@ -120,6 +137,9 @@ def _break(card: dict[str, Any], change: Any) -> list[str]:
     (lambda c: c["quantitative_analyses"]["per_label"]["Female"]["f1"].update(ci=[0.1]),
      "quantitative_analyses.per_label.Female.f1.ci"),
     (lambda c: c["explanations"].update(explained="yes"), "explanations"),
+    (lambda c: c["cohorts"].pop("summary"), "cohorts"),
+    (lambda c: c["cohorts"]["findings"][0].update(verdict="ok"), "cohorts"),
+    (lambda c: c["cohorts"]["findings"][0].update(inherited_from="race=Indian"), "cohorts"),  # an own finding
 ])
 def test_the_schema_refuses_what_is_not_a_card(rendered: dict[str, Any], change: Any, where: str) -> None:
     errors = _break(rendered["hand-made, explained"]["small_cnn.card.json"], change)

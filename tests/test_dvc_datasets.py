@@ -42,7 +42,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, reproduced_project: Projec
     project.commit("a second dataset")
     ran = re.findall(r"Running stage '([^']+)'", project.dvc("repro").stdout)
     assert set(ran) == {"prepare@shapes", "train@shapes-small_cnn-0", "evaluate@shapes-small_cnn-0",
-                        "audit@shapes-small_cnn", "explain@shapes-small_cnn", "report@shapes"}
+                        "audit@shapes-small_cnn", "discover@shapes-small_cnn", "explain@shapes-small_cnn",
+                        "report@shapes"}
     return project
 
 

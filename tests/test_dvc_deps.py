@@ -19,7 +19,7 @@ from fairvision.closure import closure
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-STAGES = ("synth", "prepare", "train", "evaluate", "audit", "explain", "report")
+STAGES = ("synth", "prepare", "train", "evaluate", "audit", "discover", "explain", "report")
 ENTRY = {stage: f"fairvision.commands.{stage}" for stage in STAGES}
 DATA_FILES = {"report": {"src/fairvision/report/templates"}}  # read at run time, not imported
 

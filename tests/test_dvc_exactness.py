@@ -33,7 +33,7 @@ def set_key(dotted: str, value: Any) -> Callable[[dict], None]:
 
 
 TRAIN, EVALUATE, AUDIT = "train@synthetic-small_cnn-0", "evaluate@synthetic-small_cnn-0", "audit@synthetic-small_cnn"
-EXPLAIN = "explain@synthetic-small_cnn"
+EXPLAIN, DISCOVER = "explain@synthetic-small_cnn", "discover@synthetic-small_cnn"
 PREPARE, REPORT = "prepare@synthetic", "report@synthetic"
 DATASET = "datasets.synthetic"
 
@@ -47,10 +47,13 @@ KNOBS = {
     "a backbone option": (set_key("backbones.small_cnn.width", 8), {TRAIN, REPORT}),
     "train.epochs": (set_key("train.epochs", 2), {TRAIN}),
     "evaluate.batch_size": (set_key("evaluate.batch_size", 64), {EVALUATE}),
-    "a dataset's protected attributes": (drop_age, {PREPARE, AUDIT, EXPLAIN}),
+    "a dataset's protected attributes": (drop_age, {PREPARE, AUDIT, DISCOVER, EXPLAIN}),
     "a dataset's reference group": (set_key(f"{DATASET}.reference.race", "White"), {AUDIT}),
     "a dataset's source": (set_key(f"{DATASET}.source.padding", 1.25), {PREPARE}),
-    "audit tolerance": (set_key("audit.tolerance.difference", 0.05), {AUDIT}),
+    # discovery judges a cohort against the audit's bands, at its level, for its favourable label
+    "audit tolerance": (set_key("audit.tolerance.difference", 0.05), {AUDIT, DISCOVER}),
+    "audit.favorable_label": (set_key("audit.favorable_label", "Male"), {AUDIT, DISCOVER}),
+    "a discover setting": (set_key("discover.fdr", 0.05), {DISCOVER}),
     # the report compares a mitigated backbone with its plain one with the audit's group size and bootstrap
     "audit.min_group_size": (set_key("audit.min_group_size", 7), {AUDIT, REPORT}),
     "a check-only setting": (set_key("check.difference_margin", 0.01), set()),
@@ -58,7 +61,7 @@ KNOBS = {
     "an explain setting": (set_key("explain.lime.samples", 30), {EXPLAIN}),
     "synth.seed": (set_key("synth.seed", 1), {"synth"}),
     # another training seed: its own train and evaluate, and the audit of every seed; seed 0's model, its
-    # evaluation and the explanations (of the first seed) do not rerun
+    # evaluation, the explanations and the cohorts (of the first seed) do not rerun
     "a second training seed": (set_key("train.seeds", [0, 1]),
                                {"train@synthetic-small_cnn-1", "evaluate@synthetic-small_cnn-1", AUDIT}),
 }
@@ -84,14 +87,16 @@ def test_one_knob_changes_exactly_its_stages(project: Project, knob: str) -> Non
     ("src/fairvision/models/predict.py", {EVALUATE}),
     ("src/fairvision/data/images.py", {PREPARE}),
     ("src/fairvision/explain/aggregate.py", {EXPLAIN}),
-    ("src/fairvision/params.py", {"synth", PREPARE, TRAIN, EVALUATE, AUDIT, EXPLAIN, REPORT}),
+    ("src/fairvision/params.py", {"synth", PREPARE, TRAIN, EVALUATE, AUDIT, DISCOVER, EXPLAIN, REPORT}),
     # Stage boundaries: the audit's statistics retrain nothing, a new backbone re-reads no data, the storage
     # layer retrains nothing, a card's layout reruns only the report, and the shared CLI reruns nothing.
-    ("src/fairvision/audit/measures.py", {AUDIT, REPORT}),
+    ("src/fairvision/audit/measures.py", {AUDIT, DISCOVER, REPORT}),  # discovery's gaps are the audit's rates
     ("src/fairvision/audit/intervals.py", {AUDIT, REPORT}),
     ("src/fairvision/models/backbones.py", {TRAIN, EVALUATE, EXPLAIN}),
     ("src/fairvision/data/storage.py", {"synth", PREPARE}),
     ("src/fairvision/report/card.py", {REPORT}),
+    ("src/fairvision/discover/engine.py", {DISCOVER}),  # the report reads cohorts.json through record.py alone
+    ("src/fairvision/discover/record.py", {DISCOVER, REPORT}),
     ("src/fairvision/cli.py", set()),
 ])
 def test_one_code_edit_changes_exactly_the_stages_that_run_it(project: Project, edited: str, expected: set) -> None:

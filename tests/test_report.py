@@ -25,9 +25,9 @@ UNDEFINED = "the reference group's error rate is 0, so the ratio is undefined (0
 REASON = "largest race group in train (300 images); `auto` in params.yaml"
 CORRECT_METRICS = ("statistical_parity_difference", "disparate_impact", "error_rate_difference", "error_rate_ratio")
 SECTIONS = ("model_details", "seeds", "intended_use", "factors", "metrics", "evaluation_data", "training_data",
-            "quantitative_analyses", "explanations", "ethical_considerations", "caveats", "verdict")
+            "quantitative_analyses", "cohorts", "explanations", "ethical_considerations", "caveats", "verdict")
 TITLES = ("Model details", "Intended use", "Factors", "Metrics", "Evaluation data", "Training data",
-          "Quantitative analyses", "Explanations", "Ethical considerations", "Caveats and recommendations")
+          "Quantitative analyses", "Cohorts", "Explanations", "Ethical considerations", "Caveats and recommendations")
 OUTCOMES = [
     {"name": "Female", "label": "Female", "description": "true or predicted “Female” against every other class",
      "metrics": list(COMPARISONS)},

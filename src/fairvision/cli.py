@@ -14,8 +14,8 @@ from typing import Sequence
 
 from fairvision import __version__
 from fairvision.command import Parser, execute
-from fairvision.commands import (audit, check, evaluate, explain, k8s, pipeline, prepare, publish, publish_model,
-                                 report, serve, synth, train)
+from fairvision.commands import (audit, check, discover, evaluate, explain, k8s, pipeline, prepare, publish,
+                                 publish_model, report, serve, synth, train)
 
 DESCRIPTION = """\
 Reproducible fairness audits of image classifiers.
@@ -30,6 +30,7 @@ dataset D in `datasets`; with one dataset, --dataset may be left out.
   evaluate B  -> audits/<D>/<B>/predictions/seed-<S>.parquet
   audit B     -> audits/<D>/<B>/fairness.json   AIF360 metrics per group, bootstrap intervals, verdicts (all seeds)
                  audits/<D>/<B>/headline.json, groups/<D>/<B>/   `dvc exp show` metrics; per-group bars
+  discover B  -> audits/<D>/<B>/cohorts.json    cohorts nobody configured that the model fails (FDR-controlled)
   explain B   -> audits/<D>/<B>/explanations/   Grad-CAM, integrated gradients, LIME per group; disparity, faithfulness
   report      -> reports/<D>/               index.html, <B>.html, <B>.card.json, badge.svg, <B>.badge.svg
 
@@ -42,9 +43,9 @@ pipeline run --local` runs that pipeline here, and `fairvision k8s` writes the t
 InferenceServices beside it (k8s/*.yaml). Every knob lives in params.yaml (see its comments)."""
 
 # In the order `fairvision --help` lists them: the pipeline's stages, then the gate, the site, the server and Kubeflow.
-COMMANDS = (synth.COMMAND, prepare.COMMAND, train.COMMAND, evaluate.COMMAND, audit.COMMAND, explain.COMMAND,
-            report.COMMAND, check.COMMAND, publish.COMMAND, serve.COMMAND, publish_model.COMMAND, pipeline.COMMAND,
-            k8s.COMMAND)
+COMMANDS = (synth.COMMAND, prepare.COMMAND, train.COMMAND, evaluate.COMMAND, audit.COMMAND, discover.COMMAND,
+            explain.COMMAND, report.COMMAND, check.COMMAND, publish.COMMAND, serve.COMMAND, publish_model.COMMAND,
+            pipeline.COMMAND, k8s.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:

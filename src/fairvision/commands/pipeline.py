@@ -49,8 +49,8 @@ def run(params: Params, args: argparse.Namespace) -> None:
 COMMAND = Command(
     "pipeline", "the stages as a Kubeflow pipeline: compile it, or run it locally",
     "compile: write k8s/pipeline.yaml, a KFP v2 pipeline with one lightweight component per\n"
-    "stage (prepare, train, evaluate, audit, explain, report) for every dataset, backbone\n"
-    "and seed of params.yaml, each calling the command `dvc repro` runs, in a shared KFP\n"
+    "stage (prepare, train, evaluate, audit, discover, explain, report) for every dataset,\n"
+    "backbone and seed of params.yaml, each calling the command `dvc repro` runs, in a shared KFP\n"
     "workspace volume laid out as the project. Its `params` input defaults to params.yaml;\n"
     "the first step validates it. Its `training` input says where each seed trains: pod\n"
     "(the default: in its step's pod) or job (a TFJob / TrainJob, params.yaml\n"

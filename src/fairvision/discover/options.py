@@ -2,13 +2,13 @@
 
 The params schema imports no stage (DESIGN: a change to one stage's code must not rerun
 another), so this stage validates its own section, naming the dotted key of anything wrong;
-the verdicts use the audit's tolerance bands and level, so a cohort is judged as the audit
-judges a group.
+the verdicts use the audit's tolerance bands and level, and the favourable label is resolved
+as the audit resolves it, so a cohort is judged as the audit judges a group.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from fairvision.audit.tolerance import bands
 from fairvision.discover.settings import MAX_ORDER, PROCEDURES, Settings
@@ -45,6 +45,39 @@ def discover_options(section: Section, audit: Audit) -> tuple[Settings, tuple[st
     if settings.max_order > MAX_ORDER:
         raise section._fail("max_order", f"an integer in [1, {MAX_ORDER}]", settings.max_order)
     return settings, tuple(_strings(section, "extra_columns", allow_empty=True))
+
+
+def favorable_label(audit: Audit, labels: Sequence[str], source: str) -> str:
+    """`audit.favorable_label` as the audit stage reads it: `auto` is the first label (the datasheet's, sorted).
+
+    Repeated here, not imported from the audit stage, so that discovery's code deps stay out of the audit's.
+    """
+    favorable = labels[0] if audit.favorable_label == "auto" else audit.favorable_label
+    if favorable not in labels:
+        raise FairvisionError(f"{source}: `audit.favorable_label` {favorable!r} is not a label; labels: "
+                              f"{', '.join(labels)}")
+    return favorable
+
+
+def check_extra_columns(extra: Sequence[str], *, attributes: Sequence[str], protected: Sequence[str], target: str,
+                        source: str, datasheet: str) -> None:
+    """Each extra column must be an attribute column of the dataset that is neither protected nor the target.
+
+    `evaluate` copies every attribute column of the manifest (the datasheet's ``attributes``) into the
+    predictions, so those are the columns discovery can search; a protected one is searched already, and
+    the target is the label itself.
+    """
+    for column in extra:
+        if column in protected:
+            why = "is a protected attribute, searched already"
+        elif column == target:
+            why = "is the dataset's target: a cohort of it would be a label, not a group of people"
+        elif column not in attributes:
+            why = (f"is not an attribute column of the dataset ({datasheet} lists "
+                   f"{', '.join(attributes) or 'none'}; the predictions carry only those)")
+        else:
+            continue
+        raise FairvisionError(f"{source}: `discover.extra_columns` names {column!r}, which {why}")
 
 
 def _strings(section: Section, key: str, *, allow_empty: bool) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from fairvision.discover.confirm import Finding
 from fairvision.discover.engine import Discovery
+from fairvision.discover.record import SCHEMA_VERSION
 from fairvision.statistics import number
 
 
@@ -19,6 +20,7 @@ def to_json(found: Discovery) -> dict[str, Any]:
     s = found.settings
     selection = found.confirmation.selection
     return {
+        "schema_version": SCHEMA_VERSION,
         "attributes": list(found.attributes),
         "favorable_label": found.favorable,
         "split": {"seed": s.seed, "explore_rows": found.explore_rows, "confirm_rows": found.confirm_rows},

@@ -1,7 +1,7 @@
 """The KFP v2 pipeline: one lightweight component per stage, each calling its stage's command in the workspace.
 
 The steps are laid out from params.yaml as dvc.yaml's `matrix` expands: synth, prepare per dataset, train and
-evaluate per dataset, backbone and seed, audit and explain per dataset and backbone, report per dataset. Each
+evaluate per dataset, backbone and seed, audit, discover and explain per dataset and backbone, report per dataset. Each
 component's body is a call into ``steps`` (KFP copies a lightweight component's source into its container, where
 the image has fairvision installed). Steps depend on each other through the run's parameter file, the typed
 artifacts they hand on, and ``after`` where a step reads several others' outputs (an audit reads every seed's
@@ -81,6 +81,15 @@ def audit(workspace: str, params_file: str, dataset: str, backbone: str, headlin
     log_headline(workspace, dataset, backbone, headline)
 
 
+def discover(workspace: str, params_file: str, dataset: str, backbone: str, cohorts: Output[Artifact]) -> None:
+    """Cohorts nobody configured, found on one half of the test predictions and confirmed on the other."""
+    from fairvision import layout
+    from fairvision.pipeline.steps import keep, run_stage
+
+    run_stage(workspace, params_file, "discover", [backbone, "--dataset", dataset])
+    keep(workspace, layout.audit_dir(dataset, backbone) / "cohorts.json", cohorts.path)
+
+
 def explain(workspace: str, params_file: str, dataset: str, backbone: str, model: Input[Model],
             explanations: Output[Artifact]) -> None:
     """LIME and gradient saliency per group, for the first seed's model."""
@@ -123,7 +132,7 @@ def _read_s3(task: dsl.PipelineTask, s3: S3Access) -> None:
         task.set_env_variable("AWS_ENDPOINT_URL", s3.endpoint)
 
 
-STAGES: tuple[Callable[..., Any], ...] = (validate, synth, prepare, train, evaluate, audit, explain, report)
+STAGES: tuple[Callable[..., Any], ...] = (validate, synth, prepare, train, evaluate, audit, discover, explain, report)
 
 
 def build(params_path: str | os.PathLike[str], image: str, workspace: str = dsl.WORKSPACE_PATH_PLACEHOLDER,
@@ -172,9 +181,11 @@ def build(params_path: str | os.PathLike[str], image: str, workspace: str = dsl.
                     predicted = ops["evaluate"](**run, model=models[seed].outputs["model"])
                     evaluated.append(predicted.set_display_name(f"evaluate {dataset} {backbone} seed {seed}"))
                 audited = ops["audit"](**shared, dataset=dataset, backbone=backbone).after(*evaluated)
+                discovered = ops["discover"](**shared, dataset=dataset, backbone=backbone).after(*evaluated)
                 explained = ops["explain"](**shared, dataset=dataset, backbone=backbone,
                                            model=models[first_seed].outputs["model"]).after(audited)
                 finished += [audited.set_display_name(f"audit {dataset} {backbone}"),
+                             discovered.set_display_name(f"discover {dataset} {backbone}"),
                              explained.set_display_name(f"explain {dataset} {backbone}")]
             ops["report"](**shared, dataset=dataset, backbones=matrix["backbones"]).after(*finished) \
                 .set_display_name(f"report {dataset}")

@@ -28,7 +28,7 @@ PROJECT_VARIABLE = "FAIRVISION_PROJECT"
 AXES: dict[str, tuple[str, ...]] = {
     "synth": (), "prepare": ("datasets",), "train": ("datasets", "backbones", "seeds"),
     "evaluate": ("datasets", "backbones", "seeds"), "audit": ("datasets", "backbones"),
-    "explain": ("datasets", "backbones"), "report": ("datasets",),
+    "discover": ("datasets", "backbones"), "explain": ("datasets", "backbones"), "report": ("datasets",),
 }
 # How each axis appears in a stage's `cmd`, in this order.
 _ARGUMENTS: tuple[tuple[str, Callable[[Any], list[str]]], ...] = (

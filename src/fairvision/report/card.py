@@ -8,7 +8,8 @@ Metric titles and kinds come from the audit's ``COMPARISONS`` table and the word
 verdicts and statuses from its vocabulary: the report never branches on a metric's name.
 Per-label performance is always on the card; where the audit measured no group fairness
 (no protected attributes) the card says why, and its overall verdict is "not measured",
-never a pass by default. The "Explanations" section comes from ``explanations`` (absent: one line).
+never a pass by default. The "Explanations" section comes from ``explanations`` and the "Cohorts" section
+(what cohort discovery found beyond the configured groups) from ``cohorts`` (either absent: one line).
 The "seeds" section says which training seeds the audit covers: with several, every interval
 holds training variance and each comparison carries its spread over the seeds; with one, the
 card says plainly that training variance was not measured, so one run is not read as the procedure.
@@ -27,6 +28,7 @@ from fairvision.audit.record import (Estimate, Fairness, Framing, GroupAudit, Ju
                                      Seeds, Spread)
 from fairvision.audit.vocabulary import AGAINST, STATUSES, VERDICTS
 from fairvision.params import METHODS
+from fairvision.report.cohorts import cohorts_section
 from fairvision.report.explanations import explanations_section
 from fairvision.report.inputs import BackboneInputs
 
@@ -81,6 +83,7 @@ def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, An
         "training_data": (_data_section(datasheet, "train", manifest_sha256)
                           | {"n_train": train["n_train"], "n_val": train["n_val"]}),
         "quantitative_analyses": _quantitative_analyses(fairness),
+        "cohorts": cohorts_section(backbone, fairness.dataset, inputs.cohorts),
         "explanations": explanations_section(backbone, fairness.dataset, inputs.explanations),
         "ethical_considerations": _ethical_considerations(fairness),
         "caveats": _caveats(fairness),

@@ -10,6 +10,8 @@ Explanations are optional: `fairvision report` runs on an audit alone (the expla
 later, and a project may skip it), so where ``explanations/explanations.json`` is absent the card
 says so in one line. Where it exists it is parsed by the explain stage's own reader
 (``fairvision.explain.record``), and every mean map it names must be there to be inlined.
+Cohort discovery is optional alike: ``cohorts.json`` is read by the discover stage's reader
+(``fairvision.discover.record``) where it exists.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from fairvision.audit.record import Fairness, read_fairness
+from fairvision.discover.record import JSON_NAME as COHORTS_JSON
+from fairvision.discover.record import Cohorts, read_cohorts
 from fairvision.errors import FairvisionError
 from fairvision.explain.record import JSON_NAME, Explanations, read_explanations
 from fairvision.jsonread import read_json
@@ -46,6 +50,7 @@ class BackboneInputs:
     history: History
     explanations: Explanations | None  # None where the explain stage has not run
     mean_maps: Mapping[str, bytes]  # the PNG of each mean map, by its path in explanations.json
+    cohorts: Cohorts | None  # None where the discover stage has not run
 
 
 def read_backbone(
@@ -54,8 +59,10 @@ def read_backbone(
 ) -> BackboneInputs:
     """Read ``<audits_dir>/<B>/fairness.json``; of the first seed it audited (the served model, ``seed-<S>``)
     ``<models_dir>/<B>/seed-<S>/train.json``, ``<training_dir>/<B>/seed-<S>/history.csv`` and
-    ``<timings_dir>/<B>/seed-<S>.json``; and, where the explain stage ran, ``<audits_dir>/<B>/explanations/``
-    (explanations.json and the mean maps' PNGs). The spread over every seed is in fairness.json."""
+    ``<timings_dir>/<B>/seed-<S>.json``; where the explain stage ran, ``<audits_dir>/<B>/explanations/``
+    (explanations.json and the mean maps' PNGs); and where the discover stage ran, ``<audits_dir>/<B>/cohorts.json``.
+    The spread over every seed is in fairness.json."""
+    cohorts = Path(audits_dir) / backbone / COHORTS_JSON
     folder = Path(audits_dir) / backbone / EXPLANATIONS
     explanations = read_explanations(folder / JSON_NAME) if (folder / JSON_NAME).is_file() else None
     fairness = read_fairness(Path(audits_dir) / backbone / "fairness.json")
@@ -71,6 +78,7 @@ def read_backbone(
         history=read_history(Path(training_dir) / backbone / seed / "history.csv"),
         explanations=explanations,
         mean_maps={} if explanations is None else read_mean_maps(folder, explanations),
+        cohorts=read_cohorts(cohorts) if cohorts.is_file() else None,
     )
 
 
