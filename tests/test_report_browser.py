@@ -26,7 +26,7 @@ from PIL import Image
 
 from browser import CHROMIUM_MISSING, Browser, PageView, chromium
 from fairvision.report.badge import BADGES
-from test_report import BACKBONES, MALICIOUS, MARKUP_GROUP, SCRIPT_LABEL, TITLES, render_markup_pages
+from test_report import BACKBONES, MALICIOUS, MARKUP_GROUP, SCRIPT_LABEL, TITLES, demo_shaped, render_markup_pages  # noqa: F401
 from test_report_explanations import EXPLAINED, MAP_SIZE, rendered  # noqa: F401 (a fixture, used by name)
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason=CHROMIUM_MISSING)
@@ -194,6 +194,22 @@ def test_the_published_index_and_trend_pages_show_both_runs(views: dict[tuple[st
         assert views["site/index.html", width].facts["text"].count("synthetic") >= 2
         for name in trend_pages:
             assert views[name, width].facts["charts"], (name, width)
+
+
+OPEN_ALL = """(() => {
+  document.querySelectorAll("details").forEach(block => { block.open = true; });
+  return {overflow: document.scrollingElement.scrollWidth - innerWidth,
+          opened: document.querySelectorAll("details[open] table").length};
+})()"""
+
+
+def test_printed_with_every_block_opened_no_table_is_cut(demo_shaped: Path) -> None:
+    """A reader may open the "All metrics" blocks (every rate and metric, 17 columns) before printing: on A4 they
+    still fit the page, for a report shaped like the demo's (7 races × 9 ages)."""
+    with Browser() as browser:
+        for page in sorted(set(demo_shaped.glob("*.html")) - {demo_shaped / "index.html"}):
+            facts = browser.view(page, OPEN_ALL, width=A4_WIDTH, media="print").facts
+            assert facts["opened"] > 0 and facts["overflow"] <= 0, (page.name, facts)
 
 
 def test_printed_badges_are_words_in_black_on_white(views: dict[tuple[str, int | str], PageView]) -> None:
