@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -27,6 +28,7 @@ from PIL import Image
 from browser import CHROMIUM_MISSING, Browser, PageView, chromium
 from fairvision.report.badge import BADGES
 from test_report import BACKBONES, MALICIOUS, MARKUP_GROUP, SCRIPT_LABEL, TITLES, demo_shaped, render_markup_pages  # noqa: F401
+from test_report_cohorts import DISCOVERED, planted  # noqa: F401 (a fixture, used by name)
 from test_report_explanations import EXPLAINED, MAP_SIZE, rendered  # noqa: F401 (a fixture, used by name)
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason=CHROMIUM_MISSING)
@@ -87,7 +89,8 @@ def published(rendered: tuple[Path, dict[str, bytes]], tmp_path_factory: pytest.
 
 
 @pytest.fixture(scope="module")
-def pages(rendered: tuple[Path, dict[str, bytes]], markup: Path, published: Path) -> dict[str, Path]:
+def pages(rendered: tuple[Path, dict[str, bytes]], markup: Path, published: Path,
+          planted: tuple[Path, dict[str, Any]]) -> dict[str, Path]:
     """Every page under test by a short name, "<folder>/<file>": the comparison page (index.html) and the model
     cards of the explained report, the markup report's, and the published site's index and trend pages; the
     checks below apply to every page named."""
@@ -95,7 +98,7 @@ def pages(rendered: tuple[Path, dict[str, bytes]], markup: Path, published: Path
     named = {f"{name}/{page.name}": page for name, folder in folders.items() for page in sorted(folder.glob("*.html"))}
     trends = sorted((published / "trends").rglob("*.html"))
     assert trends, "the published site has no trend page"
-    return named | {"site/index.html": published / "index.html",
+    return named | {"cohorts/card.html": planted[0] / f"{DISCOVERED}.html", "site/index.html": published / "index.html",
                     **{f"site/trends.{page.parent.name}.{page.name}": page for page in trends}}
 
 
@@ -194,6 +197,17 @@ def test_the_published_index_and_trend_pages_show_both_runs(views: dict[tuple[st
         assert views["site/index.html", width].facts["text"].count("synthetic") >= 2
         for name in trend_pages:
             assert views[name, width].facts["charts"], (name, width)
+
+
+def test_a_cards_cohorts_section_is_laid_out(views: dict[tuple[str, int | str], PageView],
+                                             planted: tuple[Path, dict[str, Any]]) -> None:
+    """The Cohorts section with discoveries (the planted cohort selected), at every width and in print: each own
+    finding is shown (inherited ones are folded under their parent)."""
+    selected = [row["cohort"] for row in planted[1]["cohorts"] if row["selected"] and row["lineage"] != "inherited"]
+    assert selected
+    for width in (*WIDTHS, "print"):
+        text = views["cohorts/card.html", width].facts["text"]
+        assert "Cohorts" in text and all(cohort in text for cohort in selected), width
 
 
 OPEN_ALL = """(() => {
