@@ -94,7 +94,7 @@ def test_each_node_runs_what_dvc_yaml_expands_for_its_stage(tmp_path: Path) -> N
     with Repo.init(str(tmp_path), no_scm=True) as repo:
         commands = [shlex.split(stage.cmd) for stage in repo.index.stages]
     datasets, backbones, seeds = 2, len(params["backbones"]), 2
-    assert len(commands) == 1 + datasets + 2 * datasets * backbones * seeds + 2 * datasets * backbones + datasets
+    assert len(commands) == 1 + datasets + 2 * datasets * backbones * seeds + 3 * datasets * backbones + datasets
     for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]:
         assert stage_commands(stage, tmp_path) == [command for command in commands
                                                    if command[:3] == ["python", "-m", f"fairvision.commands.{stage}"]]
