@@ -229,23 +229,29 @@ def open_root(location: str | os.PathLike[str]) -> Root:
     return Root(text, base=base, fs=None)
 
 
-def _open_s3(text: str) -> Root:
-    netloc = text[len(S3_SCHEME) :].split("/", 1)[0]
-    if "@" in netloc or ":" in netloc:
-        # Do not echo the location: it may hold a secret.
+def split_s3(location: str, kind: str, named: str) -> tuple[str, str]:
+    """``location`` (s3://bucket[/prefix]) as (bucket, prefix), checked: no credentials or port in it (the message
+    never echoes it: it may hold a secret), a bucket name of 3 characters or more, a plain relative prefix.
+    ``kind`` says what the location is ("dataset location", "site"); ``named`` is how other messages name it."""
+    bucket, _, prefix = location[len(S3_SCHEME) :].partition("/")
+    if "@" in bucket or ":" in bucket:
         raise FairvisionError(
-            "an s3:// dataset location must not carry credentials or a port; set AWS_ACCESS_KEY_ID/"
+            f"an s3:// {kind} must not carry credentials or a port; set AWS_ACCESS_KEY_ID/"
             "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_ENDPOINT_URL for a non-AWS server"
         )
-    bucket, _, prefix = text[len(S3_SCHEME) :].partition("/")
     prefix = prefix.strip("/")
     if len(bucket) < 3:
-        raise FairvisionError(f"dataset location {text!r}: an S3 bucket name has at least 3 characters")
+        raise FairvisionError(f"{named}: an S3 bucket name has at least 3 characters")
     if prefix:
         try:
             check_key(prefix)
         except FairvisionError:
-            raise FairvisionError(f"dataset location {text!r}: the prefix must be a plain relative path") from None
+            raise FairvisionError(f"{named}: the prefix must be a plain relative path") from None
+    return bucket, prefix
+
+
+def _open_s3(text: str) -> Root:
+    bucket, prefix = split_s3(text, "dataset location", f"dataset location {text!r}")
     base = f"{bucket}/{prefix}" if prefix else bucket
     location = f"{S3_SCHEME}{base}"
 

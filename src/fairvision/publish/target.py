@@ -19,7 +19,7 @@ import posixpath
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
-from fairvision.data.storage import S3_SCHEME, check_key
+from fairvision.data.storage import S3_SCHEME, check_key, split_s3
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path
 
@@ -85,18 +85,7 @@ class S3Target:
     """An S3 bucket, or a prefix in one; its bucket must exist (publishing makes no bucket)."""
 
     def __init__(self, location: str) -> None:
-        bucket, _, prefix = location[len(S3_SCHEME):].partition("/")
-        if "@" in bucket or ":" in bucket:  # never echo it: it may hold a secret
-            raise FairvisionError("an s3:// site must not carry credentials or a port; set AWS_ACCESS_KEY_ID/"
-                                  "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_ENDPOINT_URL for a non-AWS server")
-        prefix = prefix.strip("/")
-        if len(bucket) < 3:
-            raise FairvisionError(f"{location}: an S3 bucket name has at least 3 characters")
-        if prefix:
-            try:
-                check_key(prefix)
-            except FairvisionError:
-                raise FairvisionError(f"{location}: the prefix must be a plain relative path") from None
+        bucket, prefix = split_s3(location, "site", location)
         import s3fs  # only when publishing to S3: a folder never loads botocore
 
         self.location = f"{S3_SCHEME}{bucket}/{prefix}" if prefix else f"{S3_SCHEME}{bucket}"
