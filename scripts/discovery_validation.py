@@ -15,7 +15,8 @@ recall of the planted cohort itself, and how often it is its own finding. Arms:
 * ``defaults``: the product's settings as shipped (MDSS on: ~2 s a table in AIF360's scan),
   on the 5k null and the Δ = 10 plants at 5k (the MDSS scan only proposes; error control does
   not depend on the proposals).
-* SliceLine and DivExplorer on the same tables (when installed; a subset of the runs).
+* SliceLine, DivExplorer and Error Analysis on the same tables (those installed; a subset of
+  the runs).
 
 The default run fits in a few minutes on 2 cores, with fewer runs in the non-null cells;
 ``--full`` runs 200 per cell everywhere (hours).
@@ -40,7 +41,7 @@ from fairvision.audit.tolerance import bands
 from fairvision.discover import anchors
 from fairvision.discover.settings import Settings
 from fairvision.discover.simulate import BASE_ERROR, PLANTS, Plant, share
-from fairvision.discover.validation import run_once, side_by_side, summarise
+from fairvision.discover.validation import anchor_runs, run_once, side_by_side, summarise
 from fairvision.files import write_json, write_text
 from fairvision.params import load_params
 
@@ -76,12 +77,12 @@ def cells(runs: dict[str, int]) -> list[Task]:
     return tasks
 
 
-def _run(task: Task, seed: int, settings: Settings, with_anchors: bool) -> tuple[Task, dict[str, Any]]:
+def _run(task: Task, seed: int, settings: Settings, anchor_names: tuple[str, ...]) -> tuple[Task, dict[str, Any]]:
     plant = Plant(PLANTS[task.prevalence] if task.prevalence else None, task.gap)
     arm_settings = settings if task.arm == "defaults" else dataclasses.replace(settings, mdss_subsets=0)
     key = (seed, ["intersections", "defaults"].index(task.arm), SIZES.index(task.rows),
            list(PLANTS).index(task.prevalence) + 1 if task.prevalence else 0, int(round(task.gap * 100)), task.run)
-    return task, run_once(plant, task.rows, key, arm_settings, with_anchors and task.anchors)
+    return task, run_once(plant, task.rows, key, arm_settings, anchor_names if task.anchors else ())
 
 
 def measure(runs: dict[str, int], seed: int, params: Path, workers: int) -> dict[str, Any]:
@@ -89,11 +90,11 @@ def measure(runs: dict[str, int], seed: int, params: Path, workers: int) -> dict
     audit = load_params(params).audit
     settings = Settings(bands=bands(audit.tolerance), level=audit.bootstrap.level)
     versions = anchors.available()
-    with_anchors = all(versions.values())
+    anchor_names = anchor_runs(versions)
     tasks = cells(runs)
     results: dict[tuple[str, str | None, float, int], list[dict[str, Any]]] = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run, task, seed, settings, with_anchors) for task in tasks]
+        futures = [pool.submit(_run, task, seed, settings, anchor_names) for task in tasks]
         for done, future in enumerate(futures, 1):
             task, tally = future.result()
             results.setdefault((task.arm, task.prevalence, task.gap, task.rows), []).append(tally)

@@ -5,18 +5,20 @@ given settings, and scores every selected (cohort, gap) against its true gap: a 
 is false when the true gap is not above 0, an interval covers when it holds the true gap,
 and the plant is recalled when it is selected itself (its exact conditions). The same
 confirm-half p-values are also stepped up by the other procedures (BH without the gate, BY
-with it), so the choice between them is measured on the same draws. When asked, SliceLine
-and DivExplorer (``anchors``) run on the same table and are scored the same way.
+with it), so the choice between them is measured on the same draws. When asked, SliceLine,
+DivExplorer and Error Analysis (``anchors``, those installed) run on the same table and are
+scored the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from fairvision.discover import anchors as anchor_tools
 from fairvision.discover.engine import discover
 from fairvision.discover.settings import Settings
 from fairvision.discover.simulate import ATTRIBUTES, FAVORABLE, LABELS, Plant
@@ -25,10 +27,20 @@ from fairvision.discover.stepup import select
 TRUE_EPSILON = 1e-9  # a true gap at most this is no gap (0 up to float rounding)
 ANCHOR_DEPTH = 20  # ranked slices kept per anchor, for top-k figures
 PROCEDURES = {"bh_gated": ("bh", True), "bh": ("bh", False), "by_gated": ("by", True)}
+# Each anchor run of the side-by-side: its package (``anchors.PACKAGES``) and how it is called.
+ANCHOR_RUNS: dict[str, tuple[str, Callable[[Any, np.ndarray], list[Any]]]] = {
+    "sliceline_default": ("sliceline", lambda table, errors: anchor_tools.sliceline(table, ATTRIBUTES, errors)),
+    "sliceline_small": ("sliceline", lambda table, errors: anchor_tools.sliceline(
+        table, ATTRIBUTES, errors, k=ANCHOR_DEPTH, alpha=0.99)),
+    "divexplorer_default": ("divexplorer", lambda table, errors: anchor_tools.divexplorer(table, ATTRIBUTES, errors)),
+    "erroranalysis_default": ("erroranalysis", lambda table, errors: anchor_tools.error_analysis(
+        table, ATTRIBUTES, errors)),
+}
 
 
-def run_once(plant: Plant, rows: int, seed: tuple[int, ...], settings: Settings, anchors: bool) -> dict[str, Any]:
-    """One fresh table, discovered and scored: a JSON-ready tally (see ``summarise``)."""
+def run_once(plant: Plant, rows: int, seed: tuple[int, ...], settings: Settings,
+             anchors: Sequence[str] = ()) -> dict[str, Any]:
+    """One fresh table, discovered and scored: a JSON-ready tally (see ``summarise``), with the ``anchors`` runs named."""
     table = plant.draw(rows, seed)
     found = discover(table, labels=LABELS, favorable=FAVORABLE, attributes=ATTRIBUTES,
                      settings=dataclasses.replace(settings, seed=int(seed[-1])))
@@ -58,23 +70,22 @@ def run_once(plant: Plant, rows: int, seed: tuple[int, ...], settings: Settings,
     tally.update({"covered": covered, "intervals": intervals, "plant_own": plant_own,
                   "children": children, "children_own": children_own})
     if anchors:
-        tally["anchors"] = _anchors(table, plant)
+        tally["anchors"] = _anchors(table, plant, anchors)
     return tally
 
 
-def _anchors(table: Any, plant: Plant) -> dict[str, dict[str, list[int]]]:
-    """Each anchor's ranked slices, scored: ``false`` and ``plant`` flags (0/1) in rank order, and the default report."""
-    from fairvision.discover import anchors
+def anchor_runs(installed: dict[str, str | None]) -> tuple[str, ...]:
+    """The runs of ``ANCHOR_RUNS`` whose package ``installed`` (``anchors.available()``) has a version for."""
+    return tuple(name for name, (package, _) in ANCHOR_RUNS.items() if installed.get(package))
 
+
+def _anchors(table: Any, plant: Plant, names: Sequence[str]) -> dict[str, dict[str, list[int]]]:
+    """Each named anchor run's ranked slices, scored: ``false`` and ``plant`` flags (0/1) in rank order, its report."""
     errors = (table["label"] != table["pred"]).to_numpy()
-    ranked = {
-        "sliceline_default": anchors.sliceline(table, ATTRIBUTES, errors),
-        "sliceline_small": anchors.sliceline(table, ATTRIBUTES, errors, k=ANCHOR_DEPTH, alpha=0.99),
-        "divexplorer_default": anchors.divexplorer(table, ATTRIBUTES, errors),
-    }
     scored = {}
-    for name, cohorts in ranked.items():
-        cohorts = cohorts[:ANCHOR_DEPTH] if name != "divexplorer_default" else cohorts
+    for name in names:
+        cohorts = ANCHOR_RUNS[name][1](table, errors)
+        cohorts = cohorts[:ANCHOR_DEPTH] if name.startswith("sliceline") else cohorts
         scored[name] = {"false": [int(plant.true_gap(c) <= TRUE_EPSILON) for c in cohorts],
                         "plant": [int(c == plant.cohort) for c in cohorts]}
     return scored
