@@ -37,7 +37,7 @@ demo: setup
 TEST_WORKERS ?= 2
 
 test: setup $(VENV)/.elyra-installed
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 clean:
 	rm -rf $(VENV)

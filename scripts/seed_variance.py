@@ -166,6 +166,15 @@ def sign_test(worse: int, seeds: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def planted_group(bias: Any) -> str | None:
+    """The group params.yaml `synth.bias` plants on, when it names one attribute (`attribute` + `group`, or a
+    one-entry `where`); None for no plant or an intersection, which no single row of the tables is."""
+    if not isinstance(bias, dict):
+        return None
+    where = bias.get("where") or {bias.get("attribute"): bias.get("group")}
+    return next(iter(where.values())) if len(where) == 1 else None
+
+
 def summarise(records: list[dict[str, Any]], planted: str | None) -> dict[str, Any]:
     seeds = len(records)
     groups = sorted(records[0]["rates"])
@@ -409,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                 train_seed(folder, VARIANTS[variant], args.backbones, backbone, seed)
     results = collect(workdir, args.variants, args.backbones, args.seeds)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    planted = params["synth"]["bias"]["group"] if isinstance(params["synth"]["bias"], dict) else None
+    planted = planted_group(params["synth"]["bias"])
     summary = {variant: {backbone: summarise(records, planted if variant == "planted" else None)
                          for backbone, records in backbones.items()}
                for variant, backbones in results.items()}

@@ -7,6 +7,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 from PIL import Image
@@ -235,6 +236,28 @@ def tiny_prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         assert main(["synth"]) == 0 and main(["prepare"]) == 0
+    return folder
+
+
+def trained_tiny_project(tiny_prepared: Path, folder: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of ``tiny_prepared`` at ``folder`` with small_cnn (width 4) alone, params changed by ``edit``, trained
+    (no checkpoint) and evaluated: the state the explain and discover stages start from."""
+    import shutil
+
+    import yaml
+
+    from fairvision.cli import main
+
+    shutil.copytree(tiny_prepared, folder)
+    params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
+    params["backbones"] = {"small_cnn": {"width": 4}}
+    edit(params)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("TQDM_DISABLE", "1")
+        for command in (["train", "small_cnn", "--no-checkpoint"], ["evaluate", "small_cnn"]):
+            assert main(command) == 0
     return folder
 
 

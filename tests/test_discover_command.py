@@ -22,6 +22,8 @@ from params_file import write_params
 OUT = Path("audits/synthetic/small_cnn/cohorts.json")
 PLANT = Cohort.of(ATTRIBUTES, race="Black")  # one race of seven: large enough for the power rule at 4,000 rows
 LABELS = {"yes": "Female", "no": "Male"}  # the simulation's labels as the synthetic dataset's (gender)
+# simulated predictions have no model to embed them: tests/test_discover_embeddings_stage.py runs a trained one
+NO_EMBEDDINGS = {"discover.embeddings.components": 0, "discover.embeddings.top": []}
 
 
 def _predictions(rows: int = 4000) -> pd.DataFrame:
@@ -34,7 +36,7 @@ def _predictions(rows: int = 4000) -> pd.DataFrame:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder holding what the stage reads, as the working directory; params.yaml is the repository's."""
     monkeypatch.chdir(tmp_path)
-    write_params(tmp_path, {})
+    write_params(tmp_path, NO_EMBEDDINGS)
     prepared = tmp_path / "data/prepared/synthetic"
     prepared.mkdir(parents=True)
     datasheet = {"dataset": "synthetic", "target": "gender", "labels": ["Female", "Male"],
@@ -56,6 +58,7 @@ def test_it_writes_cohorts_json_and_says_what_it_found(project: Path, caplog: py
     written = json.loads(OUT.read_text(encoding="utf-8"))
     assert set(written) == {"schema_version", "attributes", "favorable_label", "split", "search", "selection",
                             "cohorts"}
+    assert written["search"]["embeddings"] is None  # not searched: no model read, no pictures written
     # params.yaml's protected attributes, the audit's favourable label (`auto`: the datasheet's first), the defaults
     assert written["attributes"] == ["race", "age"] and written["favorable_label"] == "Female"
     assert written["split"]["explore_rows"] + written["split"]["confirm_rows"] == 4000
@@ -68,6 +71,14 @@ def test_it_writes_cohorts_json_and_says_what_it_found(project: Path, caplog: py
     assert len(read_cohorts(OUT).selected) == selection["selected"]  # what the report reads
 
 
+def test_searching_the_embeddings_without_the_model_names_the_command_that_trains_it(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_params(project, {})  # the repository's params: the embeddings are searched
+    assert discover() == 1
+    assert "models/synthetic/small_cnn/seed-0/saved_model.pb" in capsys.readouterr().err
+    assert not OUT.exists() and not OUT.parent.joinpath("cohort-examples").exists()
+
+
 def test_the_same_inputs_write_the_same_bytes(project: Path) -> None:
     assert discover() == 0
     first = OUT.read_bytes()
@@ -77,7 +88,7 @@ def test_the_same_inputs_write_the_same_bytes(project: Path) -> None:
 
 
 def test_extra_columns_are_searched_beside_the_protected_attributes(project: Path) -> None:
-    write_params(project, {"discover.extra_columns": ["service_test"], "discover.mdss.subsets": 0})
+    write_params(project, {**NO_EMBEDDINGS, "discover.extra_columns": ["service_test"], "discover.mdss.subsets": 0})
     assert discover() == 0
     assert json.loads(OUT.read_text(encoding="utf-8"))["attributes"] == ["race", "age", "service_test"]
 
@@ -96,7 +107,7 @@ def test_extra_columns_are_searched_beside_the_protected_attributes(project: Pat
 ])
 def test_a_bad_setting_is_one_line_naming_the_key(project: Path, capsys: pytest.CaptureFixture[str],
                                                   change: dict[str, Any], message: str) -> None:
-    write_params(project, change)
+    write_params(project, {**NO_EMBEDDINGS, **change})
     assert discover() == 1
     assert message in capsys.readouterr().err
     assert not OUT.exists()
@@ -105,7 +116,7 @@ def test_a_bad_setting_is_one_line_naming_the_key(project: Path, capsys: pytest.
 @pytest.mark.parametrize("seeds", [[0], [3, 0]])
 def test_a_missing_prediction_table_is_named_with_the_command_that_makes_it(
         project: Path, capsys: pytest.CaptureFixture[str], seeds: list[int]) -> None:
-    write_params(project, {"train.seeds": seeds})
+    write_params(project, {**NO_EMBEDDINGS, "train.seeds": seeds})
     (project / "audits/synthetic/small_cnn/predictions/seed-0.parquet").rename(
         project / f"audits/synthetic/small_cnn/predictions/seed-{seeds[0] + 1}.parquet")
     assert discover() == 1

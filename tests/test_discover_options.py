@@ -17,7 +17,8 @@ AUDIT = Audit(favorable_label="auto", min_group_size=50, min_events=5, bootstrap
               multiple_comparisons="simultaneous", tolerance=Tolerance(difference=0.1, ratio=(0.8, 1.25), metrics={}))
 SECTION = {"fdr": 0.1, "procedure": "bh", "false_alarm": 0.05, "max_candidates": 50, "max_order": 3, "power": 0.8,
            "min_cohort_size": "auto", "metrics": ["error_rate_difference", "false_negative_rate_difference"],
-           "extra_columns": ["service_test"], "mdss": {"subsets": 0, "iterations": 10, "penalty": 1.0}, "seed": 4}
+           "extra_columns": ["service_test"], "mdss": {"subsets": 0, "iterations": 10, "penalty": 1.0},
+           "embeddings": {"components": 0, "dimensions": 16, "error_weight": 10, "top": []}, "seed": 4}
 
 
 def parse(**changes: object):
@@ -30,12 +31,26 @@ def test_the_section_becomes_settings() -> None:
     assert (settings.fdr, settings.seed, settings.min_cohort_size, settings.level) == (0.1, 4, None, 0.95)
     assert settings.bands["error_rate_difference"].high == 0.1
     assert parse(false_alarm=None, min_cohort_size=300)[0].false_alarm is None
+    assert not settings.uses_embeddings  # components 0 and no shares: the stage never loads the model
+    searched = parse(embeddings={"components": 6, "dimensions": 8, "error_weight": 0, "top": [0.1, 0.25]})[0]
+    assert (searched.embedding_components, searched.embedding_dimensions, searched.embedding_error_weight,
+            searched.embedding_shares, searched.uses_embeddings) == (6, 8, 0.0, (0.1, 0.25), True)
 
 
 @pytest.mark.parametrize("key, value, words", [
     ("procedure", "holm", "params.discover.procedure"), ("max_order", 4, "discover.max_order"),
     ("metrics", ["disparate_impact"], "discover.metrics"), ("seed", -1, "params.discover.seed"),
     ("extra_columns", ["a", "a"], "params.discover.extra_columns"), ("colour", 1, "unknown key"),
+    ("embeddings", {"components": -1, "dimensions": 16, "error_weight": 10, "top": []},
+     "params.discover.embeddings.components"),
+    ("embeddings", {"components": 8, "dimensions": 0, "error_weight": 10, "top": []},
+     "params.discover.embeddings.dimensions"),
+    ("embeddings", {"components": 8, "dimensions": 16, "error_weight": 10, "top": [1.5]},
+     "params.discover.embeddings.top"),
+    ("embeddings", {"components": 8, "dimensions": 16, "error_weight": 10, "top": [0.1, 0.1]},
+     "params.discover.embeddings.top"),
+    ("embeddings", {"components": 8, "dimensions": 16, "error_weight": 10, "top": [], "pca": 4},
+     "unknown key `params.discover.embeddings.pca`"),
 ])
 def test_errors_name_the_key(key: str, value: object, words: str) -> None:
     with pytest.raises(FairvisionError, match=words):

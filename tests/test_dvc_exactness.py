@@ -92,7 +92,7 @@ def test_one_knob_changes_exactly_its_stages(project: Project, knob: str) -> Non
     # layer retrains nothing, a card's layout reruns only the report, and the shared CLI reruns nothing.
     ("src/fairvision/audit/measures.py", {AUDIT, DISCOVER, REPORT}),  # discovery's gaps are the audit's rates
     ("src/fairvision/audit/intervals.py", {AUDIT, REPORT}),
-    ("src/fairvision/models/backbones.py", {TRAIN, EVALUATE, EXPLAIN}),
+    ("src/fairvision/models/backbones.py", {TRAIN, EVALUATE, EXPLAIN, DISCOVER}),  # discovery embeds with the model
     ("src/fairvision/data/storage.py", {"synth", PREPARE}),
     ("src/fairvision/report/card.py", {REPORT}),
     ("src/fairvision/discover/engine.py", {DISCOVER}),  # the report reads cohorts.json through record.py alone

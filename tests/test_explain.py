@@ -90,6 +90,20 @@ def test_the_endpoints_report_the_artifact(quadrant_model) -> None:
     assert quadrant_model.image_size == SIDE and quadrant_model.labels == ("absent", "present")
 
 
+def test_the_embeddings_endpoint_is_the_classifiers_input(quadrant_model) -> None:
+    """Discovery's embeddings are the served model's penultimate layer: its Dense head maps them to the served
+    probabilities."""
+    images, _ = quadrant_images(20, seed=2)
+    embeddings = quadrant_model.embeddings(images, batch_size=8)  # batches joined in order
+    dense = next(v for v in quadrant_model.loaded.variables if len(v.shape) == 2).numpy()
+    bias = next(v for v in quadrant_model.loaded.variables if len(v.shape) == 1 and v.shape[0] == 2).numpy()
+    logits = embeddings @ dense + bias
+    softmax = np.exp(logits - logits.max(axis=1, keepdims=True))
+    assert embeddings.shape == (20, 8)  # the last conv block's 8 channels, pooled
+    assert np.allclose(softmax / softmax.sum(axis=1, keepdims=True), quadrant_model.probabilities(images), atol=1e-5)
+    assert quadrant_model.embeddings(images[:0]).shape == (0, 8)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_puts_most_saliency_in_the_quadrant_that_carries_the_label(quadrant_model, present,
                                                                                 method: str) -> None:

@@ -8,12 +8,11 @@ against a random map, the PNGs it names; the same bytes on a second run; clear e
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
+from conftest import trained_tiny_project
 from fairvision.cli import main
 
 EXPLAIN = {"methods": ["gradcam", "integrated_gradients", "lime"], "images_per_group": 2, "seed": 0,
@@ -31,20 +30,12 @@ def files(folder: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def project(tiny_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny dataset with small_cnn trained, evaluated and audited; explain not yet run."""
-    folder = tmp_path_factory.mktemp("explain") / "project"
-    shutil.copytree(tiny_prepared, folder)
-    params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
-    params["backbones"] = {"small_cnn": {"width": 4}}
-    params["train"]["epochs"] = 2
-    params["audit"]["bootstrap"]["resamples"] = 50
-    params["explain"] = EXPLAIN
-    (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setenv("TQDM_DISABLE", "1")
-        for command in (["train", "small_cnn", "--no-checkpoint"], ["evaluate", "small_cnn"]):
-            assert main(command) == 0
-    return folder
+    def edit(params: dict) -> None:
+        params["train"]["epochs"] = 2
+        params["audit"]["bootstrap"]["resamples"] = 50
+        params["explain"] = EXPLAIN
+
+    return trained_tiny_project(tiny_prepared, tmp_path_factory.mktemp("explain") / "project", edit)
 
 
 def test_explain_before_the_audit_says_which_command_is_missing(project: Path, monkeypatch, capsys,

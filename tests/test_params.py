@@ -30,7 +30,8 @@ def test_repository_params_load() -> None:
     assert list(params.datasets) == ["synthetic"]
     dataset = params.datasets["synthetic"]
     assert dataset.target == "gender" and dataset.protected == ("race", "age") and dataset.name == "synthetic"
-    assert params.synth.bias is not None and params.synth.bias.attribute == "race"
+    assert params.synth.bias is not None and params.synth.bias.where == {"race": "Latino_Hispanic"}
+    assert params.synth.hidden == {}  # the default demo data has no hidden attributes
     assert params.prepare.max_image_bytes == 20 * 2**20  # sized for photos: a 24-megapixel JPEG is 5-15 MB
 
 
@@ -76,6 +77,52 @@ def test_several_datasets_each_with_its_own_attributes(tmp_path: Path) -> None:
 
 def test_bias_none_plants_nothing(tmp_path: Path) -> None:
     assert load_params(write_params(tmp_path, {"synth.bias": "none"})).synth.bias is None
+
+
+def test_hidden_attributes_and_a_plant_on_an_intersection(tmp_path: Path) -> None:
+    """`where` plants on one attribute or several, hidden ones included; the one-attribute form reads the same."""
+    B = "synth.bias"
+    change = {"synth.hidden": {"lighting": 0.2, "glasses": 0.15}, f"{B}.attribute": ..., f"{B}.group": ...,
+              f"{B}.where": {"race": "Black", "glasses": "yes"}}
+    synth = load_params(write_params(tmp_path, change)).synth
+    assert list(synth.hidden.items()) == [("glasses", 0.15), ("lighting", 0.2)]  # the registry's order
+    assert synth.bias is not None and synth.bias.where == {"race": "Black", "glasses": "yes"}
+    assert synth.bias.describe() == "race=Black × glasses=yes"
+    one = {f"{B}.attribute": ..., f"{B}.group": ..., f"{B}.where": {"race": "Latino_Hispanic"}}
+    assert load_params(write_params(tmp_path, one)).synth == load_params(ROOT / "params.yaml").synth
+    hidden_alone = {"synth.hidden": {"glasses": 0.5}, f"{B}.attribute": "glasses", f"{B}.group": "no"}
+    assert load_params(write_params(tmp_path, hidden_alone)).synth.bias.where == {"glasses": "no"}
+    for nothing in (None, "none", {}):
+        assert load_params(write_params(tmp_path, {"synth.hidden": nothing})).synth.hidden == {}
+    assert load_params(write_params(tmp_path, {"synth.hidden": ...})).synth.hidden == {}  # older params files
+
+
+W = "synth.bias.where"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"synth.hidden": {"hat": 0.1}}, "unknown key `params.synth.hidden.hat`; known: glasses, lighting"),
+    ({"synth.hidden": {"glasses": 1.5}}, "`params.synth.hidden.glasses` must be a number in [0.0, 1.0], got 1.5"),
+    ({"synth.hidden": ["glasses"]}, "`params.synth.hidden` must be a mapping, got ['glasses']"),
+    ({W: {"race": "Black", "glasses": "yes"}}, "`params.synth.bias.where.glasses` names the hidden attribute "
+                                               "'glasses', which `synth.hidden` does not draw"),
+    ({"synth.bias.attribute": "lighting"}, "`params.synth.bias.attribute` names the hidden attribute 'lighting'"),
+    ({"synth.hidden": {"glasses": 0.1}, W: {"glasses": True}},
+     "`params.synth.bias.where.glasses` must be one of no, yes, quoted (YAML reads a bare yes or no as true"),
+    ({W: {"height": "tall"}}, "unknown attribute `params.synth.bias.where.height`; known: race, gender, age"),
+    ({W: {"race": "Martian"}}, "`params.synth.bias.where.race` must be one of White, Black"),
+    ({W: {}}, "`params.synth.bias.where` must name one or more attributes, got {}"),
+    ({W: "race"}, "`params.synth.bias.where` must be a mapping, got 'race'"),
+    ({W: {"race": "Black"}}, "`params.synth.bias` takes `where` or `attribute` with `group`, not both"),
+    ({"synth.bias.attribute": "height"}, "`params.synth.bias.attribute` must be one of race, gender, age, got"),
+    ({"synth.bias.wher": {}}, "unknown key `params.synth.bias.wher`; known: where, attribute, group"),
+])
+def test_bad_hidden_attributes_or_plants_name_the_key(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    if W in change and "synth.bias.attribute" not in change and change[W] != {"race": "Black"}:
+        change = {**change, "synth.bias.attribute": ..., "synth.bias.group": ...}
+    with pytest.raises(FairvisionError) as raised:
+        load_params(write_params(tmp_path, change))
+    assert message in str(raised.value)
 
 
 @pytest.mark.parametrize(("change", "message"), [

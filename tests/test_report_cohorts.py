@@ -163,7 +163,7 @@ def test_a_backbone_without_discovery_says_how_to_run_it(planted: tuple[Path, di
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda c: c.update(schema_version=2), "`schema_version` is 2, fairvision needs 1; rerun `fairvision discover`"),
+    (lambda c: c.update(schema_version=1), "`schema_version` is 1, fairvision needs 2; rerun `fairvision discover`"),
     (lambda c: c["selection"].pop("gate_open"), "missing `selection.gate_open`"),
     (lambda c: c["selection"].update(selected=99), "`selection.selected` is 99, but `cohorts` holds"),
     (lambda c: _selected(c)[0].update(verdict="ok"), "`cohorts[0].verdict` must be one of pass, fail, inconclusive"),

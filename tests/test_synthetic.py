@@ -27,7 +27,7 @@ from fairvision.errors import FairvisionError
 from fairvision.params import Bias, Synth
 
 GROUP = "Latino_Hispanic"
-PLANT = Bias(attribute="race", group=GROUP, train_fraction=0.25, contrast=0.25, label_noise=0.1)
+PLANT = Bias(where={"race": GROUP}, train_fraction=0.25, contrast=0.25, label_noise=0.1)
 SIZE = 32
 AMBIGUITY = 0.1
 
@@ -178,7 +178,7 @@ def test_without_plant_every_race_shows_the_cue_equally(tmp_path_factory: pytest
 
 
 def test_plant_can_target_any_attribute(tmp_path: Path) -> None:
-    bias = Bias(attribute="gender", group="Female", train_fraction=0.5, contrast=1.0, label_noise=0.0)
+    bias = Bias(where={"gender": "Female"}, train_fraction=0.5, contrast=1.0, label_noise=0.0)
     synthetic.generate(_synth(bias, n_train=400, n_val=10), tmp_path / "raw")
     genders = collections.Counter(row["gender"] for row in _rows(tmp_path / "raw", "train"))
     assert 0.35 < genders["Female"] / genders["Male"] < 0.65
@@ -186,7 +186,7 @@ def test_plant_can_target_any_attribute(tmp_path: Path) -> None:
 
 def test_label_noise_flips_the_csv_not_the_image(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A pixel classifier fitted on clean val finds the CSV wrong for about label_noise of the group."""
-    noisy = Bias(attribute="race", group=GROUP, train_fraction=1.0, contrast=1.0, label_noise=0.3)
+    noisy = Bias(where={"race": GROUP}, train_fraction=1.0, contrast=1.0, label_noise=0.3)
     out_dir = _generated(tmp_path_factory, _synth(noisy, ambiguity=0.0))
     val, train = _rows(out_dir, "val"), _rows(out_dir, "train")
     val_images, train_images = _grey_images(out_dir, val), _grey_images(out_dir, train)
@@ -234,7 +234,11 @@ def test_failed_generation_keeps_an_earlier_output(tmp_path: Path, monkeypatch: 
     [
         _synth(None, size=8),
         _synth(None, ambiguity=0.5),
-        _synth(Bias(attribute="race", group="Martian", train_fraction=0.5, contrast=0.5, label_noise=0.0)),
+        _synth(Bias(where={"race": "Martian"}, train_fraction=0.5, contrast=0.5, label_noise=0.0)),
+        _synth(Bias(where={}, train_fraction=0.5, contrast=0.5, label_noise=0.0)),
+        _synth(Bias(where={"glasses": "yes"}, train_fraction=0.5, contrast=0.5, label_noise=0.0)),  # not drawn
+        dataclasses.replace(_synth(None), hidden={"hat": 0.5}),
+        dataclasses.replace(_synth(None), hidden={"glasses": 1.5}),
     ],
 )
 def test_invalid_request_fails_before_writing(tmp_path: Path, synth: Synth) -> None:

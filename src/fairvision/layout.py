@@ -66,6 +66,11 @@ def explanations_dir(dataset: str, backbone: str) -> Path:
     return audit_dir(dataset, backbone) / "explanations"
 
 
+def cohort_examples_dir(dataset: str, backbone: str) -> Path:
+    """Discovery's pictures: a strip of examples with Grad-CAM maps per selected embedding cohort."""
+    return audit_dir(dataset, backbone) / "cohort-examples"
+
+
 def groups_dir(dataset: str, backbone: str) -> Path:
     """Per-group accuracy bars (CSV per partition) for `dvc plots`."""
     return GROUPS_DIR / dataset / backbone

@@ -45,15 +45,27 @@ METHODS: tuple[str, ...] = ("simultaneous", "bonferroni", "none")  # audit.multi
 
 PADDINGS = (0.25, 1.25)  # FairFace's two image zips: margin 0.25 and 1.25 around the face
 MAX_AMBIGUITY = 0.45  # synth.ambiguity: at 0.5 hair length would say nothing about gender, leaving no cue to learn
+# The synthetic generator's hidden attributes (`synth.hidden`), each with its usual value and the one its prevalence
+# draws; data.synthetic renders each (its registry names exactly these) and writes them to a side file fairvision
+# never reads. Plain data here, like ATTRIBUTE_VALUES, so `synth.bias.where` can be checked before any work.
+HIDDEN_VALUES: dict[str, tuple[str, str]] = {
+    "glasses": ("no", "yes"),  # dark frames and lenses over the eyes
+    "lighting": ("normal", "dim"),  # the whole image darker, every contrast (the gender cue's too) lower
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class Bias:
-    attribute: str
-    group: str
+    """The plant: rows whose every attribute in ``where`` has its value (one group, or an intersection)."""
+
+    where: Mapping[str, str]  # FairFace (race, gender, age) or hidden attribute -> value, e.g. {"race": "Black"}
     train_fraction: float
     contrast: float
     label_noise: float
+
+    def describe(self) -> str:
+        """``race=Black × glasses=yes``: the planted rows, for messages."""
+        return " × ".join(f"{attribute}={value}" for attribute, value in self.where.items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +77,8 @@ class Synth:
     ambiguity: float  # share of each gender whose hair looks like the other's: the best accuracy is 1 - ambiguity
     bias: Bias | None
     padding: float = PADDINGS[0]  # which of FairFace's zips it writes (its file name says the margin)
+    # Hidden attribute -> prevalence (share of faces with its second value), in HIDDEN_VALUES' order; {} draws none.
+    hidden: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,18 +319,60 @@ class Section:
         return text
 
 
-def _bias(root: Section) -> Bias | None:
+def _hidden(root: Section) -> dict[str, float]:
+    """synth.hidden: hidden attribute -> prevalence in [0, 1], in HIDDEN_VALUES' order; absent, none or {}: none."""
+    if root.data.get("hidden") in ("none", None):
+        return {}
+    hidden = root.section("hidden").only(*HIDDEN_VALUES)
+    return {name: hidden.number(name, 0.0, 1.0) for name in HIDDEN_VALUES if name in hidden.data}
+
+
+def _bias(root: Section, hidden: Mapping[str, float]) -> Bias | None:
+    """synth.bias: `where` (one attribute or an intersection) or the one-attribute form `attribute` + `group`."""
     if root.raw("bias") in ("none", None):
         return None
-    bias = root.section("bias")
-    attribute = bias.choice("attribute", tuple(ATTRIBUTE_VALUES))
+    bias = root.section("bias").only("where", "attribute", "group", "train_fraction", "contrast", "label_noise")
+    if "where" in bias.data:
+        if "attribute" in bias.data or "group" in bias.data:
+            raise FairvisionError(f"{bias.source}: `{bias.name}` takes `where` or `attribute` with `group`, not both")
+        where = bias.section("where")
+        if not where.data:
+            raise FairvisionError(f"{where.source}: `{where.name}` must name one or more attributes, got {{}}")
+        planted = {_planted_attribute(where, attribute, hidden): _planted_value(where, attribute, attribute)
+                   for attribute in where.data}
+    else:
+        attribute = _planted_attribute(bias, bias.raw("attribute"), hidden, key="attribute")
+        planted = {attribute: _planted_value(bias, "group", attribute)}
     return Bias(
-        attribute=attribute,
-        group=bias.choice("group", ATTRIBUTE_VALUES[attribute]),
+        where=planted,
         train_fraction=bias.number("train_fraction", 0.0, 1.0),
         contrast=bias.number("contrast", 0.0, 1.0),
         label_noise=bias.number("label_noise", 0.0, 0.5),
     )
+
+
+def _planted_attribute(section: Section, attribute: Any, hidden: Mapping[str, float], key: str | None = None) -> str:
+    """A FairFace attribute, or a hidden one `synth.hidden` draws (``key``: the field naming it, else the name)."""
+    where = f"`{section.name}.{key or attribute}`"
+    name = attribute if isinstance(attribute, str) else None  # a YAML key such as a bare `yes` is no name
+    if name in HIDDEN_VALUES and name not in hidden:
+        raise FairvisionError(f"{section.source}: {where} names the hidden attribute {name!r}, which "
+                              f"`synth.hidden` does not draw (add `{name}: <prevalence>` there)")
+    if name is None or name not in ATTRIBUTE_VALUES and name not in HIDDEN_VALUES:
+        known = ", ".join([*ATTRIBUTE_VALUES, *hidden])
+        if key is None:
+            raise FairvisionError(f"{section.source}: unknown attribute {where}; known: {known}")
+        raise section._fail(key, f"one of {known}", attribute)
+    return name
+
+
+def _planted_value(section: Section, key: str, attribute: str) -> str:
+    values = {**ATTRIBUTE_VALUES, **HIDDEN_VALUES}[attribute]
+    value = section.raw(key)
+    if isinstance(value, bool):
+        raise section._fail(key, f"one of {', '.join(values)}, quoted (YAML reads a bare yes or no as true or false)",
+                            value)
+    return section.choice(key, values)
 
 
 # prepare.max_image_pixels: at most Pillow's own decompression-bomb threshold (PIL.Image.MAX_IMAGE_PIXELS),
@@ -576,6 +632,7 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
     root = read_params_file(path)
     synth, prepare = root.section("synth"), root.section("prepare")
     train, evaluate = root.section("train"), root.section("evaluate")
+    hidden = _hidden(synth)
     return Params(
         synth=Synth(
             seed=synth.integer("seed", 0),
@@ -583,8 +640,9 @@ def load_params(path: str | os.PathLike[str] = "params.yaml") -> Params:
             n_val=synth.integer("n_val"),
             image_size=synth.integer("image_size", 16),
             ambiguity=synth.number("ambiguity", 0.0, MAX_AMBIGUITY),
-            bias=_bias(synth),
+            bias=_bias(synth, hidden),
             padding=float(synth.choice("padding", PADDINGS)),
+            hidden=hidden,
         ),
         datasets=_datasets(root.section("datasets")),
         prepare=_prepare(prepare),

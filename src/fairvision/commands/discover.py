@@ -34,9 +34,15 @@ def run(params: Params, args: argparse.Namespace) -> None:
     seed = params.train.seeds[0]  # the served model, as the explanations: discovery is about one model's errors
     predictions = require(layout.predictions_path(dataset.name, args.backbone, seed),
                           f"evaluate {args.backbone} --dataset {dataset.name} --seed {seed}")
+    model_dir = layout.model_dir(dataset.name, args.backbone, seed)
+    if settings.uses_embeddings:  # `discover.embeddings` reads the served model: name it before any work
+        require(model_dir / "saved_model.pb", layout.train_command(model_dir))
     out = layout.audit_dir(dataset.name, args.backbone) / JSON_NAME
     found = discover_stage(predictions, out, labels=datasheet["labels"], favorable=favorable,
-                           protected=dataset.protected, extra_columns=extra, settings=settings)
+                           protected=dataset.protected, extra_columns=extra, settings=settings,
+                           model_dir=model_dir,
+                           prepared_dir=layout.prepared_dir(dataset.name),
+                           examples_dir=layout.cohort_examples_dir(dataset.name, args.backbone))
     logging.getLogger("fairvision").info("discover: %d candidates, %d selected -> %s", len(found.findings),
                                          len(found.selected), out)
 
@@ -45,12 +51,16 @@ COMMAND = Command(
     "discover", "cohorts the model fails that nobody configured, false discoveries controlled",
     "Search audits/<D>/<B>/predictions/seed-<S>.parquet, S the first of `train.seeds` (the\n"
     "served model), for the cohorts it fails more than the rest: every intersection of up to\n"
-    "three of the protected attributes (and params.yaml `discover.extra_columns`) and AIF360's\n"
-    "MDSS subsets, found on one half of the test split and tested on the other with exact\n"
-    "one-sided tests, Benjamini-Hochberg at `discover.fdr` behind a false-alarm gate; each\n"
+    "three of the protected attributes (and params.yaml `discover.extra_columns`), AIF360's\n"
+    "MDSS subsets and cohorts in the served model's penultimate-layer embeddings (an error-aware\n"
+    "mixture and a failure direction, `discover.embeddings`), found on one half of the test\n"
+    "split and tested on the other with exact one-sided tests, Benjamini-Hochberg at\n"
+    "`discover.fdr` behind a false-alarm gate; each\n"
     "selected cohort gets an interval adjusted for the selection, the audit's verdict against\n"
     "`audit.tolerance`, and whether it is a finding of its own or inherits a parent's gap.\n"
-    "Writes audits/<D>/<B>/cohorts.json (docs/discovery.md: the method and its validation).",
+    "Writes audits/<D>/<B>/cohorts.json and, for each selected embedding cohort, a strip of\n"
+    "example images with Grad-CAM maps in audits/<D>/<B>/cohort-examples/ (docs/discovery.md:\n"
+    "the method and its validation).",
     add_arguments, run)
 
 if __name__ == "__main__":

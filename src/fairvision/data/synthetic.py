@@ -27,10 +27,26 @@ Design:
 * Each row draws its own rendering seed together with its attributes, so the plant (which
   drops rows and flips labels) never changes another row's image: a planted run differs from
   ``bias: none`` only in the planted group.
-* The plant, for rows whose ``bias.attribute`` equals ``bias.group``: train keeps only
-  ``train_fraction`` of them (under-representation); train and val draw their hair
-  ``contrast`` of the way from background to hair colour (a weaker cue, 0 = none); train's CSV
-  flips ``label_noise`` of their gender labels while the images show the true gender.
+* Hidden attributes (``synth.hidden``, e.g. ``{glasses: 0.15, lighting: 0.2}``; the registry
+  ``HIDDEN`` below, their values ``params.HIDDEN_VALUES``) change a face's look but appear in no
+  label CSV: glasses draw dark frames and lenses over the eyes, dim lighting darkens the whole
+  image before its noise. Each is drawn per face, ``prevalence`` of them with its second value,
+  from a stream of its own (the seed's fourth child, then one per attribute and split), and
+  neither look consumes the row's rendering stream, so a face with glasses is the same face
+  without them, and with ``hidden: {}`` every file is byte for byte what it was before hidden
+  attributes existed. They are written to ``hidden_attributes.csv`` (``file`` as in the label
+  CSVs, then one column per hidden attribute), only when some are drawn: ground truth for
+  validating cohort discovery (can it find a group nobody labelled?), never read by
+  fairvision (``data.fairface`` reads the label CSVs and the zip by name, nothing else).
+* The plant, for rows with every value of ``bias.where`` (one attribute, e.g. ``{race:
+  Latino_Hispanic}``, or an intersection, e.g. ``{race: Black, glasses: "yes"}``; FairFace or
+  hidden attributes): train keeps only ``train_fraction`` of them (under-representation); train
+  and val draw their hair ``contrast`` of the way from background to hair colour (a weaker cue,
+  0 = none); train's CSV flips ``label_noise`` of their gender labels while the images show the
+  true gender. ``where`` may name gender, the images' target: alone it plants class imbalance
+  (fewer faces of that gender), a weaker cue for that class, and label noise in one direction,
+  which an audit sees as a gap between the classes, not between groups; beside another
+  attribute (``{race: Black, gender: Female}``) it plants the intersection's bias.
 * Deterministic for a seed: numpy ``default_rng``, fixed JPEG quality and fixed zip entry
   metadata give byte-identical output.
 """
@@ -44,7 +60,7 @@ import os
 import zipfile
 from pathlib import Path
 from statistics import NormalDist
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -52,7 +68,7 @@ from PIL import Image, ImageDraw
 from fairvision.data.fairface import CSV_HEADER, LABEL_CSVS, SERVICE_TEST_VALUES, zip_name
 from fairvision.errors import FairvisionError
 from fairvision.files import atomic_path
-from fairvision.params import ATTRIBUTE_VALUES, MAX_AMBIGUITY, Bias, Synth
+from fairvision.params import ATTRIBUTE_VALUES, HIDDEN_VALUES, MAX_AMBIGUITY, Bias, Synth
 
 AGE_PROBABILITIES = (0.02, 0.12, 0.11, 0.30, 0.22, 0.12, 0.07, 0.03, 0.01)  # roughly FairFace's ages
 MIN_IMAGE_SIZE = 16  # below this the eyes and mouth vanish
@@ -68,6 +84,9 @@ HAIR: Colour = (42.0, 34.0, 30.0)
 SILVER: Colour = (100.0, 100.0, 106.0)  # grey hair stays dark, so age barely weakens the cue
 EYES: Colour = (35.0, 28.0, 28.0)
 LIPS: Colour = (160.0, 55.0, 65.0)
+FRAMES: Colour = (18.0, 18.0, 22.0)  # glasses: near-black frames ...
+LENS_TINT = 0.7  # ... and lenses this share of the way from skin to the frames' colour
+DIM = 0.55  # dim lighting: every channel at this share, before the sensor noise (which dimming does not reduce)
 # Hair shapes in face radii at hair length 0 and 1; lengths between interpolate them.
 CROWN_SHORT: Box = (-1.1, -1.16, 1.1, 0.3)  # the cap: an ellipse over the top of the head
 CROWN_LONG: Box = (-1.32, -1.24, 1.32, 0.6)
@@ -122,6 +141,11 @@ class _Row:
     label: str
     hair_length: float  # the gender cue: 0 a short cap, 1 long hair below the chin
     contrast: float = 1.0  # hair's share of the way from background colour to hair colour
+    hidden: tuple[tuple[str, str], ...] = ()  # (hidden attribute, value) for each attribute `synth.hidden` draws
+
+    def value(self, attribute: str) -> str:
+        """The row's value of a FairFace attribute (what the image shows) or of a hidden one."""
+        return dict(self.hidden)[attribute] if attribute in HIDDEN_VALUES else getattr(self, attribute)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,11 +163,12 @@ class _Face:
 
 
 MARKER = "GENERATED_BY_FAIRVISION_SYNTH.txt"
+HIDDEN_CSV = "hidden_attributes.csv"  # the hidden attributes' ground truth; fairvision never reads it
 
 
 def generate(synth: Synth, out_dir: str | os.PathLike[str]) -> None:
     """Write fairface_label_train.csv, fairface_label_val.csv and the image zip (named for ``synth.padding``)
-    into out_dir.
+    into out_dir, and hidden_attributes.csv when ``synth.hidden`` draws any.
 
     ``out_dir`` is replaced as a whole, so it must be empty, absent or an earlier output of
     this generator (it carries a marker file): a real FairFace folder looks exactly like our
@@ -155,6 +180,8 @@ def generate(synth: Synth, out_dir: str | os.PathLike[str]) -> None:
     with atomic_path(out_dir, directory=True) as tmp:
         for split, rows in splits.items():
             _write_csv(tmp / LABEL_CSVS[split], split, rows)
+        if synth.hidden:
+            _write_hidden_csv(tmp / HIDDEN_CSV, tuple(name for name in HIDDEN if name in synth.hidden), splits)
         _write_zip(tmp / zip_name(synth.padding), _images(splits, synth.image_size))
         (tmp / MARKER).write_text("Generated by `fairvision synth`; it replaces this folder on every run.\n",
                                   encoding="utf-8")
@@ -173,16 +200,33 @@ def _check(synth: Synth) -> None:
         raise FairvisionError(f"synth.image_size must be >= {MIN_IMAGE_SIZE}, got {synth.image_size}")
     if not 0.0 <= synth.ambiguity <= MAX_AMBIGUITY:
         raise FairvisionError(f"synth.ambiguity must be in [0, {MAX_AMBIGUITY}], got {synth.ambiguity}")
+    for name, prevalence in synth.hidden.items():
+        if name not in HIDDEN:
+            raise FairvisionError(f"synth.hidden: unknown hidden attribute {name!r}; known: {', '.join(HIDDEN)}")
+        if not 0.0 <= prevalence <= 1.0:
+            raise FairvisionError(f"synth.hidden.{name} must be a prevalence in [0, 1], got {prevalence}")
     bias = synth.bias
-    if bias is not None and bias.group not in ATTRIBUTE_VALUES.get(bias.attribute, ()):
-        raise FairvisionError(f"synth.bias: {bias.attribute}={bias.group!r} is not a FairFace group")
+    if bias is None:
+        return
+    if not bias.where:
+        raise FairvisionError("synth.bias.where must name one or more attributes")
+    for attribute, value in bias.where.items():
+        if attribute in HIDDEN_VALUES and attribute not in synth.hidden:
+            raise FairvisionError(f"synth.bias.where.{attribute}: `synth.hidden` does not draw {attribute!r}")
+        if value not in {**ATTRIBUTE_VALUES, **HIDDEN_VALUES}.get(attribute, ()):
+            raise FairvisionError(f"synth.bias.where: {attribute}={value!r} is not a value of a FairFace "
+                                  "or hidden attribute")
 
 
 def _rows(synth: Synth) -> dict[str, list[_Row]]:
     """Both splits' rows in file order, plant applied: the single source for CSVs and images."""
-    train_rng, val_rng, plant_rng = np.random.default_rng(synth.seed).spawn(3)
+    # Children are told apart by their index alone, so the fourth (hidden attributes) leaves the first three as
+    # they were before it existed, and with `hidden: {}` it is never read.
+    train_rng, val_rng, plant_rng, hidden_rng = np.random.default_rng(synth.seed).spawn(4)
     train = _draw_rows(train_rng, synth.n_train, synth.ambiguity)
     val = _draw_rows(val_rng, synth.n_val, synth.ambiguity, balance_gender=True)
+    if synth.hidden:
+        train, val = _draw_hidden(hidden_rng, synth.hidden, (train, val))
     if synth.bias is not None:
         train, val = _plant_train(train, synth.bias, plant_rng), _weaken_cue(val, synth.bias)
     return {"train": train, "val": val}
@@ -233,8 +277,28 @@ def _hair_lengths(rng: np.random.Generator, female: np.ndarray, ambiguity: float
     return np.clip(female + spread * rng.standard_normal(len(female)), 0.0, 1.0)
 
 
+def _draw_hidden(rng: np.random.Generator, hidden: Mapping[str, float],
+                 splits: tuple[list[_Row], ...]) -> tuple[list[_Row], ...]:
+    """Each split's rows with their hidden attributes, before the plant (which may select on them).
+
+    Each attribute draws from its own stream per split (children by the attribute's place in
+    ``HIDDEN_VALUES`` and the split's), so turning one on or changing its prevalence moves no
+    other draw; a face gets the second value where its uniform draw is below the prevalence,
+    so a higher prevalence only adds faces.
+    """
+    values: list[list[dict[str, str]]] = [[{} for _ in rows] for rows in splits]
+    for stream, (name, (usual, drawn)) in zip(rng.spawn(len(HIDDEN_VALUES)), HIDDEN_VALUES.items()):
+        if name not in hidden:
+            continue
+        for split_stream, rows, row_values in zip(stream.spawn(len(splits)), splits, values):
+            for face, uniform in zip(row_values, split_stream.random(len(rows))):
+                face[name] = drawn if uniform < hidden[name] else usual
+    return tuple([dataclasses.replace(row, hidden=tuple(face.items())) for row, face in zip(rows, row_values)]
+                 for rows, row_values in zip(splits, values))
+
+
 def _is_planted(row: _Row, bias: Bias) -> bool:
-    return getattr(row, bias.attribute) == bias.group
+    return all(row.value(attribute) == value for attribute, value in bias.where.items())
 
 
 def _pick(rng: np.random.Generator, rows: list[_Row], bias: Bias, share: float) -> set[int]:
@@ -274,6 +338,18 @@ def _write_csv(path: Path, split: str, rows: list[_Row]) -> None:
         writer.writerow(CSV_HEADER)
         writer.writerows(
             (_file(split, number), row.age, row.label, row.race, row.service_test)
+            for number, row in enumerate(rows, start=1)
+        )
+
+
+def _write_hidden_csv(path: Path, names: tuple[str, ...], splits: dict[str, list[_Row]]) -> None:
+    """``file`` (as in the label CSVs, same order), then each hidden attribute's value."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(("file", *names))
+        writer.writerows(
+            (_file(split, number), *(row.value(name) for name in names))
+            for split, rows in splits.items()
             for number, row in enumerate(rows, start=1)
         )
 
@@ -324,7 +400,15 @@ def _render(row: _Row, size: int) -> Image.Image:
     draw.ellipse(face.box(-1, -1, 1, 1), fill=_rgb(skin))
     draw.chord(face.box(-1.0, -1.06, 1.0, -0.36), 180, 360, fill=_rgb(hair))  # hairline over the forehead
     _draw_features(draw, face, skin, age.lines, max(1, canvas // 64))
-    return _add_noise(image.reduce(SUPERSAMPLE), rng)
+    looks = [HIDDEN[name] for name, value in row.hidden if value == HIDDEN_VALUES[name][1]]
+    for look in looks:  # none of them draws from rng: the same face, the same noise, with or without
+        if look.over_face is not None:
+            look.over_face(draw, face, skin, max(1, canvas // 64))
+    image = image.reduce(SUPERSAMPLE)
+    for look in looks:
+        if look.over_image is not None:
+            image = look.over_image(image)
+    return _add_noise(image, rng)
 
 
 def _draw_hair(draw: ImageDraw.ImageDraw, face: _Face, length: float, colour: tuple[int, int, int]) -> None:
@@ -344,6 +428,36 @@ def _draw_features(draw: ImageDraw.ImageDraw, face: _Face, skin: Colour, lines: 
     wrinkle = _rgb(_mix(skin, (0.0, 0.0, 0.0), 0.3))
     for line in range(lines):
         draw.line(face.box(-0.4, -0.6 + 0.1 * line, 0.4, -0.6 + 0.1 * line), fill=wrinkle, width=width)
+
+
+def _draw_glasses(draw: ImageDraw.ImageDraw, face: _Face, skin: Colour, width: int) -> None:
+    """Dark lenses in near-black frames over both eyes, a bridge between them and temples to the face's edge."""
+    frames, lens = _rgb(FRAMES), _rgb(_mix(skin, FRAMES, LENS_TINT))
+    for side in (-1, 1):
+        draw.rounded_rectangle(face.box(side * 0.38 - 0.24, -0.24, side * 0.38 + 0.24, 0.13), radius=0.08 * face.rw,
+                               fill=lens, outline=frames, width=2 * width)
+        draw.line(face.box(side * 0.62, -0.14, side * 0.98, -0.18), fill=frames, width=2 * width)
+    draw.line(face.box(-0.14, -0.1, 0.14, -0.1), fill=frames, width=2 * width)
+
+
+def _dim(image: Image.Image) -> Image.Image:
+    """Dim lighting: every channel at ``DIM`` of its level, so every contrast shrinks by the same share."""
+    return image.point([round(level * DIM) for level in range(256)] * 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Look:
+    """How a hidden attribute's second value shows: drawn over the face, or applied to the whole image."""
+
+    over_face: Callable[[ImageDraw.ImageDraw, _Face, Colour, int], None] | None = None  # on the supersampled canvas
+    over_image: Callable[[Image.Image], Image.Image] | None = None  # on the final-size image, before its noise
+
+
+# The hidden attributes' registry: one look per name of params.HIDDEN_VALUES (a test keeps the two equal).
+HIDDEN: dict[str, _Look] = {
+    "glasses": _Look(over_face=_draw_glasses),
+    "lighting": _Look(over_image=_dim),
+}
 
 
 def _add_noise(image: Image.Image, rng: np.random.Generator) -> Image.Image:

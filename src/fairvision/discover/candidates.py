@@ -1,4 +1,5 @@
-"""The search, on the explore half only: every labelled intersection up to order 3 and MDSS's subsets, ranked.
+"""The search, on the explore half only: labelled intersections up to order 3, MDSS's subsets and the embedding
+cohorts (``embedding``), ranked.
 
 Each (cohort, gap) pair is a hypothesis "the model fails this cohort more than the rest on
 this gap". Pairs are eligible when the cohort's denominator reaches the power rule's size
@@ -9,8 +10,8 @@ variance), and the first ``max_candidates`` go to the confirm half. Cohorts with
 rows on explore (an attribute that determines another, or an MDSS subset equal to an
 intersection) are one candidate, named by its simplest description.
 
-This module is given the explore half's cells and nothing else, so no candidate can depend
-on a confirm row (``tests/test_discover_search.py`` alters the confirm half to check).
+This module is given the explore half's cells (and the embedding cohorts' explore confusion
+counts) and nothing else, so no candidate can depend on a confirm row (``tests/test_discover_search.py`` alters the confirm half to check).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from typing import Mapping
 
 import numpy as np
 
 from fairvision.discover.cohorts import CellTable, Cohort
+from fairvision.discover.embedding import EmbeddingCohort
 from fairvision.discover.mdss import mdss_cohorts
 from fairvision.discover.metrics import GAPS
 from fairvision.discover.power import minimum_cohort_size
@@ -32,9 +35,9 @@ from fairvision.discover.settings import Settings
 class Candidate:
     """A hypothesis kept for the confirm half, with its explore figures (never reported as results)."""
 
-    cohort: Cohort
+    cohort: Cohort | EmbeddingCohort
     metric: str
-    source: str  # "intersection" or "mdss"
+    source: str  # "intersection", "mdss", or the embedding search: "mixture", "direction"
     explore_events: int
     explore_total: int
     explore_z: float
@@ -51,10 +54,13 @@ class Search:
     eligible: int
 
 
-def search(cells: CellTable, favorable: str, settings: Settings) -> Search:
-    """Generate, screen and rank the candidates on the explore half's ``cells``."""
+def search(cells: CellTable, favorable: str, settings: Settings,
+           embedded: Mapping[EmbeddingCohort, np.ndarray] | None = None) -> Search:
+    """Generate, screen and rank the candidates on the explore half's ``cells``, with the embedding cohorts of
+    ``embedded`` (each cohort's explore confusion counts ``(K, K)``)."""
     per_cell = np.stack([GAPS[m].events_and_totals(cells.confusion, cells.labels, favorable) for m in settings.metrics],
                         axis=1)  # (F, G, 2)
+    cohorts: list[Cohort | EmbeddingCohort]
     cohorts, sources, counts = labelled_intersections(cells, per_cell, settings.max_order)
     seen = {_membership(c, cells) for c in cohorts} if settings.mdss_subsets else set()
     for g, metric in enumerate(settings.metrics):
@@ -66,6 +72,12 @@ def search(cells: CellTable, favorable: str, settings: Settings) -> Search:
             cohorts += fresh
             sources += ["mdss"] * len(fresh)
             counts = np.concatenate([counts, cells.counts(fresh, per_cell)])
+    if embedded:
+        cohorts += list(embedded)
+        sources += [c.method for c in embedded]
+        counts = np.concatenate([counts, np.stack([
+            np.stack([GAPS[m].events_and_totals(confusion, cells.labels, favorable) for m in settings.metrics])
+            for confusion in embedded.values()])])
     everything = per_cell.sum(axis=0)  # (G, 2)
     rows: list[tuple[float, Candidate]] = []
     min_sizes, rates = {}, {}

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from fairvision.audit.verdicts import verdict
 from fairvision.discover.candidates import Candidate
 from fairvision.discover.cohorts import CellTable
+from fairvision.discover.embedding import EmbeddingCohort
 from fairvision.discover.fisher import greater_p_values
 from fairvision.discover.intervals import newcombe
 from fairvision.discover.lineage import Lineage, own_findings, parents_test
@@ -68,11 +69,19 @@ class Confirmation:
     level: float | None  # the FCR-adjusted level of the selected intervals; None when nothing was selected
 
 
-def confirm(candidates: Sequence[Candidate], cells: CellTable, favorable: str, settings: Settings) -> Confirmation:
-    """Judge every candidate on the confirm half's ``cells``."""
+def confirm(candidates: Sequence[Candidate], cells: CellTable, favorable: str, settings: Settings,
+            embedded: Mapping[EmbeddingCohort, np.ndarray] | None = None) -> Confirmation:
+    """Judge every candidate on the confirm half's ``cells``; an embedding cohort by its confirm confusion counts
+    in ``embedded`` (its frozen rule applied to the confirm rows)."""
     per_metric = {m: GAPS[m].events_and_totals(cells.confusion, cells.labels, favorable) for m in settings.metrics}
-    counts = np.array([cells.counts([c.cohort], per_metric[c.metric])[0] for c in candidates],
-                      dtype=np.int64).reshape(-1, 2)
+
+    def counts_of(candidate: Candidate) -> np.ndarray:
+        if isinstance(candidate.cohort, EmbeddingCohort):
+            return GAPS[candidate.metric].events_and_totals((embedded or {})[candidate.cohort], cells.labels,
+                                                            favorable)
+        return cells.counts([candidate.cohort], per_metric[candidate.metric])[0]
+
+    counts = np.array([counts_of(c) for c in candidates], dtype=np.int64).reshape(-1, 2)
     everything = np.array([per_metric[c.metric].sum(axis=0) for c in candidates], dtype=np.int64).reshape(-1, 2)
     p = greater_p_values(counts[:, 0], counts[:, 1], everything[:, 0], everything[:, 1])
     selection = select(p, settings.fdr, settings.procedure, settings.false_alarm)

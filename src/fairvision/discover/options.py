@@ -16,13 +16,14 @@ from fairvision.errors import FairvisionError
 from fairvision.params import Audit, Section
 
 KEYS = ("fdr", "procedure", "false_alarm", "max_candidates", "max_order", "power", "min_cohort_size", "metrics",
-        "extra_columns", "mdss", "seed")
+        "extra_columns", "mdss", "embeddings", "seed")
 
 
 def discover_options(section: Section, audit: Audit) -> tuple[Settings, tuple[str, ...]]:
     """The settings and the extra metadata columns to search, from the `discover` ``section``."""
     section.only(*KEYS)
     mdss = section.section("mdss").only("subsets", "iterations", "penalty")
+    embeddings = section.section("embeddings").only("components", "dimensions", "error_weight", "top")
     false_alarm = section.raw("false_alarm")
     minimum = section.raw("min_cohort_size")
     try:
@@ -38,6 +39,10 @@ def discover_options(section: Section, audit: Audit) -> tuple[Settings, tuple[st
             metrics=tuple(_strings(section, "metrics", allow_empty=False)),
             mdss_subsets=mdss.integer("subsets", 0), mdss_iterations=mdss.integer("iterations"),
             mdss_penalty=mdss.number("penalty", 1e-12, 1e6),
+            embedding_components=embeddings.integer("components", 0),
+            embedding_dimensions=embeddings.integer("dimensions"),
+            embedding_error_weight=embeddings.number("error_weight", 0, 1e6),
+            embedding_shares=tuple(_shares(embeddings, "top")),
             seed=section.integer("seed", 0),
         )
     except ValueError as error:
@@ -88,3 +93,11 @@ def _strings(section: Section, key: str, *, allow_empty: bool) -> list[str]:
             not value and not allow_empty) or len(set(value)) != len(value):
         raise section._fail(key, "a list of names without repeats" + ("" if allow_empty else ", not empty"), value)
     return value
+
+
+def _shares(section: Section, key: str) -> list[float]:
+    value: Any = section.raw(key)
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1
+                                              for v in value) or len(set(value)) != len(value):
+        raise section._fail(key, "a list of shares in (0, 1) without repeats ([] = none)", value)
+    return [float(v) for v in value]

@@ -3,20 +3,25 @@
 One row per (cohort, gap) tested on the confirm half, in the order the explore half ranked
 them, so a reader sees what was tested and not only what was found (the denominator of the
 false discovery rate). Numbers are rounded as every fairvision JSON is (``statistics.number``).
+An embedding cohort has no conditions; ``embeddings`` says how the rules were fitted and
+describes each selected one (``describe``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from fairvision.discover.confirm import Finding
+from fairvision.discover.describe import Description
+from fairvision.discover.embedding import EmbeddingCohort
 from fairvision.discover.engine import Discovery
 from fairvision.discover.record import SCHEMA_VERSION
 from fairvision.statistics import number
 
 
-def to_json(found: Discovery) -> dict[str, Any]:
-    """The whole run: how it searched, how it selected, and every candidate's row."""
+def to_json(found: Discovery, descriptions: Mapping[EmbeddingCohort, Description] | None = None) -> dict[str, Any]:
+    """The whole run: how it searched, how it selected, and every candidate's row; ``descriptions`` of the
+    selected embedding cohorts."""
     s = found.settings
     selection = found.confirmation.selection
     return {
@@ -28,7 +33,8 @@ def to_json(found: Discovery) -> dict[str, Any]:
                    "eligible": found.search.eligible, "max_candidates": s.max_candidates,
                    "min_cohort_size": found.search.min_sizes,
                    "overall_rate": {m: number(r) for m, r in found.search.overall_rates.items()},
-                   "mdss": {"subsets": s.mdss_subsets, "iterations": s.mdss_iterations, "penalty": s.mdss_penalty}},
+                   "mdss": {"subsets": s.mdss_subsets, "iterations": s.mdss_iterations, "penalty": s.mdss_penalty},
+                   "embeddings": _embeddings(found, descriptions or {})},
         "selection": {"procedure": s.procedure, "fdr": s.fdr, "false_alarm": s.false_alarm,
                       "gate_open": selection.gate_open, "threshold": number(selection.threshold),
                       "candidates": len(found.findings), "selected": selection.count,
@@ -53,3 +59,26 @@ def _row(f: Finding) -> dict[str, Any]:
                     "inherited_from": f.lineage.inherited_from.name if f.lineage and f.lineage.inherited_from else None,
                     "parents": {p.name: number(v) for p, v in f.lineage.parents.items()} if f.lineage else {}})
     return row
+
+
+def _embeddings(found: Discovery, descriptions: Mapping[EmbeddingCohort, Description]) -> dict[str, Any] | None:
+    """How the embedding rules were fitted, each of their cohorts' explore size, and the selected ones described."""
+    rules, s = found.rules, found.settings
+    if rules is None:
+        return None
+    return {
+        "principal_components": rules.dimensions, "components": len(rules.weights),
+        "error_weight": s.embedding_error_weight, "top": list(s.embedding_shares),
+        "cohorts": [{"cohort": c.name, "source": c.method,
+                     "confirm_n": int(found.confirm_membership[:, i].sum()) if found.confirm_membership is not None
+                     else 0,
+                     "description": _description(descriptions[c]) if c in descriptions else None}
+                    for i, c in enumerate(rules.cohorts)],
+    }
+
+
+def _description(d: Description) -> dict[str, Any]:
+    return {"size": d.size, "share": number(d.share), "level": number(d.level), "examples": list(d.examples),
+            "odds_ratios": [{"attribute": r.attribute, "value": r.value, "in_cohort": r.in_cohort,
+                             "outside": r.outside, "odds_ratio": number(r.odds_ratio), "low": number(r.low),
+                             "high": number(r.high), "reading": r.reading} for r in d.odds_ratios]}

@@ -27,7 +27,8 @@ class Settings:
 
     ``false_alarm`` is the chance, on a model with no disparity at all, that anything is
     reported (a Simes test of the global null gates Benjamini–Hochberg); None turns the gate off.
-    ``min_cohort_size`` None: the power rule (``fairvision.discover.power``). ``level`` is the
+    ``min_cohort_size`` None: the power rule (``fairvision.discover.power``). ``embedding_*``: the
+    searches in the model's embeddings (``fairvision.discover.embedding``), off unless asked for. ``level`` is the
     audit's confidence level (`audit.bootstrap.level`): the selected cohorts' intervals keep a
     false coverage rate of at most 1 − level, the audit's promise made to survive the selection.
     """
@@ -45,7 +46,16 @@ class Settings:
     mdss_subsets: int = 1
     mdss_iterations: int = 10
     mdss_penalty: float = 1.0
+    embedding_components: int = 0  # params.yaml's default searches 8 (a simulated table has no model to embed it)
+    embedding_dimensions: int = 16
+    embedding_error_weight: float = 10.0
+    embedding_shares: tuple[float, ...] = ()
     seed: int = 0
+
+    @property
+    def uses_embeddings(self) -> bool:
+        """Whether any search reads the model's embeddings (else the stage never loads the model)."""
+        return self.embedding_components > 0 or len(self.embedding_shares) > 0
 
     def __post_init__(self) -> None:
         from fairvision.discover.metrics import GAPS  # a leaf module; imported here to keep this one dependency-free
@@ -69,6 +79,15 @@ class Settings:
         _check(_integer(self.mdss_subsets, 0), "mdss_subsets", "an integer >= 0 (0 = no MDSS scan)", self.mdss_subsets)
         _check(_integer(self.mdss_iterations, 1), "mdss_iterations", "an integer >= 1", self.mdss_iterations)
         _check(self.mdss_penalty > 0, "mdss_penalty", "a number > 0", self.mdss_penalty)
+        _check(_integer(self.embedding_components, 0), "embeddings.components", "an integer >= 0 (0 = no mixture)",
+               self.embedding_components)
+        _check(_integer(self.embedding_dimensions, 1), "embeddings.dimensions", "an integer >= 1",
+               self.embedding_dimensions)
+        _check(self.embedding_error_weight >= 0, "embeddings.error_weight", "a number >= 0",
+               self.embedding_error_weight)
+        _check(all(0 < share < 1 for share in self.embedding_shares)
+               and len(set(self.embedding_shares)) == len(self.embedding_shares), "embeddings.top",
+               "a list of shares in (0, 1) without repeats", list(self.embedding_shares))
         _check(_integer(self.seed, 0), "seed", "an integer >= 0", self.seed)
 
 

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairvision.data.shards import read_records, shard_paths
 from fairvision.errors import FairvisionError
 from fairvision.explain import pictures
 from fairvision.explain.aggregate import GroupMaps, compare, group_maps
@@ -31,6 +30,7 @@ from fairvision.explain.record import JSON_NAME, SCHEMA_VERSION
 from fairvision.explain.sampling import sample_images
 from fairvision.files import atomic_path, require, write_json
 from fairvision.groups import partition_name
+from fairvision.models.pixels import read_test_pixels
 from fairvision.params import Dataset, Explain
 from fairvision.references import read_references
 from fairvision.statistics import number, percentile_intervals
@@ -71,7 +71,7 @@ def explain(backbone: str, model_dir: str | Path, prepared_dir: str | Path, pred
     model = load_explained(model_dir)
     sample = sample_images(predictions, dataset.protected, params.images_per_group, params.seed, str(predictions_path))
     ids = sorted(set(sample["id"]))
-    pixels = _test_pixels(Path(prepared_dir), ids, model.image_size)
+    pixels = read_test_pixels(Path(prepared_dir), ids, model.image_size)
     classes = _predicted_classes(predictions.set_index("id").loc[ids, "pred"], model, predictions_path)
     scored = _first(sample, params.faithfulness_images_per_group)  # every method's curves are on these images
     at = {image: position for position, image in enumerate(ids)}
@@ -119,27 +119,6 @@ def _references(chosen: dict[str, str], attributes: tuple[str, ...], path: Path)
                                   "dataset's protected attributes")
         references[attribute] = reference
     return references
-
-
-def _test_pixels(prepared_dir: Path, ids: list[str], image_size: int) -> np.ndarray:
-    """The decoded test images of ``ids`` [N, S, S, 3], float32 0-255, in the order of ``ids``."""
-    import tensorflow as tf
-
-    from fairvision.models.input import decode_batch
-
-    paths = shard_paths(require(prepared_dir / "shards", "prepare"), "test")
-    wanted, found = set(ids), {}
-    for batch in read_records(paths).batch(1024):
-        for image_id, data in zip(batch["id"].numpy(), batch["image"].numpy()):
-            if image_id.decode() in wanted:
-                found[image_id.decode()] = data
-    missing = wanted - set(found)
-    if missing:
-        raise FairvisionError(f"{prepared_dir / 'shards'}: test images {sorted(missing)[:3]} of predictions.parquet "
-                              "are not in the test shards; rerun `fairvision evaluate`")
-    if not ids:
-        return np.zeros((0, image_size, image_size, 3), np.float32)
-    return decode_batch(tf.constant([found[i] for i in ids]), image_size).numpy()
 
 
 def _predicted_classes(predicted: pd.Series, model: ExplainedModel, path: Path) -> np.ndarray:

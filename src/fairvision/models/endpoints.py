@@ -1,12 +1,13 @@
 """The SavedModel's explanation endpoints, exported beside `serving_default` (which they leave unchanged).
 
-`fairvision explain` must explain exactly the artifact that is served, and reads nothing but it:
-the Keras model is not saved, and rebuilding it from params could explain a different model. So
-the export adds two functions over decoded pixels (float32 [N, S, S, 3], 0-255, what
-``decode_batch`` gives): ``probabilities`` for perturbation methods (LIME, deletion/insertion
-curves), and ``saliency`` for gradient methods, whose gradients are taken inside the traced
-function (a restored SavedModel function has no gradient of its own). TensorFlow Serving
-ignores the extra signatures.
+`fairvision explain` and `fairvision discover` must read exactly the artifact that is served, and
+nothing but it: the Keras model is not saved, and rebuilding it from params could describe a
+different model. So the export adds three functions over decoded pixels (float32 [N, S, S, 3],
+0-255, what ``decode_batch`` gives): ``probabilities`` for perturbation methods (LIME,
+deletion/insertion curves), ``saliency`` for gradient methods, whose gradients are taken inside
+the traced function (a restored SavedModel function has no gradient of its own), and
+``embeddings``, the penultimate layer (the classifier's input), where discovery looks for
+cohorts no label names. TensorFlow Serving ignores the extra signatures.
 
 The score a gradient explains is the class's logit: the softmax probability of a confident
 prediction saturates, and its gradient vanishes with it. Grad-CAM's layer is found here,
@@ -23,6 +24,7 @@ from fairvision.models.backbones import base_network
 
 PROBABILITIES = "probabilities"  # endpoint: pixels -> {"probabilities"}
 SALIENCY = "saliency"  # endpoint: pixels, class_index -> {"probabilities", "gradcam", "gradients"}
+EMBEDDINGS = "embeddings"  # endpoint: pixels -> {"embeddings"}: the final Dense layer's input [N, D]
 
 
 def gradcam_layer(network: keras.Model) -> keras.layers.Layer:
@@ -76,6 +78,10 @@ def explanation_endpoints(model: keras.Model, image_size: int) -> dict[str, tf.t
         return features, logits
 
     @tf.function(input_signature=[pixels_spec])
+    def embeddings(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"embeddings": tf.cast(rest(trunk(pixels, training=False), training=False), tf.float32)}
+
+    @tf.function(input_signature=[pixels_spec])
     def probabilities(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"probabilities": tf.cast(model(pixels, training=False), tf.float32)}
 
@@ -91,4 +97,4 @@ def explanation_endpoints(model: keras.Model, image_size: int) -> dict[str, tf.t
         cam = tf.image.resize(cam, (image_size, image_size), method="bilinear")[..., 0]
         return {"probabilities": tf.nn.softmax(logits), "gradcam": cam, "gradients": pixel_gradients}
 
-    return {PROBABILITIES: probabilities, SALIENCY: saliency}
+    return {PROBABILITIES: probabilities, SALIENCY: saliency, EMBEDDINGS: embeddings}

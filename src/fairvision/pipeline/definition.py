@@ -81,13 +81,16 @@ def audit(workspace: str, params_file: str, dataset: str, backbone: str, headlin
     log_headline(workspace, dataset, backbone, headline)
 
 
-def discover(workspace: str, params_file: str, dataset: str, backbone: str, cohorts: Output[Artifact]) -> None:
-    """Cohorts nobody configured, found on one half of the test predictions and confirmed on the other."""
+def discover(workspace: str, params_file: str, dataset: str, backbone: str, model: Input[Model],
+             cohorts: Output[Artifact], examples: Output[Artifact]) -> None:
+    """Cohorts nobody configured (labelled and in the first seed's model's embeddings), found on one half of the test
+    predictions and confirmed on the other."""
     from fairvision import layout
     from fairvision.pipeline.steps import keep, run_stage
 
     run_stage(workspace, params_file, "discover", [backbone, "--dataset", dataset])
     keep(workspace, layout.audit_dir(dataset, backbone) / "cohorts.json", cohorts.path)
+    keep(workspace, layout.cohort_examples_dir(dataset, backbone), examples.path)
 
 
 def explain(workspace: str, params_file: str, dataset: str, backbone: str, model: Input[Model],
@@ -181,7 +184,8 @@ def build(params_path: str | os.PathLike[str], image: str, workspace: str = dsl.
                     predicted = ops["evaluate"](**run, model=models[seed].outputs["model"])
                     evaluated.append(predicted.set_display_name(f"evaluate {dataset} {backbone} seed {seed}"))
                 audited = ops["audit"](**shared, dataset=dataset, backbone=backbone).after(*evaluated)
-                discovered = ops["discover"](**shared, dataset=dataset, backbone=backbone).after(*evaluated)
+                discovered = ops["discover"](**shared, dataset=dataset, backbone=backbone,
+                                             model=models[first_seed].outputs["model"]).after(*evaluated)
                 explained = ops["explain"](**shared, dataset=dataset, backbone=backbone,
                                            model=models[first_seed].outputs["model"]).after(audited)
                 finished += [audited.set_display_name(f"audit {dataset} {backbone}"),

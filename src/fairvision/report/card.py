@@ -83,7 +83,7 @@ def model_card(backbone: str, inputs: BackboneInputs, datasheet: Mapping[str, An
         "training_data": (_data_section(datasheet, "train", manifest_sha256)
                           | {"n_train": train["n_train"], "n_val": train["n_val"]}),
         "quantitative_analyses": _quantitative_analyses(fairness),
-        "cohorts": cohorts_section(backbone, fairness.dataset, inputs.cohorts),
+        "cohorts": cohorts_section(backbone, fairness.dataset, inputs.cohorts, tuple(inputs.cohort_pictures)),
         "explanations": explanations_section(backbone, fairness.dataset, inputs.explanations),
         "ethical_considerations": _ethical_considerations(fairness),
         "caveats": _caveats(fairness),

@@ -5,17 +5,20 @@ search (cohorts considered, pairs tested, selected at q, whether the false-alarm
 intervals' level); the selected cohorts that are findings of their own, each with its interval,
 verdict and, when inconclusive, the minimum detectable gap; under each, the selected intersections
 that only inherit its gap (reported as discoveries, they would send a reader after the wrong
-cohort), and apart those inheriting from a cohort not selected itself. With nothing selected, one
+cohort), and apart those inheriting from a cohort not selected itself. A cohort found in the
+model's embeddings has no attribute to name it, so each selected one is described: its size, the
+labelled groups it over- or under-represents (odds ratios whose adjusted interval excludes 1) and
+a strip of example images with their Grad-CAM maps. With nothing selected, one
 sentence names q, the false-alarm rate and the smallest cohort tested, so that silence is not read
 as proof of fairness. Where the stage has not run, the section is ``run: false`` and how to run it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
 from fairvision.audit.measures import COMPARISONS
-from fairvision.discover.record import Cohorts, Tested
+from fairvision.discover.record import Cohorts, Described, Ratio, Tested
 from fairvision.discover.settings import PROCEDURES
 from fairvision.report import fmt
 
@@ -23,8 +26,10 @@ PROCEDURE_NAMES = {"bh": "Benjamini–Hochberg", "by": "Benjamini–Yekutieli"}
 assert tuple(PROCEDURE_NAMES) == PROCEDURES, "one name per step-up procedure"
 
 
-def cohorts_section(backbone: str, dataset: str, cohorts: Cohorts | None) -> dict[str, Any]:
-    """The section's dict for ``<B>.card.json`` and the page; ``reason`` alone where discovery has not run."""
+def cohorts_section(backbone: str, dataset: str, cohorts: Cohorts | None,
+                    pictures: Collection[str] = ()) -> dict[str, Any]:
+    """The section's dict for ``<B>.card.json`` and the page; ``reason`` alone where discovery has not run.
+    ``pictures``: the embedding cohorts whose strip of examples the discover stage drew."""
     if cohorts is None:
         return {"run": False,
                 "reason": f"No cohort discovery for this model yet: run `fairvision discover {backbone} --dataset "
@@ -53,7 +58,39 @@ def cohorts_section(backbone: str, dataset: str, cohorts: Cohorts | None) -> dic
                                                     if (_parent(child), child.metric) == (row.cohort, row.metric)]}
                      for row in own],
         "inherited_elsewhere": [_finding(row) for row in inherited if (_parent(row), row.metric) not in keys],
+        "embeddings": _embeddings(cohorts, pictures),
     }
+
+
+def _embeddings(cohorts: Cohorts, pictures: Collection[str]) -> dict[str, Any] | None:
+    """How the embeddings were searched, and each selected embedding cohort described."""
+    search = cohorts.embeddings
+    if search is None:
+        return None
+    parts = [f"an error-aware mixture of {search.components} components"] if search.components else []
+    parts += [f"the top {', '.join(fmt.pct(share, 0) for share in search.top)} along a failure direction"] \
+        if search.top else []
+    tested = sum(row.source in ("mixture", "direction") for row in cohorts.tested)
+    summary = (f"In the model's penultimate-layer embeddings ({search.principal_components} principal components): "
+               f"{' and '.join(parts) or 'no search'}, fitted on the explore half and frozen before the confirm "
+               f"half; {tested} of the tested pairs were embedding cohorts, {len(search.described)} selected.")
+    sources = {row.cohort: row.source for row in cohorts.tested}
+    return {"summary": summary,
+            "described": [_described(name, sources[name], described, name in pictures)
+                          for name, described in search.described.items()]}
+
+
+def _described(name: str, source: str, described: Described, picture: bool) -> dict[str, Any]:
+    return {"cohort": name, "source": source, "size": described.size, "share": described.share,
+            "level": described.level,
+            "over": [_ratio(r) for r in described.notable if r.reading == "over"],
+            "under": [_ratio(r) for r in described.notable if r.reading == "under"],
+            "examples": list(described.examples), "picture": picture}
+
+
+def _ratio(ratio: Ratio) -> dict[str, Any]:
+    return {"attribute": ratio.attribute, "value": ratio.value, "in_cohort": ratio.in_cohort,
+            "outside": ratio.outside, "odds_ratio": ratio.odds_ratio, "ci": [ratio.low, ratio.high]}
 
 
 def _parent(row: Tested) -> str | None:
@@ -65,7 +102,7 @@ def _finding(row: Tested) -> dict[str, Any]:
     """A selected cohort as the page shows it: its gap as an estimate (value and interval), verdict and lineage."""
     judged = row.judgement
     assert judged is not None, "only selected cohorts are on the card"
-    return {"cohort": row.cohort, "metric": row.metric, "n": row.n, "rate": row.rate, "rest_rate": row.rest_rate,
+    return {"cohort": row.cohort, "metric": row.metric, "source": row.source, "n": row.n, "rate": row.rate, "rest_rate": row.rest_rate,
             "value": row.value, "ci": [judged.low, judged.high], "level": judged.level, "p_value": row.p_value,
             "verdict": judged.verdict, "explanation": judged.explanation,
             "minimum_detectable_gap": judged.minimum_detectable_gap, "inherited_from": judged.inherited_from}

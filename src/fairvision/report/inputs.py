@@ -11,7 +11,7 @@ later, and a project may skip it), so where ``explanations/explanations.json`` i
 says so in one line. Where it exists it is parsed by the explain stage's own reader
 (``fairvision.explain.record``), and every mean map it names must be there to be inlined.
 Cohort discovery is optional alike: ``cohorts.json`` is read by the discover stage's reader
-(``fairvision.discover.record``) where it exists.
+(``fairvision.discover.record``) where it exists, with the pictures of its embedding cohorts.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from fairvision.audit.record import Fairness, read_fairness
 from fairvision.discover.record import JSON_NAME as COHORTS_JSON
-from fairvision.discover.record import Cohorts, read_cohorts
+from fairvision.discover.record import Cohorts, read_cohorts, read_examples
 from fairvision.errors import FairvisionError
 from fairvision.explain.record import JSON_NAME, Explanations, read_explanations
 from fairvision.jsonread import read_json
@@ -37,6 +37,7 @@ DATASHEET_KEYS = ("dataset", "format", "source", "source_sha256", "target", "lab
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 
 EXPLANATIONS = "explanations"  # the explain stage's folder inside a backbone's audit folder
+COHORT_EXAMPLES = "cohort-examples"  # the discover stage's pictures, beside it (layout.cohort_examples_dir)
 
 History = list[dict[str, float | None]]
 
@@ -51,6 +52,7 @@ class BackboneInputs:
     explanations: Explanations | None  # None where the explain stage has not run
     mean_maps: Mapping[str, bytes]  # the PNG of each mean map, by its path in explanations.json
     cohorts: Cohorts | None  # None where the discover stage has not run
+    cohort_pictures: Mapping[str, bytes]  # each described embedding cohort's strip of examples (PNG), by cohort
 
 
 def read_backbone(
@@ -79,6 +81,8 @@ def read_backbone(
         explanations=explanations,
         mean_maps={} if explanations is None else read_mean_maps(folder, explanations),
         cohorts=read_cohorts(cohorts) if cohorts.is_file() else None,
+        cohort_pictures={name: _read_bytes(path) for name, path in read_examples(
+            Path(audits_dir) / backbone / COHORT_EXAMPLES).items()},
     )
 
 

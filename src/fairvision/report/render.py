@@ -69,6 +69,7 @@ def render_reports(
         f"{backbone}.html": environment.get_template("backbone.html.j2").render(
             card=cards[backbone], charts=_charts(backbone, cards[backbone], inputs[backbone]),
             maps=_data_uris(inputs[backbone].mean_maps), findings=_findings(cards[backbone]),
+            cohort_pictures=_data_uris(inputs[backbone].cohort_pictures),
         )
         for backbone in backbones
     }
