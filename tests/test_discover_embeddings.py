@@ -64,6 +64,9 @@ def test_the_rules_are_frozen_on_the_explore_half_before_the_confirm_half_is_rea
     assert [(c.cohort, c.metric, c.explore_z) for c in first.search.candidates] == [
         (c.cohort, c.metric, c.explore_z) for c in second.search.candidates]
     assert not np.array_equal(first.confirm_membership, second.confirm_membership)  # the confirm half was read after
+    embedded = [c for c in first.search.candidates if isinstance(c.cohort, EmbeddingCohort)]
+    # the embeddings carry the prediction, so a gap conditioned on the true label would find the model's output
+    assert embedded and {c.metric for c in embedded} == {"error_rate_difference"}
 
 
 def test_membership_reads_the_embeddings_alone_and_is_the_same_for_a_seed() -> None:

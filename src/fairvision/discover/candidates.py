@@ -24,11 +24,19 @@ from typing import Mapping
 import numpy as np
 
 from fairvision.discover.cohorts import CellTable, Cohort
-from fairvision.discover.embedding import EmbeddingCohort
+from fairvision.discover.embedding import DIRECTION, MIXTURE, EmbeddingCohort
 from fairvision.discover.mdss import mdss_cohorts
 from fairvision.discover.metrics import GAPS
 from fairvision.discover.power import minimum_cohort_size
 from fairvision.discover.settings import Settings
+
+
+# Embedding cohorts are tested on the error rate alone. The embeddings carry the model's own prediction (its logits
+# are a linear function of them), so a region where it predicts the favourable label has a higher false positive
+# and a lower false negative rate by construction: gaps conditioned on the true label would find the model's output,
+# not a cohort. The error rate (wrong over all) has no such tie to the prediction.
+EMBEDDING_GAP = "error_rate_difference"
+EMBEDDING_SOURCES = (MIXTURE, DIRECTION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +86,7 @@ def search(cells: CellTable, favorable: str, settings: Settings,
         counts = np.concatenate([counts, np.stack([
             np.stack([GAPS[m].events_and_totals(confusion, cells.labels, favorable) for m in settings.metrics])
             for confusion in embedded.values()])])
+    embedded_rows = np.isin(np.asarray(sources), EMBEDDING_SOURCES)
     everything = per_cell.sum(axis=0)  # (G, 2)
     rows: list[tuple[float, Candidate]] = []
     min_sizes, rates = {}, {}
@@ -93,6 +102,8 @@ def search(cells: CellTable, favorable: str, settings: Settings,
         eligible = (totals >= min_sizes[metric]) & (rest >= min_sizes[metric])
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (events / totals - (total_events - events) / rest) / np.sqrt(rate * (1 - rate) * (1 / totals + 1 / rest))
+        if metric != EMBEDDING_GAP:
+            eligible &= ~embedded_rows
         for c in np.flatnonzero(eligible & (z > 0)):
             rows.append((float(z[c]), Candidate(cohorts[c], metric, sources[c], int(events[c]), int(totals[c]),
                                                 float(z[c]))))

@@ -98,3 +98,45 @@ def intersect(a: Cohort, b: Cohort) -> Cohort:
     for attribute, values in (*a.conditions, *b.conditions):
         merged[attribute] = merged[attribute] & set(values) if attribute in merged else set(values)
     return Cohort(tuple((x, tuple(sorted(merged[x]))) for x in ATTRIBUTES if x in merged))
+
+
+EMBEDDING_WIDTH = 64  # a small CNN's penultimate layer
+HIDDEN_SHIFT = 2.5  # how far the hidden cohort sits along its own axes, in noise standard deviations
+HIDDEN_AXES = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class HiddenPlant:
+    """A cohort no column names, visible only in the embeddings, whose error rate is higher by ``gap``.
+
+    The embeddings are shaped like a trained model's penultimate layer as the searches see it:
+    Gaussian noise in which the predicted class and the race each move a row along their own
+    axes (a model's embeddings separate what it predicts, and often what a face looks like),
+    and the hidden cohort (``prevalence`` of the rows, independent of every column) along its
+    own. Errors are ``Plant``'s: BASE_ERROR everywhere, plus ``gap`` inside the hidden cohort,
+    so on the null (gap 0) no region of the embeddings is failed more than another, although
+    regions differ in what the model predicts.
+    """
+
+    prevalence: float
+    gap: float
+
+    def draw(self, rows: int, seed: int | tuple[int, ...]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """A fresh table (as ``Plant.draw``), its embeddings ``(rows, EMBEDDING_WIDTH)`` and the hidden mask."""
+        rng = np.random.default_rng(seed)
+        frame = Plant(None, 0.0).draw(rows, rng.integers(2**63))
+        hidden = rng.random(rows) < self.prevalence
+        flip = rng.random(rows) < self.gap / (1 - BASE_ERROR)
+        correct = (frame["label"] == frame["pred"]).to_numpy()
+        flipped = hidden & correct & flip
+        frame.loc[flipped, "pred"] = np.where(frame.loc[flipped, "label"] == LABELS[1], LABELS[0], LABELS[1])
+        embeddings = rng.normal(size=(rows, EMBEDDING_WIDTH))
+        embeddings[:, HIDDEN_AXES] += 2.0 * (frame["pred"] == FAVORABLE).to_numpy()
+        races = list(SHARES["race"])
+        embeddings[:, HIDDEN_AXES + 1] += frame["race"].map({r: i / len(races) for i, r in enumerate(races)}).to_numpy()
+        embeddings[:, :HIDDEN_AXES] += HIDDEN_SHIFT * hidden[:, None]
+        return frame, embeddings, hidden
+
+    def error_probability(self, hidden: np.ndarray) -> np.ndarray:
+        """Each row's chance of a wrong prediction: what a cohort's true error rate averages."""
+        return BASE_ERROR + self.gap * np.asarray(hidden, np.float64)
