@@ -8,19 +8,26 @@ backbone the stage has not run on says how to run it; a broken cohorts.json is r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from markupsafe import escape
 
 from fairvision.audit.tolerance import bands
-from fairvision.discover import Cohort, Settings
+from fairvision.discover import Cohort, Settings, discover
+from fairvision.discover.describe import describe_selected
+from fairvision.discover.record import EXAMPLES_JSON
+from fairvision.discover.serialize import to_json
 from fairvision.discover.simulate import ATTRIBUTES, FAVORABLE, LABELS, PROTECTED, Plant
 from fairvision.discover.stage import discover_stage
 from fairvision.errors import FairvisionError
+from fairvision.explain import pictures
+from fairvision.files import write_json
 from fairvision.params import Tolerance
 from fairvision.report.render import render_reports
 from test_report import BACKBONES, write_inputs
@@ -30,23 +37,48 @@ PLANT = Cohort.of(ATTRIBUTES, race="Indian", gender="Female")
 SETTINGS = Settings(bands=bands(Tolerance(difference=0.1, ratio=(0.8, 1.25), metrics={})), mdss_subsets=0)
 
 
-def write_cohorts(audits_dir: Path, plant: Cohort | None, seed: int = 7800, rows: int = 10_000) -> dict[str, Any]:
+def write_cohorts(audits_dir: Path, plant: Cohort | None, seed: int = 7800, rows: int = 10_000,
+                  embedded: bool = False) -> dict[str, Any]:
     """cohorts.json of ``DISCOVERED`` as the discover stage writes it, on ``rows`` simulated predictions (the
-    service_test flag searched as an extra column); returns it parsed."""
+    service_test flag searched as an extra column); returns it parsed.
+
+    ``embedded``: with embeddings in which the planted rows sit apart (as in ``simulate.HiddenPlant``), searched as
+    the stage searches them, and the examples folder the stage writes beside it; a model's Grad-CAM maps are the
+    one thing a simulation has not, so the strips are drawn by the stage's drawing function over random pixels."""
     predictions = audits_dir / DISCOVERED / "predictions" / "seed-0.parquet"
     predictions.parent.mkdir(parents=True, exist_ok=True)
-    Plant(plant, 0.3 if plant else 0.0).draw(rows, seed).to_parquet(predictions)
+    table = Plant(plant, 0.3 if plant else 0.0).draw(rows, seed)
+    table.to_parquet(predictions)
     out = audits_dir / DISCOVERED / "cohorts.json"
-    discover_stage(predictions, out, labels=LABELS, favorable=FAVORABLE, protected=PROTECTED,
-                   extra_columns=("service_test",), settings=SETTINGS)
+    if not embedded:
+        discover_stage(predictions, out, labels=LABELS, favorable=FAVORABLE, protected=PROTECTED,
+                       extra_columns=("service_test",), settings=SETTINGS)
+        return json.loads(out.read_text(encoding="utf-8"))
+    rng = np.random.default_rng(seed)
+    embeddings = rng.normal(size=(rows, 32))
+    embeddings[:, :4] += 2.5 * plant.covers_rows(table)[:, None]
+    settings = dataclasses.replace(SETTINGS, embedding_components=4, embedding_shares=(0.1,))
+    found = discover(table, labels=LABELS, favorable=FAVORABLE, attributes=(*PROTECTED, "service_test"),
+                     settings=settings, embeddings=embeddings)
+    descriptions = describe_selected(found, table, (*PROTECTED, "service_test"))
+    write_json(out, to_json(found, descriptions))
+    index = {}
+    for cohort, description in descriptions.items():
+        name = f"{cohort.method}-{cohort.index}.png"
+        shape = (len(description.examples), 16, 16)
+        pictures.write_png(audits_dir / DISCOVERED / "cohort-examples" / name,
+                           pictures.strip(rng.uniform(0, 255, (*shape, 3)), rng.random(shape)))
+        index[cohort.name] = {"picture": name, "ids": list(description.examples)}
+    write_json(audits_dir / DISCOVERED / "cohort-examples" / EXAMPLES_JSON, {"schema_version": 1, "cohorts": index})
     return json.loads(out.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """Rendered once: small_cnn with the planted cohort's discovery, mobilenet_v2 without; and the cohorts.json."""
+    """Rendered once: small_cnn with the planted cohort's discovery (in its attributes and its embeddings),
+    mobilenet_v2 without; and the cohorts.json."""
     inputs = write_inputs(tmp_path_factory.mktemp("cohorts"))
-    written = write_cohorts(inputs["audits_dir"], PLANT)
+    written = write_cohorts(inputs["audits_dir"], PLANT, embedded=True)
     render_reports(BACKBONES, **inputs)
     return inputs["out_dir"], written
 
@@ -179,3 +211,30 @@ def test_a_broken_cohorts_json_is_refused_naming_the_key(inputs: dict[str, Any],
     with pytest.raises(FairvisionError, match=re.escape(f"{path}: {message}")):
         render_reports(BACKBONES, **inputs)
     assert not inputs["out_dir"].exists()
+
+
+def test_an_odds_ratio_reads_without_exponents_and_says_when_it_is_beyond_reading() -> None:
+    """An embedding cohort made of one group has an odds ratio in the tens of thousands (0.5 added to an empty cell):
+    the card says '>1000', not '4.8e+04'."""
+    from fairvision.report.fmt import odds
+
+    assert [odds(x) for x in (72.48, 0.0124, 47504.0, 1.3124, 0.000188, None)] == [
+        "72", "0.012", ">1000", "1.3", "<0.001", "n/a"]
+
+
+def test_an_embedding_cohort_is_described_with_the_groups_it_holds_and_its_examples(
+        planted: tuple[Path, dict[str, Any]]) -> None:
+    out, written = planted
+    described = {row["cohort"]: row["description"] for row in written["search"]["embeddings"]["cohorts"]
+                 if row["description"]}
+    assert described, "the planted rows sit apart in the embeddings: a cohort there is selected"
+    card = json.loads((out / f"{DISCOVERED}.card.json").read_text())["cohorts"]["embeddings"]
+    assert [found["cohort"] for found in card["described"]] == list(described)
+    section = _section((out / f"{DISCOVERED}.html").read_text())
+    for found in card["described"]:
+        over = {(r["attribute"], r["value"]) for r in found["over"]}
+        assert {("race", "Indian"), ("gender", "Female")} <= over  # the plant's groups, read back from the rows
+        figure = re.search(rf'<figure class="embedding-cohort" data-embedding-cohort="{re.escape(found["cohort"])}">'
+                           r'.*?</figure>', section, re.S).group(0)
+        assert "Over-represented: " in figure and "race=Indian (odds ratio " in figure
+        assert figure.count('<img class="strip" src="data:image/') == 1 and found["picture"]

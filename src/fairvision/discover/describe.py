@@ -20,6 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from fairvision.discover.embedding import EmbeddingCohort
+from fairvision.discover.engine import Discovery
+
 EXAMPLES = 8  # images in a cohort's strip
 
 
@@ -80,3 +83,16 @@ def _examples(ids: np.ndarray, errors: np.ndarray, seed: int) -> tuple[str, ...]
     key = f"examp{seed % 10**11:011d}"
     order = np.lexsort((pd.util.hash_array(ids.astype(object), hash_key=key), ~errors))
     return tuple(str(i) for i in ids[order][:EXAMPLES])
+
+
+def describe_selected(found: Discovery, table: pd.DataFrame,
+                      attributes: Sequence[str]) -> dict[EmbeddingCohort, Description]:
+    """Each selected embedding cohort of ``found`` (a discovery of ``table``), described on the confirm half."""
+    if found.rules is None or found.confirm_membership is None:
+        return {}
+    confirm = table.set_index(table["id"].astype(str)).loc[list(found.confirm_ids)].reset_index(drop=True)
+    errors = (confirm["label"].astype(str) != confirm["pred"].astype(str)).to_numpy()
+    chosen = {f.candidate.cohort for f in found.selected if isinstance(f.candidate.cohort, EmbeddingCohort)}
+    return {cohort: describe(found.confirm_membership[:, c], confirm, attributes, errors, found.settings.level,
+                             found.settings.seed)
+            for c, cohort in enumerate(found.rules.cohorts) if cohort in chosen}

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from fairvision.discover.describe import Description, describe
+from fairvision.discover.describe import Description, describe_selected
 from fairvision.discover.embedding import EmbeddingCohort
 from fairvision.discover.engine import Discovery, discover
 from fairvision.discover.record import EXAMPLES_JSON
@@ -61,7 +61,7 @@ def discover_stage(predictions: Path, out: Path, *, labels: Sequence[str], favor
                          embeddings=embeddings)
     except ValueError as error:
         raise FairvisionError(f"{predictions}: {error}") from None
-    descriptions = _descriptions(found, table, attributes)
+    descriptions = describe_selected(found, table, attributes)
     if examples_dir is not None:
         _write_examples(examples_dir, descriptions, model, prepared_dir, table)
     write_json(out, to_json(found, descriptions))
@@ -83,19 +83,6 @@ def _embeddings(table: pd.DataFrame, model_dir: Path, prepared_dir: Path, labels
         found.update(zip(batch_ids, model.embeddings(pixels)))
     log.info("discover: embeddings of %d test images from %s", len(ids), model_dir)
     return model, np.stack([found[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
-
-
-def _descriptions(found: Discovery, table: pd.DataFrame, attributes: Sequence[str]) -> dict[EmbeddingCohort,
-                                                                                             Description]:
-    """Each selected embedding cohort, described on the confirm half."""
-    if found.rules is None or found.confirm_membership is None:
-        return {}
-    confirm = table.set_index(table["id"].astype(str)).loc[list(found.confirm_ids)].reset_index(drop=True)
-    errors = (confirm["label"].astype(str) != confirm["pred"].astype(str)).to_numpy()
-    chosen = {f.candidate.cohort for f in found.selected if isinstance(f.candidate.cohort, EmbeddingCohort)}
-    return {cohort: describe(found.confirm_membership[:, c], confirm, attributes, errors, found.settings.level,
-                             found.settings.seed)
-            for c, cohort in enumerate(found.rules.cohorts) if cohort in chosen}
 
 
 def _write_examples(folder: Path, descriptions: dict[EmbeddingCohort, Description], model: Any,

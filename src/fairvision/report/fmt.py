@@ -51,6 +51,18 @@ def sig(value: float | None, digits: int = 3) -> str:
     return NOT_AVAILABLE if value is None else f"{value:.{digits}g}"
 
 
+ODDS_CEILING = 1000  # beyond it an odds ratio only says "nearly everyone in the cohort" (or nobody outside it)
+
+
+def odds(value: float | None) -> str:
+    """An odds ratio with 2 significant digits and no exponent: 72.48 -> '72', 0.0124 -> '0.012', 47504 -> '>1000'."""
+    if value is None:
+        return NOT_AVAILABLE
+    if value >= ODDS_CEILING:
+        return f">{ODDS_CEILING}"
+    return f"{float(f'{value:.2g}'):g}" if value >= 1e-3 else f"<{1e-3:g}"
+
+
 def interval(estimate: Mapping[str, Any] | None, digits: int = 2, *, significant: bool = False) -> str:
     """A value with its interval, compactly: '0.81 [0.77, 0.85]'; 'n/a' when the value and interval are all null."""
     if not estimate:

@@ -160,7 +160,7 @@ def _environment() -> jinja2.Environment:
     )
     environment.tests.update(restated=_restated)
     environment.filters.update(pct=fmt.pct, level=fmt.level, num=fmt.num, count=fmt.count, plain=fmt.plain, sig=fmt.sig,
-                               interval=fmt.interval, band=fmt.band)
+                               interval=fmt.interval, band=fmt.band, odds=fmt.odds)
     # The CSS badges take the charts' colours and words, so a status looks the same in a table and in a chart.
     environment.globals.update(
         version=fairvision.__version__,
