@@ -69,7 +69,6 @@ class EmbeddingRules:
     weights: np.ndarray  # (k,) mixture weights
     means: np.ndarray  # (k, d)
     variances: np.ndarray  # (k, d)
-    error_rates: np.ndarray  # (k,) each component's error probability on explore (for the record)
     direction: np.ndarray  # (d,) the failure direction; empty when not fitted
     thresholds: np.ndarray  # (s,) one score threshold per share
 
@@ -109,8 +108,8 @@ def fit_rules(embeddings: np.ndarray, errors: np.ndarray, *, components: int, di
     z = (x - centre) @ axes.T
     informative = 0 < e.sum() < len(e) and axes.shape[0] > 0
     k = components if informative and len(x) >= 2 * components else 0
-    weights, means, variances, rates = _mixture(z, e, k, error_weight, np.random.default_rng(seed)) if k else (
-        np.zeros(0), np.zeros((0, axes.shape[0])), np.zeros((0, axes.shape[0])), np.zeros(0))
+    weights, means, variances = _mixture(z, e, k, error_weight, np.random.default_rng(seed)) if k else (
+        np.zeros(0), np.zeros((0, axes.shape[0])), np.zeros((0, axes.shape[0])))
     shares = tuple(shares) if informative else ()
     direction = _failure_direction(z, e) if shares else np.zeros(0)
     score = z @ direction if shares else np.zeros(0)
@@ -118,7 +117,7 @@ def fit_rules(embeddings: np.ndarray, errors: np.ndarray, *, components: int, di
     cohorts = tuple(EmbeddingCohort(MIXTURE, i, f"embedding mixture {i + 1} of {k}") for i in range(k)) + tuple(
         EmbeddingCohort(DIRECTION, i, f"embedding failure direction, top {_percent(share)}")
         for i, share in enumerate(shares))
-    return EmbeddingRules(cohorts, centre, axes, weights, means, variances, rates, direction, thresholds)
+    return EmbeddingRules(cohorts, centre, axes, weights, means, variances, direction, thresholds)
 
 
 def _percent(share: float) -> str:
@@ -145,11 +144,12 @@ def _log_densities(z: np.ndarray, weights: np.ndarray, means: np.ndarray, varian
 
 
 def _mixture(z: np.ndarray, e: np.ndarray, k: int, error_weight: float,
-             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """EM for Gaussians over ``z`` with a Bernoulli error per component weighted ``error_weight``.
 
     Started from k-means++ centres over the coordinates and the weighted error flag, so the
-    start already separates errors. Returns weights, means, variances, error rates.
+    start already separates errors. Returns the weights, means and variances: the membership
+    rule (each component's error rate shaped them, and is left behind with the explore half).
     """
     start = _kmeans_plus_plus(np.column_stack([z, np.sqrt(error_weight) * e]), k, rng)[:, :-1]
     responsibility = _one_hot(np.argmin(((z[:, None] - start[None]) ** 2).sum(axis=2), axis=1), k)
@@ -164,7 +164,7 @@ def _mixture(z: np.ndarray, e: np.ndarray, k: int, error_weight: float,
         if total.mean() - previous < EM_TOLERANCE:
             break
         previous = total.mean()
-    return _m_step(z, e, responsibility)
+    return _m_step(z, e, responsibility)[:3]
 
 
 def _m_step(z: np.ndarray, e: np.ndarray,

@@ -66,11 +66,12 @@ def discover(predictions: pd.DataFrame, *, labels: Sequence[str], favorable: str
         raise ValueError(f"the prediction table has no column(s) {', '.join(missing)}")
     if favorable not in labels:
         raise ValueError(f"favourable label {favorable!r} is not one of the labels ({', '.join(labels)})")
-    if embeddings is not None and (np.ndim(embeddings) != 2 or len(embeddings) != len(predictions)
-                                   or not np.isfinite(embeddings).all()):
-        raise ValueError(f"the embeddings must be one finite row per prediction ({len(predictions)}), got an array "
-                         f"of shape {np.shape(embeddings)}" + ("" if np.isfinite(embeddings).all() else
-                                                               " with non-finite values"))
+    if embeddings is not None and (np.ndim(embeddings) != 2 or len(embeddings) != len(predictions)):
+        raise ValueError(f"the embeddings must be one row per prediction ({len(predictions)} rows), got an array of "
+                         f"shape {np.shape(embeddings)}")
+    if embeddings is not None and not np.isfinite(embeddings).all():
+        first = int(np.argmin(np.isfinite(embeddings).all(axis=1)))
+        raise ValueError(f"the embeddings hold non-finite values (first at row {first})")
     explore = explore_mask(predictions, ("label", *attributes), settings.seed)
     truth, predicted = label_codes(predictions, labels)
     rules, explore_extra, confirm_extra, membership = None, {}, {}, None

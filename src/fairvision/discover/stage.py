@@ -68,7 +68,9 @@ def discover_stage(predictions: Path, out: Path, *, labels: Sequence[str], favor
     return found
 
 
-def _embeddings(table: pd.DataFrame, model_dir: Path, prepared_dir: Path, labels: Sequence[str]):
+def _embeddings(table: pd.DataFrame, model_dir: Path, prepared_dir: Path,
+                labels: Sequence[str]) -> tuple[Any, np.ndarray]:
+    """The loaded model (its endpoints draw the examples later) and every row's embedding, in the table's order."""
     from fairvision.explain.model import load_explained
     from fairvision.models.endpoints import EMBEDDINGS, SALIENCY
     from fairvision.models.pixels import iter_test_images
