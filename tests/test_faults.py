@@ -94,7 +94,7 @@ def append_comment(project: Project, code: str) -> None:
 # its SavedModel graph file differs (TensorFlow numbers traced functions per process; tests/test_resume.py), so the
 # model's hash changes and the stages reading the model rerun. The audit, reading their byte-identical predictions,
 # does not. Drop these from the expectation once a resumed export is byte-identical.
-RESUMED_MODEL_READERS = {"evaluate@synthetic-small_cnn-0", "explain@synthetic-small_cnn"}
+RESUMED_MODEL_READERS = {"evaluate@synthetic-small_cnn-0", "explain@synthetic-small_cnn", "discover@synthetic-small_cnn"}
 MODEL_GRAPHS = ("models/synthetic/small_cnn/seed-0/saved_model.pb", "models/synthetic/small_cnn/seed-0/fingerprint.pb")
 
 
