@@ -103,7 +103,8 @@ def table(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200, help="null runs per size")
-    parser.add_argument("--plant-runs", type=int, default=40, help="runs per planted cell")
+    parser.add_argument("--plant-runs", type=int, default=40, help="runs per planted cell (0: the null only)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="the null's evaluation sizes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=available_cores())
     parser.add_argument("--out", type=Path, default=Path("docs/embedding_validation.json"))
@@ -113,8 +114,8 @@ def main() -> None:
     settings, _ = discover_options(read_params_file("params.yaml").section("discover"), params.audit)
     settings = dataclasses.replace(settings, mdss_subsets=0)
     jobs = {f"null, {rows:,} rows": [(0.0, 0.0, rows, (args.seed, rows, run)) for run in range(args.runs)]
-            for rows in SIZES}
-    jobs |= {f"hidden {p:.0%}, Δ {g * 100:.0f} points": [(p, g, 5_000, (args.seed, int(p * 100), int(g * 100), run))
+            for rows in args.sizes}
+    jobs |= {} if not args.plant_runs else {f"hidden {p:.0%}, Δ {g * 100:.0f} points": [(p, g, 5_000, (args.seed, int(p * 100), int(g * 100), run))
                                                          for run in range(args.plant_runs)] for p, g in PLANTS}
     started = time.monotonic()
     with ProcessPoolExecutor(args.workers) as pool:
