@@ -115,8 +115,10 @@ def main() -> None:
     settings = dataclasses.replace(settings, mdss_subsets=0)
     jobs = {f"null, {rows:,} rows": [(0.0, 0.0, rows, (args.seed, rows, run)) for run in range(args.runs)]
             for rows in args.sizes}
-    jobs |= {} if not args.plant_runs else {f"hidden {p:.0%}, Δ {g * 100:.0f} points": [(p, g, 5_000, (args.seed, int(p * 100), int(g * 100), run))
-                                                         for run in range(args.plant_runs)] for p, g in PLANTS}
+    if args.plant_runs:
+        jobs |= {f"hidden {p:.0%}, Δ {g * 100:.0f} points": [
+            (p, g, 5_000, (args.seed, int(p * 100), int(g * 100), run)) for run in range(args.plant_runs)]
+            for p, g in PLANTS}
     started = time.monotonic()
     with ProcessPoolExecutor(args.workers) as pool:
         futures = {name: [pool.submit(run_once, *job, settings) for job in batch] for name, batch in jobs.items()}
