@@ -53,14 +53,13 @@ COMMAND = Command(
     "served model), for the cohorts it fails more than the rest: every intersection of up to\n"
     "three of the protected attributes (and params.yaml `discover.extra_columns`), AIF360's\n"
     "MDSS subsets and cohorts in the served model's penultimate-layer embeddings (an error-aware\n"
-    "mixture and a failure direction, `discover.embeddings`), found on one half of the test\n"
+    "mixture and a failure direction, `discover.embeddings`). Found on one half of the test\n"
     "split and tested on the other with exact one-sided tests, Benjamini-Hochberg at\n"
-    "`discover.fdr` behind a false-alarm gate; each\n"
-    "selected cohort gets an interval adjusted for the selection, the audit's verdict against\n"
-    "`audit.tolerance`, and whether it is a finding of its own or inherits a parent's gap.\n"
-    "Writes audits/<D>/<B>/cohorts.json and, for each selected embedding cohort, a strip of\n"
-    "example images with Grad-CAM maps in audits/<D>/<B>/cohort-examples/ (docs/discovery.md:\n"
-    "the method and its validation).",
+    "`discover.fdr` behind a false-alarm gate; each selected cohort gets an interval adjusted\n"
+    "for the selection, the audit's verdict against `audit.tolerance`, and whether it is a\n"
+    "finding of its own or inherits a parent's gap. Writes audits/<D>/<B>/cohorts.json and,\n"
+    "for each selected embedding cohort, a strip of example images under their Grad-CAM maps\n"
+    "in audits/<D>/<B>/cohort-examples/ (docs/discovery.md: the method and its validation).",
     add_arguments, run)
 
 if __name__ == "__main__":
