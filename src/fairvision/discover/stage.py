@@ -93,17 +93,19 @@ def _write_examples(folder: Path, descriptions: dict[EmbeddingCohort, Descriptio
     from fairvision.explain import pictures
     from fairvision.models.pixels import read_test_pixels
 
+    wanted = sorted({image for description in descriptions.values() for image in description.examples})
+    pixels = dict(zip(wanted, read_test_pixels(prepared_dir, wanted, model.image_size))) if wanted else {}
+    predicted = table.set_index(table["id"].astype(str))["pred"]  # one pass over the shards, one index
     index: dict[str, Any] = {}
     with atomic_path(folder, directory=True) as tmp:
         for cohort, description in descriptions.items():
             if not description.examples:
                 continue
-            pixels = read_test_pixels(prepared_dir, list(description.examples), model.image_size)
-            predicted = table.set_index(table["id"].astype(str)).loc[list(description.examples), "pred"]
-            classes = np.array([model.labels.index(str(p)) for p in predicted], np.int32)
-            maps = model.saliency(pixels, classes).gradcam
+            images = np.stack([pixels[image] for image in description.examples])
+            classes = np.array([model.labels.index(str(predicted[image])) for image in description.examples],
+                               np.int32)
             name = f"{_slug(cohort.name)}.png"
-            pictures.write_png(tmp / name, pictures.strip(pixels, maps))
+            pictures.write_png(tmp / name, pictures.strip(images, model.saliency(images, classes).gradcam))
             index[cohort.name] = {"picture": name, "ids": list(description.examples)}
         write_json(tmp / EXAMPLES_JSON, {"schema_version": 1, "cohorts": index})
 
